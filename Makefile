@@ -1,0 +1,36 @@
+# The two commands: `make run` and `make test`. Both build .venv from nothing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test lint models bench clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# CPU machines here take these two from local disk; other versions download gigabytes.
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	# facenet-pytorch pins old torch releases: take it without its dependencies.
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.5.3
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m edge serve --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	# The Jetson image runs Python 3.8: fail on anything newer under edge/.
+	$(VENV)/bin/vermin --no-tips --violations -t=3.8- --eval-annotations --backport typing --backport dataclasses edge/
+
+test: $(VENV)/.installed lint
+	$(PY) -m pytest -q
+
+models: $(VENV)/.installed
+	$(PY) -m edge fetch-models
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,143 @@
+"""FaceAnalyzer: detection, identity and emotion for one image, and enrollment.
+
+``/analyze``, ``python -m edge analyze`` and ``python -m edge enroll`` go
+through this class, and the live pipeline uses the same components through
+:class:`edge.video.VideoAnalyzer`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from edge.crops import square_box
+from edge.detection import FaceDetector
+from edge.emotion import EmotionClassifier
+from edge.identity.embedders import Embedder
+from edge.identity.gallery import IdentityGallery, validate_name
+from edge.types import Detections, Emotion, FaceResult, Identity
+
+log = logging.getLogger(__name__)
+
+
+class ImageError(ValueError):
+    """An uploaded or given image cannot be used (not an image, no face, several faces)."""
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Bytes of a JPEG/PNG/BMP/WebP/TIFF file -> BGR array, or ImageError."""
+    if not data:
+        raise ImageError("the file is empty")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageError("the file is not an image OpenCV can decode (JPEG, PNG, BMP, WebP, TIFF)")
+    return img
+
+
+@dataclass
+class FaceAnalyzer:
+    """The three models plus the gallery; each part may be absent (then it is skipped, and said so)."""
+
+    detector: FaceDetector
+    emotion: Optional[EmotionClassifier] = None
+    embedder: Optional[Embedder] = None
+    gallery: Optional[IdentityGallery] = None
+    threshold: Optional[float] = None
+    problems: Dict[str, str] = field(default_factory=dict)  # component -> why it is not running
+
+    @property
+    def identity_threshold(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return self.embedder.threshold if self.embedder is not None else 1.0
+
+    def identify(self, frame_bgr: np.ndarray, dets: Detections) -> List[Optional[Identity]]:
+        """Gallery match for every face of ``dets`` in one batch (None when identity is off)."""
+        if self.embedder is None or self.gallery is None or len(dets) == 0:
+            return [None] * len(dets)
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        vectors = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes, dets.landmarks))
+        return list(self.gallery.match(vectors, self.embedder.name, self.identity_threshold))
+
+    def classify_emotions(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> Optional[np.ndarray]:
+        if self.emotion is None or len(boxes) == 0:
+            return None
+        return self.emotion.classify(frame_bgr, boxes)
+
+    def emotion_of(self, probs: np.ndarray) -> Emotion:
+        assert self.emotion is not None
+        k = int(np.argmax(probs))
+        return Emotion(self.emotion.classes[k], float(probs[k]), dict(zip(self.emotion.classes, map(float, probs))))
+
+    def analyze_image(self, frame_bgr: np.ndarray) -> List[FaceResult]:
+        """Every face in one still image, with identity and emotion."""
+        dets = self.detector.detect(frame_bgr)
+        identities = self.identify(frame_bgr, dets)
+        probs = self.classify_emotions(frame_bgr, dets.boxes)
+        out = []
+        for i in range(len(dets)):
+            out.append(
+                FaceResult(
+                    box=dets.boxes[i].tolist(),
+                    score=float(dets.scores[i]),
+                    identity=identities[i],
+                    emotion=self.emotion_of(probs[i]) if probs is not None else None,
+                )
+            )
+        return out
+
+    def sync_gallery(self) -> int:
+        """Embed stored faces that lack an embedding from the current embedder (after switching models)."""
+        if self.embedder is None or self.gallery is None:
+            return 0
+        missing = self.gallery.faces_without(self.embedder.name)
+        for face_id, crop, box, landmarks in missing:
+            chips = self.embedder.chips(crop, box[None], landmarks[None])
+            self.gallery.set_embedding(face_id, self.embedder.name, self.embedder.embed_chips(chips)[0])
+        if missing:
+            log.info("re-embedded %d enrolled faces with %s", len(missing), self.embedder.name)
+        return len(missing)
+
+    def enroll(self, name: str, images: Sequence[np.ndarray], labels: Optional[Sequence[str]] = None) -> int:
+        """Add one face per image to ``name``; each image must show exactly one face."""
+        if self.embedder is None or self.gallery is None:
+            raise ImageError(f"identity is off: {self.problems.get('identity', 'no embedder loaded')}")
+        name = validate_name(name)
+        if not images:
+            raise ImageError("give at least one photo")
+        labels = list(labels) if labels else [f"photo {i + 1}" for i in range(len(images))]
+        prepared = []
+        for img, label in zip(images, labels):
+            dets = self.detector.detect(img)
+            if len(dets) == 0:
+                raise ImageError(f"{label}: no face found; use a photo where the face is at least 40 px and frontal")
+            if len(dets) > 1:
+                raise ImageError(f"{label}: {len(dets)} faces found; enroll from photos that show only {name}")
+            prepared.append((img, dets))
+        # All photos are checked before any is stored: a bad one leaves the gallery unchanged.
+        for img, dets in prepared:
+            rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            vector = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes, dets.landmarks))[0]
+            crop, box, landmarks = face_crop(rgb, dets.boxes[0], dets.landmarks[0])
+            self.gallery.add_face(name, crop, box, landmarks, self.embedder.name, vector)
+        return len(prepared)
+
+
+def face_crop(rgb: np.ndarray, box: np.ndarray, landmarks: np.ndarray, margin: float = 0.6, max_side: int = 400):
+    """A generous square crop around a face, kept so that any embedder can re-cut its chip later."""
+    sq = square_box(box, margin)
+    x1, y1 = int(max(sq[0], 0)), int(max(sq[1], 0))
+    x2, y2 = int(min(sq[2], rgb.shape[1])), int(min(sq[3], rgb.shape[0]))
+    crop = rgb[y1:y2, x1:x2]
+    scale = min(1.0, max_side / max(crop.shape[:2]))
+    if scale < 1.0:
+        crop = cv2.resize(
+            crop, (round(crop.shape[1] * scale), round(crop.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
+    offset = np.array([x1, y1], np.float64)
+    new_box = (np.asarray(box, np.float64).reshape(2, 2) - offset).reshape(4) * scale
+    return np.ascontiguousarray(crop), new_box, (np.asarray(landmarks, np.float64) - offset) * scale

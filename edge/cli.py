@@ -1,0 +1,196 @@
+"""Command line: serve, analyze, enroll, identities, fetch-models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+log = logging.getLogger("edge")
+
+
+def _settings(args: argparse.Namespace):
+    from edge.config import load_settings
+
+    settings = load_settings(Path(args.config) if args.config else None)
+    if getattr(args, "source", None):
+        settings.source.uri = args.source
+    if getattr(args, "host", None):
+        settings.server.host = args.host
+    if getattr(args, "port", None):
+        settings.server.port = args.port
+    if getattr(args, "database", None):
+        settings.storage.database = args.database
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from edge.api import create_app
+    from edge.config import describe
+    from edge.service import EdgeService
+
+    settings = _settings(args)
+    log.info("effective configuration:\n%s", describe(settings))
+    service = EdgeService(settings)
+    app = create_app(service)
+    service.start()
+    log.info(
+        "serving http://%s:%d/ (stream: /stream.mjpg, events: /events)", settings.server.host, settings.server.port
+    )
+    try:
+        uvicorn.run(
+            app, host=settings.server.host, port=settings.server.port, log_level="warning", timeout_graceful_shutdown=2
+        )
+    finally:
+        service.stop()
+    return 0
+
+
+def _read_images(paths: List[str]):
+    from edge.analyzer import ImageError, decode_image
+
+    out = []
+    for p in paths:
+        try:
+            out.append(decode_image(Path(p).read_bytes()))
+        except OSError as exc:
+            raise ImageError(f"{p}: cannot read ({exc.strerror})") from exc
+        except ImageError as exc:
+            raise ImageError(f"{p}: {exc}") from exc
+    return out
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from edge.analyzer import ImageError
+    from edge.service import build_analyzer
+
+    settings = _settings(args)
+    analyzer = build_analyzer(settings)
+    for component, problem in analyzer.problems.items():
+        print(f"warning: {component} is off: {problem}", file=sys.stderr)
+    results, status = [], 0
+    for path in args.images:
+        try:
+            frame = _read_images([path])[0]
+        except ImageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            results.append({"image": path, "error": str(exc)})
+            status = 1
+            continue
+        faces = analyzer.analyze_image(frame)
+        results.append(
+            {"image": path, "width": frame.shape[1], "height": frame.shape[0], "faces": [f.as_dict() for f in faces]}
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                continue
+            print(f"{r['image']}: {len(r['faces'])} face(s)")
+            for i, f in enumerate(r["faces"], 1):
+                ident = f["identity"]
+                name = (ident or {}).get("name") or "unknown"
+                score = (ident or {}).get("score", 0.0)
+                emo = f["emotion"]
+                emo_s = f"{emo['label']} {emo['score']:.2f}" if emo else "-"
+                box = ", ".join(f"{v:.0f}" for v in f["box"])
+                print(f"  {i}. box [{box}]  identity {name} ({score:.2f})  emotion {emo_s}")
+    return status
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from edge.analyzer import ImageError
+    from edge.identity.gallery import InvalidName
+    from edge.service import build_analyzer
+
+    settings = _settings(args)
+    analyzer = build_analyzer(settings)
+    try:
+        added = analyzer.enroll(args.name, _read_images(args.photos), args.photos)
+    except (ImageError, InvalidName) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"enrolled {added} face(s) for {args.name!r} into {settings.storage.database}")
+    return 0
+
+
+def cmd_identities(args: argparse.Namespace) -> int:
+    from edge.identity.gallery import IdentityGallery, UnknownIdentity
+
+    settings = _settings(args)
+    gallery = IdentityGallery(settings.storage.database)
+    if args.delete:
+        try:
+            n = gallery.delete(args.delete)
+        except UnknownIdentity:
+            print(f"error: nobody named {args.delete!r} is enrolled", file=sys.stderr)
+            return 2
+        print(f"deleted {args.delete!r} ({n} faces)")
+        return 0
+    print(json.dumps(gallery.names(), indent=2))
+    return 0
+
+
+def cmd_fetch_models(args: argparse.Namespace) -> int:
+    from edge.identity.embedders import VGGFACE2_URL, fetch_vggface2
+    from edge.manifest import ModelError, ModelManifest
+
+    settings = _settings(args)
+    manifest = ModelManifest(Path(settings.models_dir))
+    try:
+        path = fetch_vggface2(manifest.path("vggface2"), url=args.url or VGGFACE2_URL)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"VGGFace2 weights ready at {path}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edge", description="Edge face and emotion service.")
+    parser.add_argument("--config", help="YAML configuration file (default: $EDGE_CONFIG, else built-in defaults)")
+    parser.add_argument("--database", help="SQLite file for events and identities")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the live service")
+    p.add_argument("--source", help="file, camera index, /dev/videoN, rtsp:// or http:// URL, csi://N")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("analyze", help="faces, identity and emotion in images")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("enroll", help="enroll a person from photos (one face per photo)")
+    p.add_argument("name")
+    p.add_argument("photos", nargs="+")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("identities", help="list enrolled people, or --delete NAME")
+    p.add_argument("--delete", metavar="NAME")
+    p.set_defaults(func=cmd_identities)
+
+    p = sub.add_parser("fetch-models", help="download the VGGFace2 weights (sha256-checked)")
+    p.add_argument("--url", help="alternative URL, e.g. file:///path/to/20180402-114759-vggface2.pt")
+    p.set_defaults(func=cmd_fetch_models)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from edge.config import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

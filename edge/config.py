@@ -1,0 +1,170 @@
+"""Service configuration: one YAML file plus ``EDGE_...`` environment overrides.
+
+Every field has a default that works on a laptop with the bundled demo video.
+Unknown keys are rejected so that a typo is an error, not a silently ignored
+setting. Nested fields are overridden with a double underscore, for example
+``EDGE_SERVER__PORT=9000`` or ``EDGE_SOURCE__URI=rtsp://cam/stream``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_VIDEO = REPO_ROOT / "models" / "demo" / "walking.mp4"
+ENV_PREFIX = "EDGE_"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(Strict):
+    uri: str = Field(
+        str(DEMO_VIDEO),
+        description="Video file path, camera index ('0'), device ('/dev/video0'), rtsp:// or http:// URL, "
+        "or 'csi://0' for the Jetson CSI camera.",
+    )
+    loop: bool = Field(True, description="Restart a video file at its end (the demo loops).")
+    realtime: bool = Field(True, description="Pace a video file at its own frame rate, as a camera would deliver.")
+    width: Optional[int] = Field(None, description="Capture width to request from a camera.")
+    height: Optional[int] = Field(None, description="Capture height to request from a camera.")
+    reconnect_min_s: float = Field(0.5, gt=0, description="First wait before reopening a failed source.")
+    reconnect_max_s: float = Field(
+        10.0, gt=0, description="Longest wait between reopen attempts (exponential backoff)."
+    )
+
+
+class DetectorConfig(Strict):
+    max_side: int = Field(640, ge=64, description="Frames are downscaled so their longer side is at most this.")
+    min_face_px: int = Field(40, ge=12, description="Smallest face to find, in source pixels.")
+    every_n_frames: int = Field(1, ge=1, description="Run detection on every Nth analysed frame; tracks fill the gaps.")
+    thresholds: tuple = Field((0.6, 0.7, 0.8), description="MTCNN P/R/O-Net score thresholds.")
+    min_score: float = Field(0.9, ge=0, le=1, description="Drop detections below this final score.")
+
+
+class TrackerConfig(Strict):
+    iou_match: float = Field(0.3, gt=0, lt=1, description="Least IoU for a detection to continue a track.")
+    max_missed: int = Field(8, ge=0, description="Detections a track may miss before it is ended (face.left).")
+    min_hits: int = Field(2, ge=1, description="Detections before a track is announced (face.appeared).")
+
+
+class EmotionConfig(Strict):
+    enabled: bool = True
+    model: str = Field("emotion", description="Name of the emotion model in models/manifest.json.")
+    every_n_frames: int = Field(2, ge=1, description="Classify each track's emotion every Nth analysed frame.")
+    window: int = Field(8, ge=1, description="Emotion probabilities are averaged over this many recent samples.")
+    hysteresis: float = Field(
+        0.1, ge=0, le=1, description="A new dominant emotion must lead the current one by this margin to change."
+    )
+
+
+class IdentityConfig(Strict):
+    enabled: bool = True
+    embedder: str = Field(
+        "auto", description="'auto' (VGGFace2 when its weights exist, else faceapi), 'vggface2', 'faceapi', or 'none'."
+    )
+    threshold: Optional[float] = Field(
+        None, description="Cosine similarity below which a face is 'unknown'; default: the embedder's calibrated one."
+    )
+    refresh_frames: int = Field(15, ge=1, description="Recompute a track's identity every N analysed frames.")
+    votes: int = Field(5, ge=1, description="A track's name is the vote over this many recent identifications.")
+
+
+class ServerConfig(Strict):
+    host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 inside Docker.")
+    port: int = Field(8080, ge=1, le=65535)
+    jpeg_quality: int = Field(80, ge=10, le=100)
+    stream_max_side: int = Field(1280, ge=160, description="The stream is downscaled to at most this longer side.")
+    max_upload_mb: float = Field(10.0, gt=0, description="Largest image accepted by /analyze and enrollment.")
+    long_poll_max_s: float = Field(30.0, gt=0, description="Upper bound for /events?wait=.")
+
+
+class StorageConfig(Strict):
+    database: str = Field("data/edge.db", description="SQLite file for events and identities (WAL mode).")
+    retention_days: float = Field(30.0, gt=0, description="Events older than this are deleted.")
+
+
+class Settings(Strict):
+    """The whole configuration of one service instance."""
+
+    camera: str = Field("demo", description="Name of this camera in events.")
+    device: str = Field("auto", description="'auto', 'cpu' or 'cuda' for the PyTorch backend.")
+    backend: str = Field("auto", description="Inference backend: 'auto', 'torch', 'onnx' or 'tensorrt'.")
+    models_dir: str = Field(str(REPO_ROOT / "models"), description="Folder holding manifest.json and model files.")
+    analysis_max_fps: float = Field(25.0, gt=0, description="Cap on analysed frames per second.")
+    source: SourceConfig = SourceConfig()
+    detector: DetectorConfig = DetectorConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    emotion: EmotionConfig = EmotionConfig()
+    identity: IdentityConfig = IdentityConfig()
+    server: ServerConfig = ServerConfig()
+    storage: StorageConfig = StorageConfig()
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment override is invalid."""
+
+
+def _env_overrides(environ: Mapping[str, str]) -> Dict[str, Any]:
+    tree: Dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == "EDGE_CONFIG":
+            continue
+        path = key[len(ENV_PREFIX) :].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        # YAML parsing turns "9000" into 9000 and "false" into False; strings stay strings.
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node[path[-1]] = raw if value is None else value
+    return tree
+
+
+def _merge(base: Dict[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(path: Optional[Path] = None, environ: Optional[Mapping[str, str]] = None) -> Settings:
+    """Read ``path`` (or ``$EDGE_CONFIG``), apply ``EDGE_*`` overrides and validate."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("EDGE_CONFIG"):
+        path = Path(environ["EDGE_CONFIG"])
+    data: Dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
+        data = loaded
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from exc
+
+
+def describe(settings: Settings) -> str:
+    """The effective configuration as JSON for the start-up log (no secrets are held in it)."""
+    return json.dumps(settings.model_dump(), indent=2, default=str)

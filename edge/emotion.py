@@ -1,0 +1,80 @@
+"""EmotionClassifier: the ResNet9 emotion network behind an inference backend."""
+
+from __future__ import annotations
+
+import logging
+from typing import List, Sequence
+
+import cv2
+import numpy as np
+
+from edge.backends import InferenceBackend, make_backend
+from edge.crops import crop_resize, square_box
+from edge.manifest import ModelManifest
+
+log = logging.getLogger(__name__)
+
+INPUT_SIZE = 48
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class EmotionClassifier:
+    """Face boxes in a frame -> emotion probabilities ``(N, len(classes))``.
+
+    Input spec (from the manifest): 48x48 gray, float in [0, 1]; the average
+    with the mirrored face is taken, as in the evaluation that the shipped
+    accuracy comes from.
+    """
+
+    def __init__(self, backend: InferenceBackend, classes: Sequence[str], tta: bool = True) -> None:
+        self.backend = backend
+        self.classes: List[str] = list(classes)
+        self.tta = tta
+
+    @classmethod
+    def from_manifest(
+        cls, manifest: ModelManifest, name: str = "emotion", backend: str = "auto", device: str = "cpu"
+    ) -> EmotionClassifier:
+        import torch
+
+        from edge.models.resnet9 import ResNet9
+
+        entry = manifest.entry(name)
+        path = manifest.verified_path(name)
+
+        def build():
+            model = ResNet9(num_classes=len(entry["classes"]), width=int(entry["width"]))
+            try:
+                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            except Exception as exc:  # wrong architecture, width or file type
+                raise ValueError(f"{path} is not a ResNet9 of width {entry['width']}: {exc}") from exc
+            return model
+
+        onnx_name = entry.get("onnx")
+        onnx_path = manifest.root / onnx_name if onnx_name else None
+        return cls(make_backend(backend, build, onnx_path=onnx_path, device=device), entry["classes"])
+
+    def crops(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Gray 48x48 crops as a float batch ``(N, 1, 48, 48)`` in [0, 1]."""
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        faces = [crop_resize(gray, square_box(b), INPUT_SIZE) for b in boxes]
+        return (np.stack(faces)[:, None].astype(np.float32) / 255.0) if faces else np.zeros((0, 1, 48, 48), np.float32)
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities for a prepared batch ``(N, 1, 48, 48)``."""
+        if len(faces) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        if self.tta:
+            both = np.concatenate([faces, faces[..., ::-1]])
+            p = softmax(self.backend(both))
+            return (p[: len(faces)] + p[len(faces) :]) / 2
+        return softmax(self.backend(faces))
+
+    def classify(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """All faces of a frame in one batch."""
+        return self.predict(self.crops(frame_bgr, boxes))

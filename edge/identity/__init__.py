@@ -1,0 +1,1 @@
+"""Face identity: alignment, embedders and the enrolled gallery."""

@@ -1,0 +1,201 @@
+"""Face embedders: a batch of faces in, L2-normalised vectors out.
+
+Two implementations behind one interface:
+
+- :class:`FaceDescriptorEmbedder`, 128-d, offline: the dlib/face-api.js ResNet
+  ported to PyTorch, weights shipped in ``models/``.
+- :class:`VggFace2Embedder`, 512-d: facenet-pytorch's InceptionResnetV1 with
+  VGGFace2 weights, fetched by ``make models`` (not shipped: 107 MB).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edge.backends import InferenceBackend, make_backend
+from edge.crops import crop_resize, square_box
+from edge.identity.align import DLIB_CHIP_150, align_chip
+from edge.manifest import ModelError, ModelManifest
+
+try:
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    from typing_extensions import Protocol  # type: ignore
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    """Turns faces of an RGB frame into unit-length identity vectors."""
+
+    name: str
+    dim: int
+    threshold: float  # calibrated cosine similarity for "same person"
+
+    def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray: ...
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray: ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class FaceDescriptorEmbedder:
+    """128-d descriptors on 150x150 chips aligned like dlib's ``get_face_chip``."""
+
+    name = "face_descriptor_128"
+    dim = 128
+    size = 150
+    # Calibrated on the shared photos and demo-video faces: see README "Identity".
+    threshold = 0.90
+
+    def __init__(self, backend: InferenceBackend) -> None:
+        self.backend = backend
+
+    @classmethod
+    def from_manifest(
+        cls, manifest: ModelManifest, backend: str = "auto", device: str = "cpu"
+    ) -> FaceDescriptorEmbedder:
+        import torch
+
+        from edge.models.face_descriptor import FaceDescriptorNet
+
+        path = manifest.verified_path(cls.name)
+
+        def build():
+            net = FaceDescriptorNet()
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return net
+
+        onnx_name = manifest.entry(cls.name).get("onnx")
+        return cls(
+            make_backend(backend, build, onnx_path=manifest.root / onnx_name if onnx_name else None, device=device)
+        )
+
+    def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """Aligned uint8 RGB chips ``(N, 150, 150, 3)``."""
+        out = [align_chip(frame_rgb, lm, DLIB_CHIP_150, self.size) for lm in landmarks]
+        return np.stack(out) if out else np.zeros((0, self.size, self.size, 3), np.uint8)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        batch = chips.astype(np.float32).transpose(0, 3, 1, 2)  # the network takes 0..255 RGB
+        return l2_normalise(self.backend(batch))
+
+
+VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
+VGGFACE2_SHA256 = "281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b"
+
+
+class VggFace2Embedder:
+    """512-d InceptionResnetV1 (VGGFace2) on 160x160 box crops, as facenet-pytorch prepares them."""
+
+    name = "vggface2"
+    dim = 512
+    size = 160
+    # facenet-pytorch's commonly used verification operating point (L2 distance ~1.0 on unit vectors).
+    threshold = 0.50
+
+    def __init__(self, backend: InferenceBackend) -> None:
+        self.backend = backend
+
+    @staticmethod
+    def load_network(path: Path):
+        """InceptionResnetV1 with the state_dict at ``path`` (raises ModelError when it does not fit)."""
+        import torch
+        from facenet_pytorch import InceptionResnetV1
+
+        net = InceptionResnetV1(pretrained=None, classify=False)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            # The released file also holds the VGGFace2 classifier ('logits.*'), not used for embeddings.
+            state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+            net.load_state_dict(state, strict=True)
+        except Exception as exc:
+            raise ModelError(f"{path} is not an InceptionResnetV1 state_dict: {exc}") from exc
+        return net.eval()
+
+    @classmethod
+    def from_manifest(cls, manifest: ModelManifest, backend: str = "auto", device: str = "cpu") -> VggFace2Embedder:
+        path = manifest.verified_path(cls.name)
+        return cls(make_backend(backend, lambda: cls.load_network(path), device=device))
+
+    def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        out = [crop_resize(frame_rgb, square_box(b), self.size) for b in boxes]
+        return np.stack(out) if out else np.zeros((0, self.size, self.size, 3), np.uint8)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        batch = (chips.astype(np.float32).transpose(0, 3, 1, 2) - 127.5) / 128.0  # facenet-pytorch's whitening
+        return l2_normalise(self.backend(batch))
+
+
+def fetch_vggface2(dest: Path, url: str = VGGFACE2_URL, sha256: str = VGGFACE2_SHA256, timeout: float = 60) -> Path:
+    """Download the VGGFace2 weights to ``dest`` and check their sha256; an existing good file is kept.
+
+    ``url`` may be a ``file://`` URL (tests, air-gapped installs from a copy).
+    """
+    import hashlib
+    import urllib.request
+
+    from tqdm import tqdm
+
+    from edge.manifest import sha256_of
+
+    dest = Path(dest)
+    if dest.is_file() and sha256_of(dest) == sha256:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, tmp.open("wb") as fh:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    fh.write(block)
+                    digest.update(block)
+                    bar.update(len(block))
+    except OSError as exc:
+        if tmp.exists():
+            tmp.unlink()
+        raise ModelError(
+            f"could not download {url}: {exc}. Without it the offline 128-d embedder is used; "
+            f"to install by hand, copy the file to {dest} (sha256 {sha256})."
+        ) from exc
+    if digest.hexdigest() != sha256:
+        tmp.unlink()
+        raise ModelError(f"{url} gave a file with sha256 {digest.hexdigest()}, expected {sha256}; nothing was saved")
+    tmp.replace(dest)
+    return dest
+
+
+def load_embedder(
+    manifest: ModelManifest, kind: str = "auto", backend: str = "auto", device: str = "cpu"
+) -> Optional[Embedder]:
+    """The embedder named by ``kind``; ``auto`` prefers VGGFace2 when its weights are present."""
+    if kind == "none":
+        return None
+    if kind in ("auto", "vggface2"):
+        try:
+            emb = VggFace2Embedder.from_manifest(manifest, backend=backend, device=device)
+            log.info("identity: VGGFace2 InceptionResnetV1 (512-d)")
+            return emb
+        except ModelError as exc:
+            if kind == "vggface2":
+                raise
+            log.info("identity: VGGFace2 weights not available (%s); using the offline 128-d embedder", exc)
+    if kind in ("auto", "faceapi", FaceDescriptorEmbedder.name):
+        return FaceDescriptorEmbedder.from_manifest(manifest, backend=backend, device=device)
+    raise ValueError(f"unknown embedder {kind!r}; use auto, vggface2, faceapi or none")
+
+
+def embedder_names() -> Sequence[str]:
+    return ("auto", "vggface2", "faceapi", "none")

@@ -1,0 +1,179 @@
+"""IdentityGallery: enrolled people, their face crops and embeddings, in SQLite.
+
+Recognition is open-set: a face takes the name of the enrolled person whose
+closest stored embedding is most similar (cosine), or none when that
+similarity is under the embedder's threshold. Embeddings are stored per
+embedder model; the face crops themselves are kept, so switching embedder
+re-embeds from them instead of asking people to enrol again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from edge.sqlite import StorageError, connect
+from edge.types import Identity
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,62}[A-Za-z0-9_]$|^[A-Za-z0-9]$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS identities (name TEXT PRIMARY KEY, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL REFERENCES identities(name) ON DELETE CASCADE,
+    crop BLOB NOT NULL,          -- PNG of the face with margin, RGB
+    box TEXT NOT NULL,           -- JSON [x1,y1,x2,y2] in crop pixels
+    landmarks TEXT NOT NULL,     -- JSON 5x2 in crop pixels
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+    embedder TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (face_id, embedder)
+);
+"""
+
+
+class InvalidName(ValueError):
+    """A person's name that could be used for path tricks or is unreadable."""
+
+
+class UnknownIdentity(KeyError):
+    """No enrolled person has this name."""
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not NAME_RE.match(name) or ".." in name:
+        raise InvalidName(
+            f"invalid name {name!r}: use 1-64 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class IdentityGallery:
+    """Enrolled faces and open-set matching for one embedder at a time."""
+
+    def __init__(self, path: str) -> None:
+        self._lock = threading.Lock()
+        self._conn = connect(path)
+        with self._conn:
+            self._conn.executescript(SCHEMA)
+        self._cache: Optional[Tuple[str, List[str], np.ndarray]] = None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def names(self) -> List[Dict[str, object]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT i.name, i.created, COUNT(f.id) FROM identities i LEFT JOIN faces f ON f.name = i.name "
+                "GROUP BY i.name ORDER BY i.name"
+            ).fetchall()
+        return [{"name": n, "created": c, "faces": k} for n, c, k in rows]
+
+    def add_face(
+        self, name: str, crop_rgb: np.ndarray, box: np.ndarray, landmarks: np.ndarray, embedder: str, vector: np.ndarray
+    ) -> int:
+        """Store one face of ``name`` (created if new) with its embedding; returns the face id."""
+        name = validate_name(name)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise ValueError("could not encode the face crop")
+        try:
+            with self._lock, self._conn:
+                self._conn.execute("INSERT OR IGNORE INTO identities(name, created) VALUES (?, ?)", (name, _now()))
+                cur = self._conn.execute(
+                    "INSERT INTO faces(name, crop, box, landmarks, created) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        png.tobytes(),
+                        json.dumps(np.asarray(box).tolist()),
+                        json.dumps(np.asarray(landmarks).tolist()),
+                        _now(),
+                    ),
+                )
+                face_id = int(cur.lastrowid)
+                self._conn.execute(
+                    "INSERT INTO embeddings(face_id, embedder, vector) VALUES (?, ?, ?)",
+                    (face_id, embedder, np.asarray(vector, np.float32).tobytes()),
+                )
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"could not store the face of {name!r}: {exc}") from exc
+        self._cache = None
+        return face_id
+
+    def delete(self, name: str) -> int:
+        """Remove a person and all their faces; returns how many faces went."""
+        with self._lock, self._conn:
+            n = self._conn.execute("SELECT COUNT(*) FROM faces WHERE name = ?", (name,)).fetchone()[0]
+            cur = self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))
+        if cur.rowcount == 0:
+            raise UnknownIdentity(name)
+        self._cache = None
+        return int(n)
+
+    def faces_without(self, embedder: str) -> List[Tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Stored faces that have no embedding from ``embedder`` yet: (id, crop RGB, box, landmarks)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT f.id, f.crop, f.box, f.landmarks FROM faces f WHERE NOT EXISTS "
+                "(SELECT 1 FROM embeddings e WHERE e.face_id = f.id AND e.embedder = ?)",
+                (embedder,),
+            ).fetchall()
+        out = []
+        for face_id, png, box, lms in rows:
+            bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+            out.append(
+                (face_id, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.array(json.loads(box)), np.array(json.loads(lms)))
+            )
+        return out
+
+    def set_embedding(self, face_id: int, embedder: str, vector: np.ndarray) -> None:
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO embeddings(face_id, embedder, vector) VALUES (?, ?, ?)",
+                (face_id, embedder, np.asarray(vector, np.float32).tobytes()),
+            )
+        self._cache = None
+
+    def _matrix(self, embedder: str) -> Tuple[List[str], np.ndarray]:
+        cache = self._cache
+        if cache is not None and cache[0] == embedder:
+            return cache[1], cache[2]
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT f.name, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE e.embedder = ?",
+                (embedder,),
+            ).fetchall()
+        names = [r[0] for r in rows]
+        mat = np.stack([np.frombuffer(r[1], np.float32) for r in rows]) if rows else np.zeros((0, 1), np.float32)
+        self._cache = (embedder, names, mat)
+        return names, mat
+
+    def match(self, vectors: np.ndarray, embedder: str, threshold: float) -> List[Identity]:
+        """Open-set nearest neighbour: each vector's best enrolled name, or None under ``threshold``."""
+        names, mat = self._matrix(embedder)
+        if len(names) == 0 or len(vectors) == 0:
+            best = np.zeros(len(vectors))
+            return [Identity(None, float(s)) for s in best]
+        sims = vectors @ mat.T
+        out = []
+        for row in sims:
+            j = int(row.argmax())
+            score = float(row[j])
+            out.append(Identity(names[j] if score >= threshold else None, score))
+        return out

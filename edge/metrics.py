@@ -1,0 +1,73 @@
+"""Prometheus text metrics: counters, gauges and rolling latency summaries."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Deque, Dict, List
+
+import numpy as np
+
+
+class LatencyWindow:
+    """The last ``size`` samples of one stage, for p50/p95 quantiles."""
+
+    def __init__(self, size: int = 300) -> None:
+        self.samples: Deque[float] = deque(maxlen=size)
+        self.count = 0
+        self.total = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds)
+        self.count += 1
+        self.total += seconds
+
+    def quantile(self, q: float) -> float:
+        return float(np.quantile(np.asarray(self.samples), q)) if self.samples else 0.0
+
+
+class Metrics:
+    """What /metrics reports; updated by the pipeline threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counters: Dict[str, float] = {}
+        self.gauges: Dict[str, float] = {}
+        self.stages: Dict[str, LatencyWindow] = {}
+
+    def inc(self, name: str, value: float = 1.0) -> None:
+        with self._lock:
+            self.counters[name] = self.counters.get(name, 0.0) + value
+
+    def set(self, name: str, value: float) -> None:
+        with self._lock:
+            self.gauges[name] = float(value)
+
+    def observe(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.stages.setdefault(stage, LatencyWindow()).add(seconds)
+
+    def stage_summary(self) -> Dict[str, Dict[str, float]]:
+        with self._lock:
+            return {
+                s: {"p50_ms": w.quantile(0.5) * 1000, "p95_ms": w.quantile(0.95) * 1000, "count": w.count}
+                for s, w in self.stages.items()
+            }
+
+    def render(self) -> str:
+        """The Prometheus exposition format (text 0.0.4)."""
+        lines: List[str] = []
+        with self._lock:
+            for name, value in sorted(self.counters.items()):
+                lines += [f"# TYPE edge_{name} counter", f"edge_{name} {value:g}"]
+            for name, value in sorted(self.gauges.items()):
+                lines += [f"# TYPE edge_{name} gauge", f"edge_{name} {value:g}"]
+            if self.stages:
+                lines.append("# HELP edge_stage_seconds Latency of each pipeline stage (rolling window).")
+                lines.append("# TYPE edge_stage_seconds summary")
+                for stage, w in sorted(self.stages.items()):
+                    for q in (0.5, 0.95):
+                        lines.append(f'edge_stage_seconds{{stage="{stage}",quantile="{q}"}} {w.quantile(q):.6f}')
+                    lines.append(f'edge_stage_seconds_sum{{stage="{stage}"}} {w.total:.6f}')
+                    lines.append(f'edge_stage_seconds_count{{stage="{stage}"}} {w.count}')
+        return "\n".join(lines) + "\n"

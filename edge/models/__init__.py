@@ -1,0 +1,1 @@
+"""Network definitions shared by the runtime and by ``training/``."""

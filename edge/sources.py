@@ -1,0 +1,195 @@
+"""Video sources and the capture thread with its one-slot latest-frame hand-off.
+
+URIs: a file path, a camera index (``0``), a V4L2 device (``/dev/video0``),
+an ``rtsp://``/``http(s)://`` URL, or ``csi://N`` for a Jetson CSI camera
+(GStreamer ``nvarguscamerasrc``). A source that fails or ends is reopened
+with exponential backoff; the service stays up and ``status`` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def csi_pipeline(sensor_id: int = 0, width: int = 1280, height: int = 720, fps: int = 30) -> str:
+    """GStreamer pipeline for a Jetson CSI camera, ending in BGR frames for OpenCV."""
+    return (
+        f"nvarguscamerasrc sensor-id={sensor_id} ! "
+        f"video/x-raw(memory:NVMM), width={width}, height={height}, framerate={fps}/1 ! "
+        "nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! "
+        "appsink drop=true max-buffers=1"
+    )
+
+
+@dataclass
+class SourceSpec:
+    """What kind of source a URI names and how OpenCV opens it."""
+
+    kind: str  # file, camera, stream, csi
+    target: object
+    api: int = cv2.CAP_ANY
+
+    @classmethod
+    def parse(cls, uri: str, width: Optional[int] = None, height: Optional[int] = None) -> SourceSpec:
+        uri = uri.strip()
+        if uri.isdigit():
+            return cls("camera", int(uri), cv2.CAP_V4L2 if hasattr(cv2, "CAP_V4L2") else cv2.CAP_ANY)
+        if uri.startswith("/dev/video"):
+            return cls("camera", uri, cv2.CAP_V4L2 if hasattr(cv2, "CAP_V4L2") else cv2.CAP_ANY)
+        if uri.startswith("csi://"):
+            sensor = int(uri[len("csi://") :] or 0)
+            return cls("csi", csi_pipeline(sensor, width or 1280, height or 720), cv2.CAP_GSTREAMER)
+        if uri.split("://", 1)[0] in ("rtsp", "rtsps", "http", "https", "rtmp", "udp"):
+            return cls("stream", uri, cv2.CAP_FFMPEG)
+        if uri.startswith("file://"):
+            uri = uri[len("file://") :]
+        return cls("file", uri, cv2.CAP_ANY)
+
+
+class SourceError(RuntimeError):
+    """A source could not be opened or read."""
+
+
+class LatestFrame:
+    """One-slot hand-off: writers replace the frame, readers wait for a newer one."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Optional[np.ndarray] = None
+        self._timestamp = 0.0
+        self.index = 0
+
+    def put(self, frame: np.ndarray, timestamp: float) -> None:
+        with self._cond:
+            self._frame, self._timestamp = frame, timestamp
+            self.index += 1
+            self._cond.notify_all()
+
+    def get_newer(self, seen: int, timeout: float) -> Optional[Tuple[int, np.ndarray, float]]:
+        """The newest frame if its index is above ``seen``, waiting up to ``timeout``; else None."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.index > seen, timeout):
+                return None
+            return self.index, self._frame, self._timestamp
+
+
+class CaptureThread(threading.Thread):
+    """Reads a source as fast as it delivers (or at a file's own fps) into a :class:`LatestFrame`."""
+
+    def __init__(
+        self,
+        uri: str,
+        slot: LatestFrame,
+        loop: bool = True,
+        realtime: bool = True,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 10.0,
+    ) -> None:
+        super().__init__(name="capture", daemon=True)
+        self.uri = uri
+        self.spec = SourceSpec.parse(uri, width, height)
+        self.slot = slot
+        self.loop = loop
+        self.realtime = realtime
+        self.width, self.height = width, height
+        self.backoff = (reconnect_min_s, reconnect_max_s)
+        self._stop_event = threading.Event()
+        self.error: Optional[str] = None
+        self.frames = 0
+        self.fps = 0.0
+        self.opened_at: Optional[float] = None
+        self.finished = False  # a non-looping file reached its end
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    @property
+    def healthy(self) -> bool:
+        return self.error is None and self.opened_at is not None
+
+    def _open(self) -> cv2.VideoCapture:
+        if self.spec.kind == "file" and not Path(str(self.spec.target)).is_file():
+            raise SourceError(f"video file {self.spec.target} does not exist")
+        cap = cv2.VideoCapture(self.spec.target, self.spec.api)
+        if not cap.isOpened():
+            hint = {
+                "camera": "is a camera plugged in, and is the device passed to the container?",
+                "csi": "is nvargus-daemon running and /tmp/argus_socket mounted?",
+                "stream": "is the URL reachable from here?",
+                "file": "is it a video format OpenCV can decode?",
+            }[self.spec.kind]
+            raise SourceError(f"cannot open {self.spec.kind} source {self.uri}: {hint}")
+        if self.spec.kind == "camera":
+            if self.width:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            if self.height:
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep latency low: we want the newest frame
+        return cap
+
+    def run(self) -> None:
+        delay = self.backoff[0]
+        while not self._stop_event.is_set():
+            try:
+                cap = self._open()
+            except SourceError as exc:
+                self._fail(str(exc))
+                if self._stop_event.wait(delay):
+                    return
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            self.error, self.opened_at, delay = None, time.time(), self.backoff[0]
+            log.info("source %s opened (%s)", self.uri, self.spec.kind)
+            try:
+                ended = self._read_all(cap)
+            finally:
+                cap.release()
+            if ended and self.spec.kind == "file" and not self.loop:
+                self.finished = True
+                return
+            if ended and self.spec.kind != "file":
+                self._fail(f"source {self.uri} stopped delivering frames; reconnecting")
+
+    def _fail(self, message: str) -> None:
+        if message != self.error:
+            log.warning("%s", message)
+        self.error = message
+
+    def _read_all(self, cap: cv2.VideoCapture) -> bool:
+        """Read until the source ends (True) or we are stopped (False)."""
+        period = 0.0
+        if self.spec.kind == "file" and self.realtime:
+            fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+            period = 1.0 / fps if 0 < fps < 240 else 0.04
+        next_due = time.monotonic()
+        window_start, window_frames = time.monotonic(), 0
+        while not self._stop_event.is_set():
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return True
+            if period:
+                next_due += period
+                pause = next_due - time.monotonic()
+                if pause > 0:
+                    self._stop_event.wait(pause)
+                else:
+                    next_due = time.monotonic()  # fell behind: do not try to catch up in a burst
+            self.slot.put(frame, time.time())
+            self.frames += 1
+            window_frames += 1
+            elapsed = time.monotonic() - window_start
+            if elapsed >= 2.0:
+                self.fps, window_start, window_frames = window_frames / elapsed, time.monotonic(), 0
+        return False

@@ -1,0 +1,165 @@
+"""FaceTracker: gives each face a stable ``track_id`` across frames.
+
+Greedy matching (IoU, or centre distance for fast faces) against
+constant-velocity predictions: with a handful of faces per frame this is as
+good as the Hungarian algorithm and needs nothing beyond numpy. Between
+detections (``every_n_frames`` > 1) tracks coast on their velocity, so boxes
+keep following faces at the source frame rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from edge.smoothing import EmotionSmoother, IdentityVote
+from edge.types import Detections
+
+
+def match_scores(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
+    """Association score of each predicted track box with each detection, in [0, 1].
+
+    IoU, or, when boxes moved too far to overlap (low analysis rate, fast
+    walkers), a score that falls from 1 to 0 as the centre distance grows to
+    one box diagonal; boxes whose sizes differ by over 2x never match.
+    """
+    iou = iou_matrix(tracks, dets)
+    if iou.size == 0:
+        return iou
+    ct = (tracks[:, None, :2] + tracks[:, None, 2:]) / 2
+    cd = (dets[None, :, :2] + dets[None, :, 2:]) / 2
+    size_t = np.hypot(tracks[:, 2] - tracks[:, 0], tracks[:, 3] - tracks[:, 1])[:, None]
+    size_d = np.hypot(dets[:, 2] - dets[:, 0], dets[:, 3] - dets[:, 1])[None, :]
+    closeness = np.clip(1 - np.linalg.norm(ct - cd, axis=2) / np.maximum(size_t, 1e-6), 0, 1) * 0.9
+    ratio = np.maximum(size_t, size_d) / np.maximum(np.minimum(size_t, size_d), 1e-6)
+    return np.where(ratio <= 2.0, np.maximum(iou, closeness), 0.0)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes ``a`` (N, 4) and ``b`` (M, 4)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+
+
+@dataclass
+class Track:
+    """One face followed over time, with its smoothed identity and emotion."""
+
+    track_id: int
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+    first_seen: float
+    last_seen: float
+    emotion: EmotionSmoother
+    identity: IdentityVote
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    hits: int = 1
+    missed: int = 0
+    announced: bool = False
+    frames_since_identity: int = 1 << 30
+    frames_since_emotion: int = 1 << 30
+    visitor_label: Optional[str] = None
+    pending_emotion_change: bool = False  # the smoothed emotion changed since the last event check
+    announced_identity: Optional[str] = None  # the name the latest event about this track carried
+
+    @property
+    def label(self) -> str:
+        return self.identity.name or self.visitor_label or f"visitor-{self.track_id}"
+
+
+class FaceTracker:
+    """Associates detections with tracks; ``update`` on detection frames, ``coast`` in between."""
+
+    def __init__(
+        self,
+        classes: List[str],
+        iou_match: float = 0.3,
+        max_missed: int = 8,
+        min_hits: int = 2,
+        emotion_window: int = 8,
+        hysteresis: float = 0.1,
+        votes: int = 5,
+        first_id: int = 1,
+    ) -> None:
+        self.classes = classes
+        self.iou_match = iou_match
+        self.max_missed = max_missed
+        self.min_hits = min_hits
+        self.emotion_window = emotion_window
+        self.hysteresis = hysteresis
+        self.votes = votes
+        self.tracks: List[Track] = []
+        self._next_id = first_id  # continues after a restart so ids stay unique in the event log
+
+    def update(self, dets: Detections, now: float) -> Tuple[List[Track], List[Track]]:
+        """Match ``dets`` to tracks. Returns (tracks matched or created this frame, tracks that ended)."""
+        predicted = np.array([t.box + t.velocity for t in self.tracks]).reshape(-1, 4)
+        ious = match_scores(predicted, dets.boxes)
+        matched_tracks, matched_dets = set(), set()
+        # Greedy: best IoU pair first.
+        for flat in np.argsort(-ious, axis=None):
+            ti, di = np.unravel_index(flat, ious.shape)
+            if ious[ti, di] < self.iou_match:
+                break
+            if ti in matched_tracks or di in matched_dets:
+                continue
+            matched_tracks.add(ti)
+            matched_dets.add(di)
+            track = self.tracks[ti]
+            new_box = dets.boxes[di].astype(np.float64)
+            track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.box)
+            track.box, track.score, track.landmarks = new_box, float(dets.scores[di]), dets.landmarks[di]
+            track.hits += 1
+            track.missed = 0
+            track.last_seen = now
+        seen = [self.tracks[i] for i in sorted(matched_tracks)]
+        for i, track in enumerate(self.tracks):
+            if i not in matched_tracks:
+                track.missed += 1
+                track.box = track.box + track.velocity
+        for di in range(len(dets)):
+            if di not in matched_dets:
+                track = self._new_track(dets[di : di + 1], now)
+                self.tracks.append(track)
+                seen.append(track)
+        ended = [t for t in self.tracks if t.missed > self.max_missed]
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return seen, ended
+
+    def coast(self) -> None:
+        """Move every track along its velocity on a frame without detection."""
+        for track in self.tracks:
+            track.box = track.box + track.velocity
+
+    def visible(self) -> List[Track]:
+        """Tracks confirmed by enough detections and seen in the latest detection frame."""
+        return [t for t in self.tracks if t.hits >= self.min_hits and t.missed == 0]
+
+    def end_all(self) -> List[Track]:
+        ended, self.tracks = self.tracks, []
+        return ended
+
+    def _new_track(self, det: Detections, now: float) -> Track:
+        track = Track(
+            track_id=self._next_id,
+            box=det.boxes[0].astype(np.float64),
+            score=float(det.scores[0]),
+            landmarks=det.landmarks[0],
+            first_seen=now,
+            last_seen=now,
+            emotion=EmotionSmoother(self.classes, self.emotion_window, self.hysteresis),
+            identity=IdentityVote(self.votes),
+        )
+        self._next_id += 1
+        return track

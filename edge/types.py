@@ -1,0 +1,110 @@
+"""Small typed values passed between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Faces found in one frame, in source-frame pixels.
+
+    ``boxes`` is ``(N, 4)`` x1, y1, x2, y2; ``scores`` ``(N,)``; ``landmarks``
+    ``(N, 5, 2)``: left eye, right eye, nose, left and right mouth corner.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    landmarks: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def __getitem__(self, index) -> Detections:
+        return Detections(self.boxes[index], self.scores[index], self.landmarks[index])
+
+
+@dataclass
+class Identity:
+    """Who a face is: ``name`` is None for a stranger; ``score`` is the cosine similarity."""
+
+    name: Optional[str]
+    score: float
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"name": self.name, "score": round(float(self.score), 4)}
+
+
+@dataclass
+class Emotion:
+    """Dominant emotion with its probability and the full distribution."""
+
+    label: str
+    score: float
+    probs: Dict[str, float]
+
+    def as_dict(self) -> Dict[str, object]:
+        return {
+            "label": self.label,
+            "score": round(float(self.score), 4),
+            "probs": {k: round(float(v), 4) for k, v in self.probs.items()},
+        }
+
+
+@dataclass
+class FaceResult:
+    """One analysed face: what ``/analyze``, ``/tracks`` and the renderer show."""
+
+    box: List[float]
+    score: float
+    identity: Optional[Identity] = None
+    emotion: Optional[Emotion] = None
+    track_id: Optional[int] = None
+    label: Optional[str] = None  # name, or a stable anonymous label such as "visitor-7"
+
+    def as_dict(self) -> Dict[str, object]:
+        out: Dict[str, object] = {
+            "box": [round(float(v), 1) for v in self.box],
+            "score": round(float(self.score), 4),
+            "identity": self.identity.as_dict() if self.identity else None,
+            "emotion": self.emotion.as_dict() if self.emotion else None,
+        }
+        if self.track_id is not None:
+            out["track_id"] = self.track_id
+            out["label"] = self.label
+        return out
+
+
+@dataclass
+class Event:
+    """A per-track event; ``seq`` and ``time`` are given by the store."""
+
+    type: str
+    camera: str
+    track_id: int
+    box: List[float]
+    identity: Optional[Identity] = None
+    emotion: Optional[Emotion] = None
+    data: Dict[str, object] = field(default_factory=dict)
+    seq: Optional[int] = None
+    time: Optional[str] = None
+
+    def as_dict(self) -> Dict[str, object]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "type": self.type,
+            "camera": self.camera,
+            "track_id": self.track_id,
+            "identity": self.identity.as_dict() if self.identity else {"name": None, "score": 0.0},
+            "emotion": self.emotion.as_dict() if self.emotion else None,
+            "box": [round(float(v), 1) for v in self.box],
+            "data": self.data,
+        }

@@ -1,0 +1,171 @@
+"""VideoAnalyzer: the per-frame step of the live pipeline.
+
+detect (every Nth frame, downscaled) -> track -> identity for new tracks and
+periodically -> emotion at a per-track rate -> smoothing -> events. All faces
+that need a network in a step go through it as one batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edge.analyzer import FaceAnalyzer
+from edge.config import Settings
+from edge.tracking import FaceTracker, Track
+from edge.types import Detections, Emotion, Event, FaceResult, Identity
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage of the latest step (for /metrics)."""
+
+    values: Dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.values[stage] = self.values.get(stage, 0.0) + seconds
+
+
+class VideoAnalyzer:
+    """Turns frames into tracked faces and per-track events."""
+
+    def __init__(self, analyzer: FaceAnalyzer, settings: Settings, first_track_id: int = 1) -> None:
+        self.analyzer = analyzer
+        self.settings = settings
+        classes = analyzer.emotion.classes if analyzer.emotion is not None else []
+        t, e = settings.tracker, settings.emotion
+        self.tracker = FaceTracker(
+            classes,
+            t.iou_match,
+            t.max_missed,
+            t.min_hits,
+            e.window,
+            e.hysteresis,
+            settings.identity.votes,
+            first_id=first_track_id,
+        )
+        self.frame_count = 0
+        self._last_time: Optional[float] = None
+
+    def step(self, frame: np.ndarray, now: Optional[float] = None) -> Tuple[List[FaceResult], List[Event], StageTimes]:
+        """Analyse one frame; returns the faces to draw, the new events and stage timings."""
+        now = time.time() if now is None else now
+        times = StageTimes()
+        dt = 0.0 if self._last_time is None else max(now - self._last_time, 0.0)
+        self._last_time = now
+        for track in self.tracker.tracks:
+            track.emotion.tick(dt)
+        events: List[Event] = []
+        detect_now = self.frame_count % self.settings.detector.every_n_frames == 0
+        self.frame_count += 1
+        if detect_now:
+            t0 = time.perf_counter()
+            dets = self.analyzer.detector.detect(frame)
+            times.add("detect", time.perf_counter() - t0)
+            seen, ended = self.tracker.update(dets, now)
+            self._refresh(frame, seen, times)
+            for track in seen:
+                events.extend(self._track_events(track))
+            events.extend(self._left(t) for t in ended if t.announced)
+        else:
+            self.tracker.coast()
+        return [self._face(t) for t in self._shown()], events, times
+
+    def finish(self) -> List[Event]:
+        """End every track (source stopped or service shutting down)."""
+        return [self._left(t) for t in self.tracker.end_all() if t.announced]
+
+    def _shown(self) -> List[Track]:
+        return [t for t in self.tracker.tracks if t.hits >= self.settings.tracker.min_hits and t.missed <= 2]
+
+    def _refresh(self, frame: np.ndarray, seen: List[Track], times: StageTimes) -> None:
+        cfg = self.settings
+        for t in seen:
+            t.frames_since_identity += 1
+            t.frames_since_emotion += 1
+        want_id = [t for t in seen if not t.identity.decided or t.frames_since_identity >= cfg.identity.refresh_frames]
+        if want_id and self.analyzer.embedder is not None:
+            t0 = time.perf_counter()
+            dets = Detections(
+                np.stack([t.box for t in want_id]).astype(np.float32),
+                np.array([t.score for t in want_id], np.float32),
+                np.stack([t.landmarks for t in want_id]).astype(np.float32),
+            )
+            for track, ident in zip(want_id, self.analyzer.identify(frame, dets)):
+                if ident is not None:
+                    track.identity.add(ident.name, ident.score)
+                track.frames_since_identity = 0
+            times.add("identity", time.perf_counter() - t0)
+        want_emo = [t for t in seen if t.frames_since_emotion >= cfg.emotion.every_n_frames]
+        if want_emo and self.analyzer.emotion is not None:
+            t0 = time.perf_counter()
+            probs = self.analyzer.classify_emotions(frame, np.stack([t.box for t in want_emo]))
+            for track, p in zip(want_emo, probs):
+                track.pending_emotion_change = track.emotion.add(p) or track.pending_emotion_change
+                track.frames_since_emotion = 0
+            times.add("emotion", time.perf_counter() - t0)
+
+    def _identity(self, track: Track) -> Identity:
+        return Identity(track.identity.name, track.identity.score)
+
+    def _emotion(self, track: Track) -> Optional[Emotion]:
+        current = track.emotion.current()
+        return Emotion(*current) if current else None
+
+    def _face(self, track: Track) -> FaceResult:
+        return FaceResult(
+            box=track.box.tolist(),
+            score=track.score,
+            identity=self._identity(track) if track.identity.decided else None,
+            emotion=self._emotion(track),
+            track_id=track.track_id,
+            label=track.label,
+        )
+
+    def _event(self, kind: str, track: Track, data: Optional[Dict[str, object]] = None) -> Event:
+        payload = {"label": track.label}
+        payload.update(data or {})
+        return Event(
+            kind,
+            self.settings.camera,
+            track.track_id,
+            track.box.tolist(),
+            self._identity(track),
+            self._emotion(track),
+            payload,
+        )
+
+    def _track_events(self, track: Track) -> List[Event]:
+        out: List[Event] = []
+        emotion_changed = track.pending_emotion_change
+        track.pending_emotion_change = False
+        identity_now = track.identity.name
+        if not track.announced:
+            if track.hits >= self.settings.tracker.min_hits:
+                track.announced = True
+                track.announced_identity = identity_now
+                out.append(self._event("face.appeared", track))
+            return out
+        if identity_now != track.announced_identity:
+            out.append(self._event("identity.changed", track, {"previous": track.announced_identity}))
+            track.announced_identity = identity_now
+        if emotion_changed:
+            out.append(self._event("emotion.changed", track))
+        return out
+
+    def _left(self, track: Track) -> Event:
+        current = track.emotion.current()
+        return self._event(
+            "face.left",
+            track,
+            {
+                "duration_s": round(track.last_seen - track.first_seen, 2),
+                "first_seen": track.first_seen,
+                "last_seen": track.last_seen,
+                "dominant_emotion": current[0] if current else None,
+                "emotion_shares": track.emotion.shares(),
+            },
+        )

@@ -1,0 +1,44 @@
+import numpy as np
+
+from edge.config import REPO_ROOT
+from edge.emotion import EmotionClassifier
+from edge.manifest import ModelManifest
+from edge.models.resnet9 import ResNet9, count_macs
+from tests.conftest import FER
+
+
+def test_resnet9_shapes_and_cost():
+    import torch
+
+    net = ResNet9(num_classes=7, width=128).eval()
+    assert net(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+    # The original 128-256-512 network: about 1.9 GMAC per face.
+    assert 1.8e9 < count_macs(net) < 2.0e9
+    assert count_macs(ResNet9(width=32)) * 15 < count_macs(net)
+
+
+def test_shipped_model_recognises_real_fer_faces(shared):
+    import cv2
+
+    clf = EmotionClassifier.from_manifest(ModelManifest(REPO_ROOT / "models"), backend="torch")
+    faces, labels = [], []
+    for k, name in enumerate(clf.classes):
+        files = sorted((FER / "val" / name).iterdir())[:20]
+        faces += [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
+        labels += [k] * len(files)
+    batch = np.stack(faces)[:, None].astype(np.float32) / 255.0
+    probs = clf.predict(batch)
+    assert probs.shape == (len(labels), 7)
+    assert np.allclose(probs.sum(1), 1, atol=1e-4)
+    accuracy = float((probs.argmax(1) == np.array(labels)).mean())
+    assert accuracy > 0.35  # 7 classes: chance is 0.14
+
+
+def test_classify_crops_faces_from_a_frame(multiface):
+    from edge.detection import FaceDetector
+
+    clf = EmotionClassifier.from_manifest(ModelManifest(REPO_ROOT / "models"), backend="torch")
+    dets = FaceDetector().detect(multiface)
+    crops = clf.crops(multiface, dets.boxes)
+    assert crops.shape == (len(dets), 1, 48, 48) and crops.min() >= 0 and crops.max() <= 1
+    assert clf.classify(multiface, dets.boxes).shape == (len(dets), 7)

@@ -1,0 +1,72 @@
+import asyncio
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from edge.events import EventStore
+from edge.sqlite import StorageError
+from edge.types import Emotion, Event, Identity
+
+
+def ev(kind="face.appeared", track=1, name=None, label="happy", camera="demo"):
+    return Event(
+        kind, camera, track, [1, 2, 3, 4], Identity(name, 0.9 if name else 0.0), Emotion(label, 0.8, {label: 0.8})
+    )
+
+
+def test_seq_cursor_filters_and_restart(tmp_path):
+    db = str(tmp_path / "e.db")
+    store = EventStore(db)
+    store.append([ev(), ev("emotion.changed", 1, label="sad"), ev(track=2, name="ana"), ev("face.left", 2, "ana")])
+    assert [e["seq"] for e in store.query()] == [1, 2, 3, 4]
+    assert [e["seq"] for e in store.query(after=2)] == [3, 4]
+    assert [e["seq"] for e in store.query(limit=1)] == [1]
+    assert [e["seq"] for e in store.query(identity="ana")] == [3, 4]
+    assert [e["seq"] for e in store.query(emotion="sad")] == [2]
+    assert [e["seq"] for e in store.query(types=["face.left", "emotion.changed"])] == [2, 4]
+    assert store.query(camera="other") == []
+    first = store.query()[0]
+    assert first["time"].endswith("Z") and first["identity"] == {"name": None, "score": 0.0}
+    assert store.query(since="2999-01-01T00:00:00.000Z") == []
+    store.close()
+
+    # A new process on the same file: events are still there and seq keeps increasing.
+    again = EventStore(db)
+    assert again.last_seq == 4 and again.max_track_id() == 2
+    again.append([ev(track=3)])
+    assert [e["seq"] for e in again.query(after=4)] == [5]
+    mode = sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_seq_never_goes_back_after_retention(tmp_path):
+    store = EventStore(str(tmp_path / "e.db"))
+    store.append([ev(), ev()])
+    store._conn.execute("UPDATE events SET time = '2000-01-01T00:00:00.000Z'")
+    store._conn.commit()
+    assert store.delete_older_than(1) == 2
+    store.append([ev()])
+    assert store.query()[0]["seq"] == 3
+
+
+def test_wait_after_wakes_when_an_event_arrives(tmp_path):
+    store = EventStore(str(tmp_path / "e.db"))
+
+    async def scenario():
+        threading.Timer(0.3, lambda: store.append([ev()])).start()
+        t0 = time.monotonic()
+        got = await store.wait_after(0, timeout=5)
+        return got, time.monotonic() - t0
+
+    got, waited = asyncio.run(scenario())
+    assert got and 0.2 < waited < 3
+    assert asyncio.run(store.wait_after(1, timeout=0.2)) is False
+
+
+def test_unwritable_database_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="cannot"):
+        EventStore(str(blocker / "sub" / "e.db"))

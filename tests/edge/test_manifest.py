@@ -1,0 +1,58 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from edge.config import REPO_ROOT
+from edge.manifest import ModelError, ModelManifest, sha256_of
+
+MODELS = REPO_ROOT / "models"
+
+
+def test_every_shipped_model_matches_its_sha256_and_loads():
+    manifest = ModelManifest(MODELS)
+    shipped = [n for n, e in manifest.entries.items() if "url" not in e]
+    assert {"emotion", "face_descriptor_128"} <= set(shipped)
+    for name in shipped:
+        path = manifest.verified_path(name)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        assert isinstance(state, dict) and state
+
+
+def test_emotion_entry_documents_the_model():
+    entry = ModelManifest(MODELS).entry("emotion")
+    assert entry["classes"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert entry["input"]["size"] == [48, 48]
+    assert entry["metrics"]["publictest_accuracy"] > 0.3
+    assert "license" in entry
+
+
+def test_corrupt_and_missing_files_are_refused(tmp_path):
+    shutil.copy(MODELS / "manifest.json", tmp_path / "manifest.json")
+    entry = json.loads((MODELS / "manifest.json").read_text())["models"]["emotion"]
+    data = (MODELS / entry["file"]).read_bytes()
+    (tmp_path / entry["file"]).write_bytes(data[:-10] + b"0123456789")
+    manifest = ModelManifest(tmp_path)
+    with pytest.raises(ModelError, match="corrupt"):
+        manifest.verified_path("emotion")
+    with pytest.raises(ModelError, match="missing"):
+        manifest.verified_path("face_descriptor_128")
+    with pytest.raises(ModelError, match="make models"):
+        manifest.verified_path("vggface2")
+    with pytest.raises(ModelError, match="not in"):
+        manifest.entry("nope")
+
+
+def test_a_broken_manifest_is_explained(tmp_path):
+    with pytest.raises(ModelError, match="missing"):
+        ModelManifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        ModelManifest(tmp_path)
+
+
+def test_sha256_of_known_bytes(tmp_path):
+    p = tmp_path / "x"
+    p.write_bytes(b"abc")
+    assert sha256_of(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

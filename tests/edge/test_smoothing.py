@@ -1,0 +1,30 @@
+import numpy as np
+
+from edge.smoothing import EmotionSmoother, IdentityVote
+
+CLASSES = ["happy", "sad"]
+
+
+def test_hysteresis_stops_flapping_between_close_labels():
+    s = EmotionSmoother(CLASSES, window=4, hysteresis=0.2)
+    assert s.add(np.array([0.6, 0.4])) is True  # first decision
+    changes = sum(s.add(np.array(p)) for p in ([0.45, 0.55], [0.55, 0.45], [0.45, 0.55], [0.52, 0.48]))
+    assert changes == 0 and s.current()[0] == "happy"
+    for _ in range(4):
+        changed = s.add(np.array([0.1, 0.9]))
+    assert s.current()[0] == "sad"
+    assert changed is False  # it changed once, earlier in that run
+    s.tick(2.0)
+    assert s.shares() == {"sad": 1.0}
+
+
+def test_identity_vote_needs_a_majority():
+    v = IdentityVote(size=5)
+    assert v.add("ana", 0.95) is True
+    assert v.add(None, 0.5) is False or v.name == "ana"
+    v.add("ana", 0.93)
+    v.add("bob", 0.91)
+    assert v.name == "ana" and 0.9 < v.score < 0.96
+    for _ in range(4):
+        v.add("bob", 0.92)
+    assert v.name == "bob"

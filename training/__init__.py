@@ -1,0 +1,1 @@
+"""Training, evaluation and export. Imports from ``edge``; never imported by it."""

@@ -1,0 +1,73 @@
+"""Convert face-api.js's face recognition weights (TF.js manifest + .bin) to a PyTorch state_dict.
+
+The .bin holds the tensors back to back in manifest order: uint8 for quantized
+tensors (value = q * scale + min), float32 otherwise. TF conv filters are
+``[kh, kw, in, out]``; PyTorch wants ``[out, in, kh, kw]``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+import torch
+
+from edge.models.face_descriptor import FaceDescriptorNet
+
+
+def read_tfjs_weights(manifest_path: Path) -> Dict[str, np.ndarray]:
+    """All tensors of a TF.js weights manifest, dequantized to float32."""
+    manifest_path = Path(manifest_path)
+    groups = json.loads(manifest_path.read_text())
+    tensors: Dict[str, np.ndarray] = {}
+    for group in groups:
+        blob = b"".join((manifest_path.parent / p).read_bytes() for p in group["paths"])
+        offset = 0
+        for spec in group["weights"]:
+            count = int(np.prod(spec["shape"])) if spec["shape"] else 1
+            quant = spec.get("quantization")
+            if quant:
+                if quant["dtype"] != "uint8":
+                    raise ValueError(f"{spec['name']}: unsupported quantization {quant['dtype']}")
+                raw = np.frombuffer(blob, dtype=np.uint8, count=count, offset=offset)
+                values = raw.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])
+                offset += count
+            else:
+                values = np.frombuffer(blob, dtype=np.float32, count=count, offset=offset).copy()
+                offset += 4 * count
+            tensors[spec["name"]] = values.reshape(spec["shape"])
+        if offset != len(blob):
+            raise ValueError(f"{manifest_path}: read {offset} bytes of {len(blob)}; manifest and .bin disagree")
+    return tensors
+
+
+def _conv_scale(prefix_tf: str, prefix_pt: str, t: Dict[str, np.ndarray]) -> Dict[str, torch.Tensor]:
+    return {
+        f"{prefix_pt}.conv.weight": torch.from_numpy(t[f"{prefix_tf}/conv/filters"].transpose(3, 2, 0, 1).copy()),
+        f"{prefix_pt}.conv.bias": torch.from_numpy(t[f"{prefix_tf}/conv/bias"]),
+        f"{prefix_pt}.weight": torch.from_numpy(t[f"{prefix_tf}/scale/weights"]),
+        f"{prefix_pt}.bias": torch.from_numpy(t[f"{prefix_tf}/scale/biases"]),
+    }
+
+
+def convert(manifest_path: Path) -> Dict[str, torch.Tensor]:
+    """A state_dict for :class:`FaceDescriptorNet`, checked to load strictly."""
+    t = read_tfjs_weights(manifest_path)
+    state: Dict[str, torch.Tensor] = {}
+    state.update(_conv_scale("conv32_down", "conv32_down", t))
+    net = FaceDescriptorNet()
+    for name in net.blocks:
+        state.update(_conv_scale(f"{name}/conv1", f"blocks.{name}.conv1", t))
+        state.update(_conv_scale(f"{name}/conv2", f"blocks.{name}.conv2", t))
+    state["fc.weight"] = torch.from_numpy(t["fc"].T.copy())
+    net.load_state_dict(state, strict=True)
+    return {k: v.contiguous().float() for k, v in state.items()}
+
+
+def main(manifest: Path, out: Path) -> Path:
+    state = convert(manifest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, out)
+    return out

@@ -1,0 +1,59 @@
+"""Evaluate an emotion model on any labelled set in the Kaggle layout (or fer2013.csv)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+from edge.config import REPO_ROOT
+from edge.manifest import ModelManifest
+from edge.models.resnet9 import ResNet9
+from training.emotion import predict_probs
+from training.fer import load_fer
+from training.metrics import classification_report, plot_confusion
+
+
+def load_emotion_model(model: Optional[str], models_dir: Path = REPO_ROOT / "models"):
+    """``model``: a weights file (width and classes read from the manifest entry with that file name,
+    else from the weights' shapes), or None for the shipped model (sha256-checked)."""
+    manifest = ModelManifest(models_dir)
+    if model is None:
+        entry = manifest.entry("emotion")
+        path = manifest.verified_path("emotion")
+    else:
+        path = Path(model)
+        entry = next((e for e in manifest.entries.values() if e.get("file") == path.name), {})
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    width = int(entry.get("width") or state["features.0.0.weight"].shape[0])
+    num_classes = int(state["classifier.3.weight"].shape[0])
+    classes = entry.get("classes")
+    if classes is None:
+        from edge.models.labels import FER2013_5_CLASSES, FER2013_CLASSES
+
+        classes = list(FER2013_CLASSES if num_classes == 7 else FER2013_5_CLASSES)
+    net = ResNet9(num_classes=num_classes, width=width)
+    net.load_state_dict(state)
+    return net.eval(), list(classes)
+
+
+def evaluate_emotion(
+    data: str, model: Optional[str] = None, usage: str = "PrivateTest", out: Optional[str] = None, tta: bool = True
+) -> Dict[str, object]:
+    """Accuracy, per-class P/R/F1 and the confusion matrix; writes report.json and confusion.png into ``out``."""
+    torch.set_flush_denormal(True)
+    net, classes = load_emotion_model(model)
+    faces = load_fer(Path(data), classes=classes, usage=(usage,))
+    probs = predict_probs(net, faces.images, tta=tta)
+    report = classification_report(faces.labels, probs.argmax(1), classes)
+    report["data"] = str(data)
+    report["model"] = str(model or "shipped emotion model")
+    report["tta"] = tta
+    if out:
+        out_dir = Path(out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+        plot_confusion(report, out_dir / "confusion.png", title=f"Emotion on {Path(data).name}")
+    return report

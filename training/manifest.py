@@ -1,0 +1,26 @@
+"""Writing entries of ``models/manifest.json`` (the runtime only reads it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Dict
+
+from edge.manifest import sha256_of
+
+
+def update_entry(models_dir: Path, name: str, file: Path, fields: Dict[str, Any]) -> Dict[str, Any]:
+    """Copy ``file`` into ``models_dir`` (if it is elsewhere) and record it under ``name`` with its sha256."""
+    models_dir = Path(models_dir)
+    file = Path(file)
+    target = models_dir / file.name
+    if file.resolve() != target.resolve():
+        shutil.copyfile(file, target)
+    manifest_path = models_dir / "manifest.json"
+    data = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    entry = {"file": target.name, "sha256": sha256_of(target), "bytes": target.stat().st_size}
+    entry.update(fields)
+    data.setdefault("models", {})[name] = entry
+    manifest_path.write_text(json.dumps(data, indent=2) + "\n")
+    return entry

@@ -1,0 +1,70 @@
+"""Ship a trained emotion run into ``models/``: weights, manifest entry, plots."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from edge.models.labels import CLASS_SETS
+from training.manifest import update_entry
+
+
+def ship_emotion(run_dir: Path, models_dir: Path, name: str = "emotion", extra: Optional[Dict[str, Any]] = None):
+    """Copy ``run_dir/model.pt`` as ``emotion_resnet9_w<W>.pt`` and record it with its metrics."""
+    run_dir, models_dir = Path(run_dir), Path(models_dir)
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    state = run_dir / "last.pt"
+    import torch
+
+    config = metrics.get("config") or torch.load(state, map_location="cpu", weights_only=False)["config"]
+    width = int(config["width"])
+    target = models_dir / f"emotion_resnet9_w{width}.pt"
+    shutil.copyfile(run_dir / "model.pt", target)
+    for png in ("curves.png", "confusion_val.png"):
+        if (run_dir / png).exists():
+            (models_dir / "emotion").mkdir(exist_ok=True)
+            shutil.copyfile(run_dir / png, models_dir / "emotion" / png)
+    fields: Dict[str, Any] = {
+        "architecture": "ResNet9 (edge.models.resnet9.ResNet9)",
+        "width": width,
+        "classes": list(CLASS_SETS[config["classes"]]),
+        "input": {
+            "size": [48, 48],
+            "channels": "gray",
+            "range": "pixel / 255 (0..1)",
+            "crop": "square around the MTCNN box",
+            "tta": "average with the mirrored face",
+        },
+        "training": {
+            k: config[k]
+            for k in (
+                "epochs",
+                "batch_size",
+                "optimizer",
+                "max_lr",
+                "weight_decay",
+                "grad_clip",
+                "label_smoothing",
+                "seed",
+            )
+        },
+        "data": "FER2013 train (28,709 faces); selected on PublicTest (3,589)",
+        "source": "trained by this project: python -m training emotion",
+        "license": "weights: MIT (this project); FER2013 data: research use",
+    }
+    if metrics:
+        val = metrics["val"]
+        fields["metrics"] = {
+            "publictest_accuracy": round(val["accuracy"], 4),
+            "publictest_macro_f1": round(val["macro_f1"], 4),
+            "per_class_f1": {k: round(v["f1"], 4) for k, v in val["per_class"].items()},
+            "params": metrics["params"],
+            "macs": metrics["macs"],
+            "epochs_run": len(metrics["history"]),
+            "train_time_s": round(metrics["history"][-1]["elapsed_s"]),
+        }
+    fields.update(extra or {})
+    return update_entry(models_dir, name, target, fields)
