@@ -1,0 +1,226 @@
+"""End to end: the real service on a loopback port, read by a real HTTP client."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import FACES
+from tests.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("server")
+    srv = ServerProcess(tmp / "edge.db", env={"EDGE_SERVER__MAX_UPLOAD_MB": "0.5"}).start()
+    yield srv
+    srv.stop()
+
+
+def read_mjpeg_frames(url: str, count: int, timeout: float = 60) -> list:
+    """Parse multipart/x-mixed-replace parts by their Content-Length, decode each JPEG."""
+    frames, buf = [], b""
+    with httpx.stream("GET", url, timeout=timeout) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("multipart/x-mixed-replace")
+        for chunk in resp.iter_bytes():
+            buf += chunk
+            while True:
+                head_end = buf.find(b"\r\n\r\n")
+                if head_end < 0:
+                    break
+                headers = buf[:head_end].decode("latin-1")
+                length = int(
+                    next(h.split(":")[1] for h in headers.split("\r\n") if h.lower().startswith("content-length"))
+                )
+                if len(buf) < head_end + 4 + length:
+                    break
+                jpeg = buf[head_end + 4 : head_end + 4 + length]
+                buf = buf[head_end + 4 + length + 2 :]
+                frames.append(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))
+                if len(frames) >= count:
+                    return frames
+    return frames
+
+
+def wait_for_events(url: str, kind: str, timeout: float = 90) -> list:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = httpx.get(url + "/events", params={"after": 0, "limit": 1000, "type": kind}).json()["events"]
+        if events:
+            return events
+        time.sleep(1)
+    raise AssertionError(f"no {kind} event within {timeout}s")
+
+
+def test_stream_serves_decodable_annotated_frames(server):
+    frames = read_mjpeg_frames(server.url + "/stream.mjpg", 10)
+    assert len(frames) == 10
+    assert all(f is not None and f.shape[1] == 1280 for f in frames)
+    snap = httpx.get(server.url + "/snapshot.jpg")
+    assert snap.headers["content-type"] == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(snap.content, np.uint8), cv2.IMREAD_COLOR) is not None
+
+
+def test_events_describe_the_demo_faces_and_the_cursor_pages(server):
+    appeared = wait_for_events(server.url, "face.appeared")
+    e = appeared[0]
+    assert set(e) >= {"seq", "time", "camera", "track_id", "identity", "emotion", "box", "type"}
+    assert e["camera"] == "demo" and e["time"].endswith("Z") and len(e["box"]) == 4
+    assert e["emotion"]["label"] in e["emotion"]["probs"]
+    page1 = httpx.get(server.url + "/events", params={"after": 0, "limit": 2}).json()
+    page2 = httpx.get(server.url + "/events", params={"after": page1["next"], "limit": 2}).json()
+    assert [ev["seq"] for ev in page1["events"]] == sorted(ev["seq"] for ev in page1["events"])
+    assert page2["events"][0]["seq"] > page1["next"]
+    tracks = httpx.get(server.url + "/tracks").json()["tracks"]
+    assert all("track_id" in t and "label" in t for t in tracks)
+
+
+def test_long_poll_returns_when_an_event_arrives(server):
+    last = httpx.get(server.url + "/events", params={"after": 0, "limit": 1}).json()["last_seq"]
+    t0 = time.monotonic()
+    got = httpx.get(server.url + "/events", params={"after": last, "wait": 25}, timeout=40).json()
+    waited = time.monotonic() - t0
+    # The demo loops every ~4 s, and every loop ends and starts tracks: events come well before 25 s.
+    assert got["events"] and got["events"][0]["seq"] > last
+    assert waited < 20
+    empty = httpx.get(server.url + "/events", params={"after": 10**9, "wait": 0.5}, timeout=10).json()
+    assert empty["events"] == [] and empty["next"] == 10**9
+
+
+def test_server_sent_events(server):
+    with httpx.stream("GET", server.url + "/events/stream", params={"after": 0}, timeout=30) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        lines = []
+        for line in resp.iter_lines():
+            lines.append(line)
+            if line.startswith("data: "):
+                break
+    assert any(line.startswith("id: ") for line in lines)
+    assert any(line.startswith("event: face.") for line in lines)
+
+
+def test_analyze_upload_finds_every_face(server):
+    data = (FACES / "scenes" / "multiface.jpg").read_bytes()
+    r = httpx.post(server.url + "/analyze", files={"file": ("multiface.jpg", data, "image/jpeg")}, timeout=60)
+    assert r.status_code == 200
+    faces = r.json()["faces"]
+    assert len(faces) == 6
+    assert all(f["emotion"]["label"] and "identity" in f for f in faces)
+
+
+def test_enroll_list_and_delete(server):
+    photo = next((FACES / "people" / "barack_obama").iterdir()).read_bytes()
+    r = httpx.post(
+        server.url + "/identities/Barack Obama/faces", files=[("files", ("o.jpg", photo, "image/jpeg"))], timeout=60
+    )
+    assert r.status_code == 201, r.text
+    assert any(
+        i["name"] == "Barack Obama" and i["faces"] == 1
+        for i in httpx.get(server.url + "/identities").json()["identities"]
+    )
+    assert httpx.get(server.url + "/identities/Barack Obama").json()["faces"] == 1
+    assert httpx.delete(server.url + "/identities/Barack Obama").json()["faces_removed"] == 1
+
+
+@pytest.mark.parametrize(
+    "method,path,kwargs,status,error",
+    [
+        ("get", "/events", {"params": {"after": -1}}, 400, "invalid request"),
+        ("get", "/events", {"params": {"limit": "ten"}}, 400, "invalid request"),
+        ("get", "/events", {"params": {"type": "face.exploded"}}, 400, "invalid 'type'"),
+        ("get", "/events", {"params": {"since": "yesterday"}}, 400, "invalid 'since'"),
+        ("get", "/events", {"params": {"wait": 999}}, 400, "invalid 'wait'"),
+        ("post", "/analyze", {"files": {"file": ("a.txt", b"hello", "text/plain")}}, 415, "not an image"),
+        (
+            "post",
+            "/analyze",
+            {"files": {"file": ("big.jpg", b"\xff" * 600_000, "image/jpeg")}},
+            413,
+            "upload too large",
+        ),
+        ("post", "/analyze", {}, 400, "invalid request"),
+        ("get", "/identities/nobody", {}, 404, "unknown identity"),
+        ("delete", "/identities/nobody", {}, 404, "unknown identity"),
+        ("post", "/identities/..%2Fetc/faces", {"files": [("files", ("x.png", b"", "image/png"))]}, 404, "Not Found"),
+        ("get", "/nope", {}, 404, "Not Found"),
+    ],
+)
+def test_bad_requests_get_json_errors(server, method, path, kwargs, status, error):
+    r = getattr(httpx, method)(server.url + path, timeout=30, **kwargs)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error"].startswith(error) and "detail" in body
+
+
+def test_enrollment_refuses_bad_names_and_unusable_photos(server):
+    group = (FACES / "scenes" / "multiface.jpg").read_bytes()
+    ok, blank = cv2.imencode(".png", np.full((200, 200, 3), 90, np.uint8))
+    r = httpx.post(server.url + "/identities/..evil/faces", files=[("files", ("g.jpg", group, "image/jpeg"))])
+    assert r.status_code == 400 and r.json()["error"] == "invalid name"
+    r = httpx.post(
+        server.url + "/identities/crowd/faces", files=[("files", ("g.jpg", group, "image/jpeg"))], timeout=60
+    )
+    assert r.status_code == 422 and "6 faces" in r.json()["detail"]
+    r = httpx.post(
+        server.url + "/identities/nobody/faces", files=[("files", ("b.png", blank.tobytes(), "image/png"))], timeout=60
+    )
+    assert r.status_code == 422 and "no face" in r.json()["detail"]
+    names = [i["name"] for i in httpx.get(server.url + "/identities").json()["identities"]]
+    assert "crowd" not in names and "nobody" not in names
+    # The pipeline kept running through all of it.
+    assert httpx.get(server.url + "/health").json()["source"]["connected"]
+
+
+def test_metrics_and_health_and_openapi(server):
+    text = httpx.get(server.url + "/metrics").text
+    for needle in (
+        'edge_stage_seconds{stage="detect",quantile="0.95"}',
+        "edge_output_fps",
+        "edge_dropped_frames_total",
+    ):
+        assert needle in text
+    health = httpx.get(server.url + "/health").json()
+    assert health["status"] == "ok" and health["models"]["emotion"] == "resnet9"
+    paths = httpx.get(server.url + "/openapi.json").json()["paths"]
+    for p in ("/events", "/events/stream", "/stream.mjpg", "/analyze", "/identities/{name}/faces", "/metrics"):
+        assert p in paths
+
+
+def test_events_survive_a_restart(tmp_path):
+    db = tmp_path / "edge.db"
+    first = ServerProcess(db).start()
+    try:
+        before = wait_for_events(first.url, "face.appeared")
+        last = httpx.get(first.url + "/events", params={"after": 0, "limit": 1}).json()["last_seq"]
+    finally:
+        first.stop()
+    second = ServerProcess(db).start()
+    try:
+        kept = httpx.get(second.url + "/events", params={"after": 0, "limit": 1000}).json()["events"]
+        assert [e["seq"] for e in kept[: len(before)]][:1] == [min(e["seq"] for e in kept)]
+        assert {e["seq"] for e in before} <= {e["seq"] for e in kept}
+        newer = httpx.get(second.url + "/events", params={"after": last, "wait": 25}, timeout=40).json()["events"]
+        assert newer and newer[0]["seq"] > last
+        old_tracks = {e["track_id"] for e in before}
+        assert not old_tracks & {e["track_id"] for e in newer}  # track ids continue, not restart
+    finally:
+        second.stop()
+
+
+def test_a_missing_camera_keeps_the_service_up_and_says_why(tmp_path):
+    srv = ServerProcess(tmp_path / "edge.db", env={"EDGE_SOURCE__URI": "/dev/video99"}).start(ready=False)
+    try:
+        health = httpx.get(srv.url + "/health").json()
+        assert health["status"] == "degraded" and not health["source"]["connected"]
+        assert "cannot open camera source /dev/video99" in health["problems"]["source"]
+        assert httpx.get(srv.url + "/snapshot.jpg").status_code == 503
+        assert httpx.get(srv.url + "/events").status_code == 200
+    finally:
+        srv.stop()
