@@ -34,7 +34,7 @@ class ServerProcess:
         self.log_path = log or database.with_suffix(".log")
         self.proc: Optional[subprocess.Popen] = None
 
-    def start(self, timeout: float = 120, ready: bool = True) -> "ServerProcess":
+    def start(self, timeout: float = 120, ready: bool = True) -> ServerProcess:
         """Wait until the first frame is served (``ready``) or, with ``ready=False``, until /health answers."""
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
