@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 
@@ -30,7 +31,9 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")
+    p.add_argument("--init-from", default=None, help="start from these weights (state_dict) instead of random ones")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--stop-after", type=int, default=None, help="end after this epoch (resume later)")
 
 
 def _run_emotion(args: argparse.Namespace) -> int:
@@ -38,7 +41,7 @@ def _run_emotion(args: argparse.Namespace) -> int:
 
     fields = EmotionTrainConfig.__dataclass_fields__
     cfg = EmotionTrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    metrics = train_emotion(cfg, resume=args.resume)
+    metrics = train_emotion(cfg, resume=args.resume, stop_after=args.stop_after)
     print(json.dumps({"best_val_acc": metrics["best_val_acc"], "out": cfg.out}))
     return 0
 
@@ -60,7 +63,81 @@ def _run_evaluate_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
+    p.add_argument("--run", required=True, help="run folder written by `emotion`")
+    p.add_argument("--models", default="models")
+
+
+def _run_ship_emotion(args: argparse.Namespace) -> int:
+    from training.ship import ship_emotion
+
+    print(json.dumps(ship_emotion(Path(args.run), Path(args.models)), indent=2))
+    return 0
+
+
+def _add_convert_faceapi(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert-faceapi", help="convert face-api.js face recognition weights to PyTorch")
+    p.add_argument("--manifest", default="../shared/weights/faceapi/face_recognition_model-weights_manifest.json")
+    p.add_argument("--out", default="models/face_descriptor_128.pt")
+
+
+def _run_convert_faceapi(args: argparse.Namespace) -> int:
+    from training.convert_faceapi import main as convert
+
+    print(convert(Path(args.manifest), Path(args.out)))
+    return 0
+
+
+def _embedder(models: str):
+    from edge.identity.embedders import load_embedder
+    from edge.manifest import ModelManifest
+
+    return load_embedder(ModelManifest(Path(models)), "auto", backend="torch")
+
+
+def _add_extract_faces(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("extract-faces", help="cut tracked faces out of a video, one folder per track")
+    p.add_argument("video")
+    p.add_argument("--out", required=True)
+    p.add_argument("--every", type=int, default=5, help="look at every Nth frame")
+    p.add_argument("--min-face", type=int, default=40, help="smallest face side in pixels")
+    p.add_argument("--models", default="models")
+
+
+def _run_extract_faces(args: argparse.Namespace) -> int:
+    from training.extract_faces import extract_faces
+
+    counts = extract_faces(Path(args.video), Path(args.out), _embedder(args.models), args.every, args.min_face)
+    print(json.dumps(counts, indent=2))
+    return 0
+
+
+def _add_evaluate_identity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate-identity", help="open-set identity rates on folders <root>/<person>/<photos>")
+    p.add_argument("roots", nargs="+")
+    p.add_argument("--enroll", type=int, default=3, help="photos enrolled per person (the rest are probes)")
+    p.add_argument("--models", default="models")
+    p.add_argument("--out", help="write the full report (with the threshold sweep) here as JSON")
+
+
+def _run_evaluate_identity(args: argparse.Namespace) -> int:
+    from training.identity_eval import evaluate_identity
+
+    report = evaluate_identity([Path(r) for r in args.roots], _embedder(args.models), args.enroll)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+    summary = {k: report[k] for k in ("embedder", "people", "genuine_probes", "stranger_probes")}
+    summary["at_default_threshold"] = report["at_default_threshold"]
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 COMMANDS = {
+    "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
+    "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),
+    "extract-faces": (_add_extract_faces, _run_extract_faces),
+    "evaluate-identity": (_add_evaluate_identity, _run_evaluate_identity),
     "emotion": (_add_emotion, _run_emotion),
     "evaluate-emotion": (_add_evaluate_emotion, _run_evaluate_emotion),
 }

@@ -51,6 +51,7 @@ class EmotionTrainConfig:
     device: str = "auto"
     threads: int = 0  # 0: torch's default
     limit_per_class: Optional[int] = None  # small runs for tests
+    init_from: Optional[str] = None  # start from these weights (a state_dict file) instead of random ones
     augment: Dict[str, object] = field(default_factory=dict)
 
 
@@ -109,10 +110,13 @@ def build_model(cfg: EmotionTrainConfig) -> ResNet9:
     return ResNet9(num_classes=len(CLASS_SETS[cfg.classes]), width=cfg.width, dropout=cfg.dropout)
 
 
-def train_emotion(cfg: EmotionTrainConfig, resume: bool = False) -> Dict[str, object]:
+def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Optional[int] = None) -> Dict[str, object]:
     """Train, checkpoint every epoch to ``out/last.pt``, keep the best on val as ``out/model.pt``.
 
-    Returns the final metrics (also written to ``out/metrics.json``).
+    ``stop_after`` ends this call after that many epochs of the schedule (to
+    split a long run into chunks; continue with ``resume``). Returns the
+    final metrics (also written to ``out/metrics.json``), or the history so
+    far when stopped early.
     """
     torch.set_flush_denormal(True)  # denormal weights made CPU convs up to 25x slower
     if cfg.threads:
@@ -128,7 +132,11 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False) -> Dict[str, ob
         train = train.subset(keep)
     log.info("train %d faces %s, val %d faces", len(train), train.class_counts(), len(val))
 
-    model = build_model(cfg).to(device)
+    torch.manual_seed(cfg.seed)  # same initial weights for the same seed
+    model = build_model(cfg)
+    if cfg.init_from:
+        model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=True))
+    model = model.to(device)
     optimizer = _make_optimizer(cfg, model)
     steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -148,7 +156,8 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False) -> Dict[str, ob
 
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     started = time.time()
-    for epoch in range(start_epoch, cfg.epochs):
+    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    for epoch in range(start_epoch, last_epoch):
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout
         order = torch.randperm(len(train), generator=gen).numpy()
@@ -204,6 +213,8 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False) -> Dict[str, ob
         tmp.replace(last)
         plot_curves(history, out / "curves.png")
 
+    if last_epoch < cfg.epochs:
+        return {"history": history, "best_val_acc": best_acc, "stopped_after": last_epoch}
     best = build_model(cfg)
     best.load_state_dict(torch.load(out / "model.pt", map_location="cpu", weights_only=True))
     _, _, pred = _evaluate(best, val, torch.device("cpu"))

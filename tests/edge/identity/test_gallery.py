@@ -1,0 +1,85 @@
+import cv2
+import numpy as np
+import pytest
+
+from edge.analyzer import FaceAnalyzer, ImageError
+from edge.detection import FaceDetector
+from edge.identity.embedders import FaceDescriptorEmbedder
+from edge.identity.gallery import IdentityGallery, InvalidName, UnknownIdentity, validate_name
+from edge.manifest import ModelManifest
+from tests.conftest import FACES, ROOT
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return FaceDetector(), FaceDescriptorEmbedder.from_manifest(ModelManifest(ROOT / "models"), backend="torch")
+
+
+def photo(person, index=0):
+    return cv2.imread(str(sorted((FACES / "people" / person).iterdir())[index]))
+
+
+def test_enrolled_people_are_named_and_strangers_are_not(tmp_path, parts):
+    detector, embedder = parts
+    gallery = IdentityGallery(str(tmp_path / "g.db"))
+    analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
+    assert analyzer.enroll("Barack Obama", [photo("barack_obama", 0)]) == 1
+    analyzer.enroll("Kate Siegel", [photo("kate_siegel")])
+    analyzer.enroll("Paul Rudd", [photo("paul_rudd")])
+    # Another photo of Obama; a crop of Kate from another source; Biden was never enrolled.
+    assert analyzer.analyze_image(photo("barack_obama", 1))[0].identity.name == "Barack Obama"
+    kate = cv2.imread(str(FACES / "aligned" / "kate_siegel" / "1.png"))
+    assert (
+        analyzer.analyze_image(cv2.copyMakeBorder(kate, 80, 80, 80, 80, cv2.BORDER_REPLICATE))[0].identity.name
+        == "Kate Siegel"
+    )
+    biden = analyzer.analyze_image(photo("joe_biden"))[0].identity
+    assert biden.name is None and 0 < biden.score < embedder.threshold
+
+
+def test_gallery_survives_reopen_and_delete(tmp_path, parts):
+    detector, embedder = parts
+    db = str(tmp_path / "g.db")
+    FaceAnalyzer(detector, embedder=embedder, gallery=IdentityGallery(db)).enroll("ana", [photo("angelina_jolie")])
+    again = IdentityGallery(db)
+    assert again.names()[0]["name"] == "ana" and again.names()[0]["faces"] == 1
+    assert again.delete("ana") == 1
+    with pytest.raises(UnknownIdentity):
+        again.delete("ana")
+    assert again.names() == []
+
+
+def test_switching_embedder_re_embeds_from_stored_crops(tmp_path, parts):
+    detector, embedder = parts
+    gallery = IdentityGallery(str(tmp_path / "g.db"))
+    analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
+    analyzer.enroll("paul", [photo("paul_rudd")])
+    original = gallery._matrix(embedder.name)[1][0].copy()
+    gallery._conn.execute("DELETE FROM embeddings")  # as if enrolled under another model
+    gallery._conn.commit()
+    gallery._cache = None
+    assert analyzer.sync_gallery() == 1
+    again = gallery._matrix(embedder.name)[1][0]
+    assert float(original @ again) > 0.99  # the crop kept in SQLite gives the same face back
+
+
+def test_enrollment_refuses_unusable_photos_and_keeps_the_gallery_unchanged(tmp_path, parts, multiface):
+    detector, embedder = parts
+    gallery = IdentityGallery(str(tmp_path / "g.db"))
+    analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
+    with pytest.raises(ImageError, match="6 faces"):
+        analyzer.enroll("crowd", [photo("paul_rudd"), multiface])
+    with pytest.raises(ImageError, match="no face"):
+        analyzer.enroll("nobody", [np.full((300, 300, 3), 100, np.uint8)])
+    assert gallery.names() == []
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "a/b", "x" * 80, " .hidden", "ana..bob", "name\\x", "a\nb"])
+def test_names_are_validated(bad):
+    with pytest.raises(InvalidName):
+        validate_name(bad)
+
+
+def test_good_names_pass():
+    for good in ("Ana", "Barack Obama", "jean-luc.picard", "p_7"):
+        assert validate_name(good) == good

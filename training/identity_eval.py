@@ -1,0 +1,110 @@
+"""Open-set identity evaluation: enroll a few photos per person, probe with the rest and with strangers.
+
+Protocol, on folders ``<root>/<person>/<photos>``:
+
+- people with at least two photos: the first ``enroll`` photos (at most 3)
+  are enrolled, every other photo is a *genuine* probe that must get that name;
+- people with one photo are never enrolled: their photo is a *stranger* probe
+  that must come out "unknown". Each genuine person is also held out once as
+  a stranger (leave-one-person-out), so strangers outnumber the single photos.
+
+Reported at every threshold: correct-name rate (genuine probes named right),
+false reject rate, false accept rate (strangers given any name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from edge.detection import FaceDetector
+from edge.identity.embedders import Embedder
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@dataclass
+class Probe:
+    person: str
+    path: str
+    vector: np.ndarray
+
+
+def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceDetector) -> Dict[str, List[Probe]]:
+    """One embedding per photo (its largest face); photos without a face are skipped."""
+    people: Dict[str, List[Probe]] = {}
+    for root in roots:
+        for person_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+            for photo in sorted(p for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+                img = cv2.imread(str(photo))
+                if img is None:
+                    continue
+                dets = detector.detect(img)
+                if len(dets) == 0:
+                    continue
+                areas = (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])
+                d = dets[int(np.argmax(areas)) : int(np.argmax(areas)) + 1]
+                rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+                vec = embedder.embed_chips(embedder.chips(rgb, d.boxes, d.landmarks))[0]
+                key = person_dir.name  # the same person may have photos under several roots
+                people.setdefault(key, []).append(Probe(key, str(photo), vec))
+    return people
+
+
+def open_set_scores(people: Dict[str, List[Probe]], enroll: int = 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(genuine best-match scores, whether the best match was the right person, stranger best scores)."""
+    enrollable = {k: v for k, v in people.items() if len(v) >= 2}
+    singles = [v[0] for k, v in people.items() if len(v) == 1]
+    genuine_scores, genuine_right, stranger_scores = [], [], []
+
+    def best(vec: np.ndarray, gallery: Dict[str, np.ndarray]) -> Tuple[str, float]:
+        scored = [(name, float((mat @ vec).max())) for name, mat in gallery.items()]
+        return max(scored, key=lambda x: x[1])
+
+    for held_out in [None, *enrollable]:
+        gallery = {
+            name: np.stack([p.vector for p in probes[: min(enroll, len(probes) - 1)]])
+            for name, probes in enrollable.items()
+            if name != held_out
+        }
+        if held_out is None:
+            for name, probes in enrollable.items():
+                for p in probes[min(enroll, len(probes) - 1) :]:
+                    who, score = best(p.vector, gallery)
+                    genuine_scores.append(score)
+                    genuine_right.append(who == name)
+            stranger_scores += [best(p.vector, gallery)[1] for p in singles]
+        else:
+            stranger_scores += [best(p.vector, gallery)[1] for p in enrollable[held_out]]
+    return np.array(genuine_scores), np.array(genuine_right), np.array(stranger_scores)
+
+
+def rates_at(threshold: float, genuine: np.ndarray, right: np.ndarray, strangers: np.ndarray) -> Dict[str, float]:
+    named = genuine >= threshold
+    return {
+        "threshold": round(float(threshold), 3),
+        "correct_name_rate": float((named & right).mean()) if len(genuine) else 0.0,
+        "false_reject_rate": float((~named).mean()) if len(genuine) else 0.0,
+        "false_accept_rate": float((strangers >= threshold).mean()) if len(strangers) else 0.0,
+    }
+
+
+def evaluate_identity(roots: Sequence[Path], embedder: Embedder, enroll: int = 3) -> Dict[str, object]:
+    detector = FaceDetector(max_side=1280, min_face_px=20)
+    people = embed_folder_tree(roots, embedder, detector)
+    genuine, right, strangers = open_set_scores(people, enroll)
+    sweep = [rates_at(t, genuine, right, strangers) for t in np.arange(0.5, 0.99, 0.01)]
+    return {
+        "embedder": embedder.name,
+        "people": {k: len(v) for k, v in people.items()},
+        "genuine_probes": int(len(genuine)),
+        "stranger_probes": int(len(strangers)),
+        "at_default_threshold": rates_at(embedder.threshold, genuine, right, strangers),
+        "sweep": sweep,
+        "genuine_scores": np.round(np.sort(genuine), 3).tolist(),
+        "stranger_scores": np.round(np.sort(strangers), 3).tolist(),
+    }
