@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -78,6 +79,51 @@ class OnnxBackend:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
+class TensorRTBackend:
+    """A TensorRT engine (FP16) on the GPU; inputs and outputs go through torch CUDA tensors."""
+
+    name = "tensorrt"
+
+    def __init__(self, engine_path: Path) -> None:
+        import tensorrt as trt
+        import torch
+
+        self._torch = torch
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        if self.engine is None:
+            raise RuntimeError(f"{engine_path} is not an engine for this TensorRT/GPU; delete it to rebuild")
+        self.context = self.engine.create_execution_context()
+        self._v3 = hasattr(self.context, "set_input_shape")  # TensorRT 8.5+ tensor API (JetPack 5.1 has 8.5)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).cuda()
+        stream = torch.cuda.current_stream()
+        if self._v3:
+            self.context.set_input_shape("input", tuple(x.shape))
+            out = torch.empty(tuple(self.context.get_tensor_shape("output")), device="cuda", dtype=torch.float32)
+            self.context.set_tensor_address("input", x.data_ptr())
+            self.context.set_tensor_address("output", out.data_ptr())
+            self.context.execute_async_v3(stream.cuda_stream)
+        else:  # pragma: no cover - TensorRT 8.4 and older
+            self.context.set_binding_shape(0, tuple(x.shape))
+            out = torch.empty(tuple(self.context.get_binding_shape(1)), device="cuda", dtype=torch.float32)
+            self.context.execute_async_v2([x.data_ptr(), out.data_ptr()], stream.cuda_stream)
+        stream.synchronize()
+        return out.cpu().numpy()
+
+
+@dataclass
+class ModelSpec:
+    """What a backend needs to know about one network."""
+
+    name: str
+    sha256: str
+    input_shape: Tuple[int, ...]  # without the batch axis
+    module_factory: Callable[[], object]  # builds the PyTorch module with its weights loaded
+
+
 def available_backends() -> List[str]:
     """Backends whose packages are importable here, best first."""
     found = []
@@ -89,25 +135,27 @@ def available_backends() -> List[str]:
     return found
 
 
-def make_backend(
-    kind: str,
-    module_factory: Callable[[], object],
-    onnx_path: Optional[Path] = None,
-    device: str = "cpu",
-) -> InferenceBackend:
-    """Build the backend ``kind`` ('auto', 'torch', 'onnx').
+def make_backend(kind: str, spec: ModelSpec, device: str = "cpu", cache_dir: Optional[Path] = None) -> InferenceBackend:
+    """Build the backend ``kind`` for ``spec``: 'auto', 'torch', 'onnx' or 'tensorrt'.
 
-    ``auto`` takes ONNX Runtime when the package and an exported file exist,
-    else PyTorch. TensorRT engines are built on the device by ``training``'s
-    export step; until one exists ``auto`` falls back as above.
+    ``auto`` takes TensorRT where it is installed and a GPU is there, else
+    ONNX Runtime on a CPU when installed, else PyTorch. ONNX files and engines
+    are cached in ``cache_dir`` per model sha256 (see :mod:`edge.compile`).
     """
+    from edge import compile as compiled
+
     if kind not in ("auto", "torch", "onnx", "tensorrt"):
         raise ValueError(f"unknown backend {kind!r}; use auto, torch, onnx or tensorrt")
-    if kind == "tensorrt":
-        raise ValueError("the tensorrt backend needs a prebuilt engine, which this build does not make yet")
     installed = available_backends()
-    if kind == "onnx" and (onnx_path is None or "onnx" not in installed):
-        raise ValueError("the onnx backend needs onnxruntime installed and an exported .onnx model file")
-    if kind in ("auto", "onnx") and "onnx" in installed and onnx_path is not None and Path(onnx_path).is_file():
+    if kind in ("onnx", "tensorrt") and kind not in installed:
+        package = {"onnx": "onnxruntime", "tensorrt": "tensorrt (JetPack or a CUDA machine)"}[kind]
+        raise ValueError(f"the {kind} backend needs {package} installed")
+    cache = Path(cache_dir) if cache_dir else Path("data") / "cache"
+    on_gpu = device.startswith("cuda")
+    if kind == "tensorrt" or (kind == "auto" and "tensorrt" in installed and on_gpu):
+        onnx_path = compiled.cached_onnx(cache, spec.name, spec.sha256, spec.module_factory, spec.input_shape)
+        return TensorRTBackend(compiled.cached_engine(cache, onnx_path, spec.input_shape))
+    if kind == "onnx" or (kind == "auto" and "onnx" in installed and not on_gpu):
+        onnx_path = compiled.cached_onnx(cache, spec.name, spec.sha256, spec.module_factory, spec.input_shape)
         return OnnxBackend(onnx_path)
-    return TorchBackend(module_factory(), device=device)
+    return TorchBackend(spec.module_factory(), device=device)

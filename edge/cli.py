@@ -152,6 +152,20 @@ def cmd_fetch_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_engines(args: argparse.Namespace) -> int:
+    """Load every model with the configured backend, which exports ONNX and builds engines into the cache."""
+    from edge.service import build_analyzer
+
+    settings = _settings(args)
+    analyzer = build_analyzer(settings)
+    for part in (analyzer.emotion, analyzer.embedder):
+        if part is not None:
+            print(f"{type(part).__name__}: {part.backend.name} backend ready (cache: {settings.storage.cache_dir})")
+    for component, problem in analyzer.problems.items():
+        print(f"error: {component}: {problem}", file=sys.stderr)
+    return 1 if analyzer.problems else 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edge", description="Edge face and emotion service.")
     parser.add_argument("--config", help="YAML configuration file (default: $EDGE_CONFIG, else built-in defaults)")
@@ -182,6 +196,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("fetch-models", help="download the VGGFace2 weights (sha256-checked)")
     p.add_argument("--url", help="alternative URL, e.g. file:///path/to/20180402-114759-vggface2.pt")
     p.set_defaults(func=cmd_fetch_models)
+
+    p = sub.add_parser("build-engines", help="export ONNX / build TensorRT engines into the cache now")
+    p.set_defaults(func=cmd_build_engines)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -88,6 +88,9 @@ class ServerConfig(Strict):
 
 class StorageConfig(Strict):
     database: str = Field("data/edge.db", description="SQLite file for events and identities (WAL mode).")
+    cache_dir: str = Field(
+        "data/cache", description="Exported ONNX files and TensorRT engines, per model sha256 (a volume on the Jetson)."
+    )
     retention_days: float = Field(30.0, gt=0, description="Events older than this are deleted.")
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import List, Sequence
+from pathlib import Path
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
 
-from edge.backends import InferenceBackend, make_backend
+from edge.backends import InferenceBackend, ModelSpec, make_backend
 from edge.crops import crop_resize, square_box
 from edge.manifest import ModelManifest
 
@@ -38,7 +39,12 @@ class EmotionClassifier:
 
     @classmethod
     def from_manifest(
-        cls, manifest: ModelManifest, name: str = "emotion", backend: str = "auto", device: str = "cpu"
+        cls,
+        manifest: ModelManifest,
+        name: str = "emotion",
+        backend: str = "auto",
+        device: str = "cpu",
+        cache_dir: Optional[Path] = None,
     ) -> EmotionClassifier:
         import torch
 
@@ -55,9 +61,8 @@ class EmotionClassifier:
                 raise ValueError(f"{path} is not a ResNet9 of width {entry['width']}: {exc}") from exc
             return model
 
-        onnx_name = entry.get("onnx")
-        onnx_path = manifest.root / onnx_name if onnx_name else None
-        return cls(make_backend(backend, build, onnx_path=onnx_path, device=device), entry["classes"])
+        spec = ModelSpec(name, entry["sha256"], (1, INPUT_SIZE, INPUT_SIZE), build)
+        return cls(make_backend(backend, spec, device=device, cache_dir=cache_dir), entry["classes"])
 
     def crops(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Gray 48x48 crops as a float batch ``(N, 1, 48, 48)`` in [0, 1]."""

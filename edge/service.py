@@ -63,14 +63,16 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
     if settings.emotion.enabled:
         try:
             analyzer.emotion = EmotionClassifier.from_manifest(
-                manifest, settings.emotion.model, settings.backend, device
+                manifest, settings.emotion.model, settings.backend, device, Path(settings.storage.cache_dir)
             )
-        except (ModelError, ValueError) as exc:
+        except (ModelError, ValueError, RuntimeError) as exc:
             analyzer.problems["emotion"] = str(exc)
             log.error("emotion is off: %s", exc)
     if settings.identity.enabled:
         try:
-            analyzer.embedder = load_embedder(manifest, settings.identity.embedder, settings.backend, device)
+            analyzer.embedder = load_embedder(
+                manifest, settings.identity.embedder, settings.backend, device, Path(settings.storage.cache_dir)
+            )
             analyzer.gallery = gallery or IdentityGallery(settings.storage.database)
             analyzer.sync_gallery()
         except (ModelError, ValueError, StorageError) as exc:

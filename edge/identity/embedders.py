@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from edge.backends import InferenceBackend, make_backend
+from edge.backends import InferenceBackend, ModelSpec, make_backend
 from edge.crops import crop_resize, square_box
 from edge.identity.align import DLIB_CHIP_150, align_chip
 from edge.manifest import ModelError, ModelManifest
@@ -61,7 +61,7 @@ class FaceDescriptorEmbedder:
 
     @classmethod
     def from_manifest(
-        cls, manifest: ModelManifest, backend: str = "auto", device: str = "cpu"
+        cls, manifest: ModelManifest, backend: str = "auto", device: str = "cpu", cache_dir: Optional[Path] = None
     ) -> FaceDescriptorEmbedder:
         import torch
 
@@ -74,10 +74,8 @@ class FaceDescriptorEmbedder:
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return net
 
-        onnx_name = manifest.entry(cls.name).get("onnx")
-        return cls(
-            make_backend(backend, build, onnx_path=manifest.root / onnx_name if onnx_name else None, device=device)
-        )
+        spec = ModelSpec(cls.name, manifest.entry(cls.name)["sha256"], (3, cls.size, cls.size), build)
+        return cls(make_backend(backend, spec, device=device, cache_dir=cache_dir))
 
     def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Aligned uint8 RGB chips ``(N, 150, 150, 3)``."""
@@ -124,9 +122,14 @@ class VggFace2Embedder:
         return net.eval()
 
     @classmethod
-    def from_manifest(cls, manifest: ModelManifest, backend: str = "auto", device: str = "cpu") -> VggFace2Embedder:
+    def from_manifest(
+        cls, manifest: ModelManifest, backend: str = "auto", device: str = "cpu", cache_dir: Optional[Path] = None
+    ) -> VggFace2Embedder:
         path = manifest.verified_path(cls.name)
-        return cls(make_backend(backend, lambda: cls.load_network(path), device=device))
+        spec = ModelSpec(
+            cls.name, manifest.entry(cls.name)["sha256"], (3, cls.size, cls.size), lambda: cls.load_network(path)
+        )
+        return cls(make_backend(backend, spec, device=device, cache_dir=cache_dir))
 
     def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         out = [crop_resize(frame_rgb, square_box(b), self.size) for b in boxes]
@@ -180,14 +183,18 @@ def fetch_vggface2(dest: Path, url: str = VGGFACE2_URL, sha256: str = VGGFACE2_S
 
 
 def load_embedder(
-    manifest: ModelManifest, kind: str = "auto", backend: str = "auto", device: str = "cpu"
+    manifest: ModelManifest,
+    kind: str = "auto",
+    backend: str = "auto",
+    device: str = "cpu",
+    cache_dir: Optional[Path] = None,
 ) -> Optional[Embedder]:
     """The embedder named by ``kind``; ``auto`` prefers VGGFace2 when its weights are present."""
     if kind == "none":
         return None
     if kind in ("auto", "vggface2"):
         try:
-            emb = VggFace2Embedder.from_manifest(manifest, backend=backend, device=device)
+            emb = VggFace2Embedder.from_manifest(manifest, backend=backend, device=device, cache_dir=cache_dir)
             log.info("identity: VGGFace2 InceptionResnetV1 (512-d)")
             return emb
         except ModelError as exc:
@@ -195,7 +202,7 @@ def load_embedder(
                 raise
             log.info("identity: VGGFace2 weights not available (%s); using the offline 128-d embedder", exc)
     if kind in ("auto", "faceapi", FaceDescriptorEmbedder.name):
-        return FaceDescriptorEmbedder.from_manifest(manifest, backend=backend, device=device)
+        return FaceDescriptorEmbedder.from_manifest(manifest, backend=backend, device=device, cache_dir=cache_dir)
     raise ValueError(f"unknown embedder {kind!r}; use auto, vggface2, faceapi or none")
 
 

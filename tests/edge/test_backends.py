@@ -1,0 +1,92 @@
+"""Backend selection and ONNX parity for every exported network, on real faces."""
+
+import importlib.util
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.backends import ModelSpec, OnnxBackend, TorchBackend, available_backends, make_backend
+from edge.config import REPO_ROOT
+from edge.manifest import ModelManifest
+from tests.conftest import FACES, FER
+from training.export import export_and_check
+
+
+def emotion_spec():
+    import torch
+
+    from edge.models.resnet9 import ResNet9
+
+    m = ModelManifest(REPO_ROOT / "models")
+    e = m.entry("emotion")
+
+    def build():
+        net = ResNet9(num_classes=7, width=e["width"])
+        net.load_state_dict(torch.load(m.verified_path("emotion"), weights_only=True))
+        return net
+
+    return ModelSpec("emotion", e["sha256"], (1, 48, 48), build)
+
+
+def test_selection_uses_what_is_installed(tmp_path):
+    installed = available_backends()
+    assert installed[-1] == "torch" and "onnx" in installed  # onnxruntime is a dependency on x86
+    spec = emotion_spec()
+    assert isinstance(make_backend("torch", spec, cache_dir=tmp_path), TorchBackend)
+    auto = make_backend("auto", spec, cache_dir=tmp_path)
+    assert isinstance(auto, OnnxBackend)  # ONNX Runtime is the fastest CPU backend installed here
+    assert list(tmp_path.glob("emotion-*.onnx")), "the export is cached per model sha256"
+    with pytest.raises(ValueError, match="unknown backend"):
+        make_backend("cuda-magic", spec)
+    if importlib.util.find_spec("tensorrt") is None:
+        with pytest.raises(ValueError, match="needs tensorrt"):
+            make_backend("tensorrt", spec)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT is only on the Jetson / CUDA hosts")
+def test_tensorrt_engine_is_built_once_and_agrees(tmp_path):  # pragma: no cover - runs on the device
+    from edge.backends import TensorRTBackend
+
+    spec = emotion_spec()
+    trt = make_backend("tensorrt", spec, device="cuda", cache_dir=tmp_path)
+    assert isinstance(trt, TensorRTBackend)
+    engines = list(tmp_path.glob("*.engine"))
+    make_backend("tensorrt", spec, device="cuda", cache_dir=tmp_path)
+    assert list(tmp_path.glob("*.engine")) == engines
+    x = np.random.rand(4, 1, 48, 48).astype(np.float32)
+    ref = TorchBackend(spec.module_factory())(x)
+    assert (trt(x).argmax(1) == ref.argmax(1)).all()
+
+
+def real_fer_faces(n_per_class=6):
+    faces = [
+        cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        for d in sorted((FER / "val").iterdir())
+        for p in sorted(d.iterdir())[:n_per_class]
+    ]
+    return np.stack(faces)[:, None].astype(np.float32) / 255.0
+
+
+def test_onnx_parity_emotion(tmp_path, shared):
+    result = export_and_check(emotion_spec().module_factory(), real_fer_faces(), tmp_path / "e.onnx")
+    assert result["max_abs_diff"] < 1e-3 and result["top1_agreement"] == 1.0
+
+
+def test_onnx_parity_face_descriptor(tmp_path, shared):
+    import torch
+
+    from edge.identity.embedders import FaceDescriptorEmbedder
+    from edge.models.face_descriptor import FaceDescriptorNet
+
+    net = FaceDescriptorNet()
+    net.load_state_dict(torch.load(REPO_ROOT / "models" / "face_descriptor_128.pt", weights_only=True))
+    from edge.detection import FaceDetector
+
+    img = cv2.imread(str(FACES / "scenes" / "multiface.jpg"))
+    dets = FaceDetector().detect(img)
+    emb = FaceDescriptorEmbedder(TorchBackend(net))
+    chips = emb.chips(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), dets.boxes, dets.landmarks)
+    batch = chips.astype(np.float32).transpose(0, 3, 1, 2)
+    result = export_and_check(net, batch, tmp_path / "d.onnx")
+    assert result["max_abs_diff"] < 1e-3  # descriptors are ~0.1 per dimension
