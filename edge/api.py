@@ -67,6 +67,12 @@ def create_app(service: EdgeService) -> FastAPI:
         description="Live annotated MJPEG stream, per-track face events, enrollment and single-image analysis.",
     )
 
+    def require_token(request: Request) -> None:
+        """Refuse state-changing requests without the configured bearer token."""
+        token = settings.server.api_token
+        if token and request.headers.get("authorization", "") != f"Bearer {token}":
+            raise ApiError(401, "unauthorized", "send 'Authorization: Bearer <server.api_token>'")
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
@@ -189,7 +195,10 @@ def create_app(service: EdgeService) -> FastAPI:
         raise ApiError(404, "unknown identity", f"nobody named {name!r} is enrolled")
 
     @app.post("/identities/{name}/faces", status_code=201, summary="Enroll a person from photos (one face each)")
-    async def enroll(name: str, files: List[UploadFile] = File(..., description="Photos of this person.")) -> dict:
+    async def enroll(
+        request: Request, name: str, files: List[UploadFile] = File(..., description="Photos of this person.")
+    ) -> dict:
+        require_token(request)
         images, labels = [], []
         for f in files:
             data = await _read_upload(f, max_upload)
@@ -209,7 +218,8 @@ def create_app(service: EdgeService) -> FastAPI:
         return {"name": name.strip(), "added": added, "identities": service.gallery.names()}
 
     @app.delete("/identities/{name}", summary="Remove a person and their faces")
-    def delete_identity(name: str) -> dict:
+    def delete_identity(request: Request, name: str) -> dict:
+        require_token(request)
         try:
             removed = service.gallery.delete(name)
         except UnknownIdentity:

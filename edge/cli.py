@@ -152,6 +152,20 @@ def cmd_fetch_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install_model(args: argparse.Namespace) -> int:
+    """Pull a retrained model onto this device (sha256-checked), then restart the service to use it."""
+    from edge.manifest import ModelError, install_model
+
+    settings = _settings(args)
+    try:
+        entry = install_model(Path(settings.models_dir), args.entry_url)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"installed {entry['file']} (sha256 {entry['sha256']}) into {settings.models_dir}; restart the service")
+    return 0
+
+
 def cmd_build_engines(args: argparse.Namespace) -> int:
     """Load every model with the configured backend, which exports ONNX and builds engines into the cache."""
     from edge.service import build_analyzer
@@ -196,6 +210,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("fetch-models", help="download the VGGFace2 weights (sha256-checked)")
     p.add_argument("--url", help="alternative URL, e.g. file:///path/to/20180402-114759-vggface2.pt")
     p.set_defaults(func=cmd_fetch_models)
+
+    p = sub.add_parser("install-model", help="install a retrained model from its published manifest entry")
+    p.add_argument("entry_url", help="URL of the model's entry JSON (printed by aws/retrain.sh)")
+    p.set_defaults(func=cmd_install_model)
 
     p = sub.add_parser("build-engines", help="export ONNX / build TensorRT engines into the cache now")
     p.set_defaults(func=cmd_build_engines)

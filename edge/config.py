@@ -84,6 +84,11 @@ class ServerConfig(Strict):
     stream_max_side: int = Field(1280, ge=160, description="The stream is downscaled to at most this longer side.")
     max_upload_mb: float = Field(10.0, gt=0, description="Largest image accepted by /analyze and enrollment.")
     long_poll_max_s: float = Field(30.0, gt=0, description="Upper bound for /events?wait=.")
+    api_token: Optional[str] = Field(
+        None,
+        description="When set, requests that change state (enroll, delete, install a model) need "
+        "'Authorization: Bearer <token>'. Redacted in the start-up log.",
+    )
 
 
 class StorageConfig(Strict):
@@ -169,5 +174,8 @@ def load_settings(path: Optional[Path] = None, environ: Optional[Mapping[str, st
 
 
 def describe(settings: Settings) -> str:
-    """The effective configuration as JSON for the start-up log (no secrets are held in it)."""
-    return json.dumps(settings.model_dump(), indent=2, default=str)
+    """The effective configuration as JSON for the start-up log, secrets redacted."""
+    data = settings.model_dump()
+    if data["server"]["api_token"]:
+        data["server"]["api_token"] = "***"
+    return json.dumps(data, indent=2, default=str)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 
 class ModelError(RuntimeError):
@@ -65,3 +66,77 @@ class ModelManifest:
                 )
             self._verified[name] = key
         return path
+
+
+def download(url: str, dest: Path, sha256: Optional[str] = None, timeout: float = 60) -> Path:
+    """Fetch ``url`` (http(s) or file://) to ``dest``, checking ``sha256``; a good existing file is kept.
+
+    The file is written next to ``dest`` and renamed only when complete and
+    verified, so a failed or interrupted download never leaves a bad model.
+    """
+    import urllib.request
+
+    from tqdm import tqdm
+
+    dest = Path(dest)
+    if sha256 and dest.is_file() and sha256_of(dest) == sha256:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, tmp.open("wb") as fh:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    fh.write(block)
+                    digest.update(block)
+                    bar.update(len(block))
+    except OSError as exc:
+        if tmp.exists():
+            tmp.unlink()
+        raise ModelError(f"could not download {url}: {exc}") from exc
+    if sha256 and digest.hexdigest() != sha256:
+        tmp.unlink()
+        raise ModelError(f"{url} gave a file with sha256 {digest.hexdigest()}, expected {sha256}; nothing was saved")
+    tmp.replace(dest)
+    return dest
+
+
+def install_model(models_dir: Path, entry_url: str) -> Dict[str, Any]:
+    """Install a model published with its manifest entry (JSON with ``name``, ``file``, ``sha256``, ``url``).
+
+    The weights are downloaded and checked first; only then is the entry in
+    ``models_dir/manifest.json`` replaced (the old file is kept on disk).
+    """
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(entry_url, timeout=30) as resp:
+            entry = json.loads(resp.read().decode())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"could not read the model entry {entry_url}: {exc}") from exc
+    missing = [k for k in ("name", "file", "sha256", "url") if k not in entry]
+    if missing:
+        raise ModelError(f"{entry_url} lacks {missing}; publish the entry written by the retrain script")
+    models_dir = Path(models_dir)
+    download(entry["url"], models_dir / entry["file"], entry["sha256"])
+    path = models_dir / "manifest.json"
+    data = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    name = entry.pop("name")
+    data.setdefault("models", {})[name] = entry
+    tmp = path.with_name("manifest.json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return entry
+
+
+def seed_models_dir(target: Path, shipped: Path) -> None:
+    """Fill a writable models folder (a volume) with the shipped models it does not have yet."""
+    target, shipped = Path(target), Path(shipped)
+    if target.resolve() == shipped.resolve():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for item in shipped.iterdir():
+        if item.is_file() and not (target / item.name).exists():
+            shutil.copy2(item, target / item.name)

@@ -22,13 +22,13 @@ import numpy as np
 
 from edge.analyzer import FaceAnalyzer
 from edge.broadcast import MjpegBroadcaster
-from edge.config import Settings
+from edge.config import REPO_ROOT, Settings
 from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
 from edge.events import EventStore
 from edge.identity.embedders import load_embedder
 from edge.identity.gallery import IdentityGallery
-from edge.manifest import ModelError, ModelManifest
+from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
 from edge.render import annotate, encode_jpeg
 from edge.sources import CaptureThread, LatestFrame
@@ -55,6 +55,7 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
     detector = FaceDetector(d.max_side, d.min_face_px, d.thresholds, d.min_score, device=device)
     analyzer = FaceAnalyzer(detector=detector, threshold=settings.identity.threshold)
     try:
+        seed_models_dir(Path(settings.models_dir), REPO_ROOT / "models")
         manifest = ModelManifest(Path(settings.models_dir))
     except ModelError as exc:
         analyzer.problems["models"] = str(exc)

@@ -76,6 +76,20 @@ def _run_ship_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_publish_emotion(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("publish-emotion", help="weights + manifest entry (emotion.json) for `edge install-model`")
+    p.add_argument("--run", required=True, help="run folder written by `emotion`")
+    p.add_argument("--out", required=True)
+    p.add_argument("--url", required=True, help="where devices will download the weights from")
+
+
+def _run_publish_emotion(args: argparse.Namespace) -> int:
+    from training.ship import publish_emotion
+
+    print(publish_emotion(Path(args.run), Path(args.out), args.url))
+    return 0
+
+
 def _add_convert_faceapi(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert-faceapi", help="convert face-api.js face recognition weights to PyTorch")
     p.add_argument("--manifest", default="../shared/weights/faceapi/face_recognition_model-weights_manifest.json")
@@ -135,6 +149,7 @@ def _run_evaluate_identity(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
+    "publish-emotion": (_add_publish_emotion, _run_publish_emotion),
     "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),
     "extract-faces": (_add_extract_faces, _run_extract_faces),
     "evaluate-identity": (_add_evaluate_identity, _run_evaluate_identity),

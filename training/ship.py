@@ -5,15 +5,55 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
+from edge.manifest import sha256_of
 from edge.models.labels import CLASS_SETS
 from training.manifest import update_entry
 
 
 def ship_emotion(run_dir: Path, models_dir: Path, name: str = "emotion", extra: Optional[Dict[str, Any]] = None):
-    """Copy ``run_dir/model.pt`` as ``emotion_resnet9_w<W>.pt`` and record it with its metrics."""
-    run_dir, models_dir = Path(run_dir), Path(models_dir)
+    """Copy ``run_dir/model.pt`` as ``emotion_resnet9_w<W>.pt`` into ``models_dir`` and record it."""
+    target, fields = emotion_entry(Path(run_dir), Path(models_dir))
+    fields.update(extra or {})
+    return update_entry(Path(models_dir), name, target, fields)
+
+
+def publish_emotion(run_dir: Path, out: Path, url: str) -> Path:
+    """Write the weights and ``emotion.json`` (a manifest entry with ``url``) for ``edge install-model``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    target, fields = emotion_entry(Path(run_dir), out)
+    onnx_path = export_emotion_onnx(target, fields, out / (target.stem + ".onnx"))
+    fields["onnx_file"] = onnx_path.name
+    fields.update(
+        {
+            "name": "emotion",
+            "file": target.name,
+            "sha256": sha256_of(target),
+            "bytes": target.stat().st_size,
+            "url": url,
+        }
+    )
+    entry_path = out / "emotion.json"
+    entry_path.write_text(json.dumps(fields, indent=2) + "\n")
+    return entry_path
+
+
+def export_emotion_onnx(weights: Path, fields: Dict[str, Any], out: Path) -> Path:
+    """ONNX of the shipped weights (dynamic batch), for TensorRT or ONNX Runtime elsewhere."""
+    import torch
+
+    from edge.compile import export_onnx
+    from edge.models.resnet9 import ResNet9
+
+    net = ResNet9(num_classes=len(fields["classes"]), width=fields["width"])
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return export_onnx(net, (1, 48, 48), out)
+
+
+def emotion_entry(run_dir: Path, models_dir: Path) -> Tuple[Path, Dict[str, Any]]:
+    """Copy the run's best weights (and plots) into ``models_dir``; return the file and its manifest fields."""
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     state = run_dir / "last.pt"
@@ -66,5 +106,4 @@ def ship_emotion(run_dir: Path, models_dir: Path, name: str = "emotion", extra: 
             "epochs_run": len(metrics["history"]),
             "train_time_s": round(metrics["history"][-1]["elapsed_s"]),
         }
-    fields.update(extra or {})
-    return update_entry(models_dir, name, target, fields)
+    return target, fields

@@ -19,7 +19,7 @@ import numpy as np
 from edge.backends import InferenceBackend, ModelSpec, make_backend
 from edge.crops import crop_resize, square_box
 from edge.identity.align import DLIB_CHIP_150, align_chip
-from edge.manifest import ModelError, ModelManifest
+from edge.manifest import ModelError, ModelManifest, download
 
 try:
     from typing import Protocol
@@ -147,39 +147,13 @@ def fetch_vggface2(dest: Path, url: str = VGGFACE2_URL, sha256: str = VGGFACE2_S
 
     ``url`` may be a ``file://`` URL (tests, air-gapped installs from a copy).
     """
-    import hashlib
-    import urllib.request
-
-    from tqdm import tqdm
-
-    from edge.manifest import sha256_of
-
-    dest = Path(dest)
-    if dest.is_file() and sha256_of(dest) == sha256:
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, tmp.open("wb") as fh:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-                for block in iter(lambda: resp.read(1 << 20), b""):
-                    fh.write(block)
-                    digest.update(block)
-                    bar.update(len(block))
-    except OSError as exc:
-        if tmp.exists():
-            tmp.unlink()
+        return download(url, dest, sha256, timeout)
+    except ModelError as exc:
         raise ModelError(
-            f"could not download {url}: {exc}. Without it the offline 128-d embedder is used; "
-            f"to install by hand, copy the file to {dest} (sha256 {sha256})."
+            f"{exc}. Without these weights the offline 128-d embedder is used; to install them by hand, "
+            f"copy the file to {dest} (sha256 {sha256})."
         ) from exc
-    if digest.hexdigest() != sha256:
-        tmp.unlink()
-        raise ModelError(f"{url} gave a file with sha256 {digest.hexdigest()}, expected {sha256}; nothing was saved")
-    tmp.replace(dest)
-    return dest
 
 
 def load_embedder(

@@ -224,3 +224,21 @@ def test_a_missing_camera_keeps_the_service_up_and_says_why(tmp_path):
         assert httpx.get(srv.url + "/events").status_code == 200
     finally:
         srv.stop()
+
+
+def test_api_token_protects_changes(tmp_path):
+    srv = ServerProcess(tmp_path / "edge.db", env={"EDGE_SERVER__API_TOKEN": "s3cret"}).start()
+    try:
+        photo = next((FACES / "people" / "paul_rudd").iterdir()).read_bytes()
+        files = [("files", ("p.jpg", photo, "image/jpeg"))]
+        r = httpx.post(srv.url + "/identities/paul/faces", files=files, timeout=60)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+        assert httpx.delete(srv.url + "/identities/paul").status_code == 401
+        r = httpx.post(
+            srv.url + "/identities/paul/faces", files=files, timeout=60, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert r.status_code == 201
+        assert httpx.get(srv.url + "/identities").status_code == 200  # reading needs no token
+        assert "s3cret" not in srv.log_path.read_text()
+    finally:
+        srv.stop()

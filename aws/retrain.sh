@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Retrain the emotion model on an AWS GPU instance (g4dn, NVIDIA T4) and publish it for the devices.
+#
+#   aws/retrain.sh --bucket s3://my-bucket [--data fer2013] [--width 128] [--epochs 40] [--dry-run]
+#
+# Steps: check prerequisites, build the training image, sync the data set from S3, train, evaluate,
+# export ONNX, upload everything to s3://BUCKET/runs/RUN_ID/, print the device command that installs it.
+# --dry-run prints every step without doing it. --bucket may be a local folder (a fake bucket for tests).
+set -euo pipefail
+
+BUCKET=""
+DATA="fer2013"
+WIDTH=128
+EPOCHS=40
+DRY_RUN=0
+RUN_ID="$(date -u +%Y%m%d-%H%M%S)"
+WORK="${WORK:-$PWD/aws-work}"
+IMAGE="edge-train:latest"
+URL_EXPIRY=604800  # presigned links for the devices, in seconds (7 days, S3's maximum)
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bucket) BUCKET="$2"; shift 2 ;;
+        --data) DATA="$2"; shift 2 ;;
+        --width) WIDTH="$2"; shift 2 ;;
+        --epochs) EPOCHS="$2"; shift 2 ;;
+        --run-id) RUN_ID="$2"; shift 2 ;;
+        --dry-run) DRY_RUN=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[ -n "$BUCKET" ] || { echo "error: --bucket s3://NAME (or a local folder) is required" >&2; exit 2; }
+
+LOCAL_BUCKET=0
+case "$BUCKET" in
+    s3://*) ;;
+    *) LOCAL_BUCKET=1; if [ -d "$BUCKET" ]; then BUCKET="$(cd "$BUCKET" && pwd)"; fi ;;
+esac
+RUN_DIR="$WORK/runs/$RUN_ID"
+DEST="${BUCKET%/}/runs/$RUN_ID"
+
+run() {
+    echo "+ $*"
+    if [ "$DRY_RUN" = 0 ]; then "$@"; fi
+}
+
+copy() {  # copy FROM TO, between S3 and local or between local folders
+    if [ "$LOCAL_BUCKET" = 1 ]; then run mkdir -p "$2"; run cp -r "$1/." "$2/"; else run aws s3 sync "$1" "$2"; fi
+}
+
+check_prerequisites() {
+    local missing=()
+    command -v docker >/dev/null || missing+=("docker (install Docker: the Deep Learning AMI has it)")
+    if ! command -v nvidia-smi >/dev/null || ! nvidia-smi >/dev/null 2>&1; then
+        missing+=("an NVIDIA GPU and driver (use a g4dn instance with the Deep Learning AMI)")
+    fi
+    if [ "$LOCAL_BUCKET" = 0 ]; then
+        if ! command -v aws >/dev/null; then
+            missing+=("the AWS CLI (pip install awscli)")
+        elif ! aws sts get-caller-identity >/dev/null 2>&1; then
+            missing+=("AWS credentials (aws configure, or an instance role with S3 access)")
+        elif ! aws s3 ls "$BUCKET" >/dev/null 2>&1; then
+            missing+=("access to bucket $BUCKET (aws s3 mb $BUCKET to create it)")
+        fi
+    elif [ ! -d "$BUCKET" ]; then
+        missing+=("the local bucket folder $BUCKET")
+    fi
+    if [ ${#missing[@]} -gt 0 ]; then
+        printf 'missing: %s\n' "${missing[@]}" >&2
+        if [ "$DRY_RUN" = 0 ]; then exit 1; fi
+        echo "(dry run: continuing to print the plan)" >&2
+    fi
+}
+
+check_prerequisites
+echo "run $RUN_ID: width $WIDTH, $EPOCHS epochs, data ${BUCKET%/}/data/$DATA -> $DEST"
+
+TRAIN=(docker run --rm --gpus all --shm-size 2g -v "$WORK:/work" "$IMAGE")
+run docker build -t "$IMAGE" -f aws/Dockerfile .
+copy "${BUCKET%/}/data/$DATA" "$WORK/data/$DATA"
+run "${TRAIN[@]}" emotion --train "/work/data/$DATA/train" --val "/work/data/$DATA/val" \
+    --width "$WIDTH" --epochs "$EPOCHS" --out "/work/runs/$RUN_ID/emotion"
+run "${TRAIN[@]}" evaluate-emotion --data "/work/data/$DATA/val" \
+    --model "/work/runs/$RUN_ID/emotion/model.pt" --usage PublicTest --out "/work/runs/$RUN_ID/eval"
+# Devices have no AWS credentials: they get presigned HTTPS links (signing needs no object yet).
+WEIGHTS="emotion_resnet9_w$WIDTH.pt"
+link() {
+    if [ "$LOCAL_BUCKET" = 1 ]; then echo "file://$1"
+    elif [ "$DRY_RUN" = 1 ]; then echo "<presigned URL of $1>"
+    else aws s3 presign "$1" --expires-in "$URL_EXPIRY"; fi
+}
+run "${TRAIN[@]}" publish-emotion --run "/work/runs/$RUN_ID/emotion" --out "/work/runs/$RUN_ID/publish" \
+    --url "$(link "$DEST/publish/$WEIGHTS")"
+copy "$RUN_DIR" "$DEST"
+ENTRY_URL="$(link "$DEST/publish/emotion.json")"
+cat <<MSG
+
+Published run $RUN_ID to $DEST (weights, ONNX, metrics, plots).
+On the device, install it (downloads, checks sha256, updates the manifest) and restart:
+  docker compose exec edge python3 -m edge install-model '$ENTRY_URL'
+  docker compose restart edge
+MSG

@@ -1,0 +1,114 @@
+"""aws/retrain.sh: lint, the dry-run plan, and the train -> publish -> install path it drives, run for real on CPU."""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.manifest import ModelManifest, install_model
+from training.cli import main as training_main
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def test_shell_scripts_pass_bash_n_and_shellcheck():
+    scripts = sorted(str(p) for p in ROOT.glob("**/*.sh") if ".venv" not in p.parts) + [str(ROOT / ".ci" / "run")]
+    assert any(s.endswith("retrain.sh") for s in scripts)
+    for script in scripts:
+        assert subprocess.run(["bash", "-n", script]).returncode == 0, script
+    out = subprocess.run([str(BIN / "shellcheck"), *scripts], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+
+
+def dry_run(tmp_path, *extra):
+    bucket = tmp_path / "bucket"
+    (bucket / "data" / "fer2013").mkdir(parents=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "aws" / "retrain.sh"), "--bucket", str(bucket), "--dry-run", "--run-id", "r1", *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "WORK": str(tmp_path / "work")},
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout, out.stderr
+
+
+def test_dry_run_prints_the_plan_and_does_nothing(tmp_path):
+    stdout, stderr = dry_run(tmp_path, "--width", "32", "--epochs", "3")
+    plan = [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
+    assert plan[0].startswith("docker build")
+    assert any("emotion --train /work/data/fer2013/train" in step and "--width 32" in step for step in plan)
+    assert "install-model" in stdout and "missing:" in stderr  # prerequisites are reported
+    assert not (tmp_path / "work").exists() and not (tmp_path / "bucket" / "runs").exists()
+    # The training commands it would run inside the image exist and take exactly those arguments.
+    for step in plan:
+        if step.startswith("docker run") and "edge-train:latest" in step:
+            args = shlex.split(step.split("edge-train:latest", 1)[1])
+            with pytest.raises(SystemExit) as parsed:
+                training_main([args[0], "--help"])
+            assert parsed.value.code == 0
+            from training.cli import COMMANDS
+
+            assert args[0] in COMMANDS
+
+
+def test_unknown_option_and_missing_bucket_are_explained(tmp_path):
+    out = subprocess.run(["bash", str(ROOT / "aws" / "retrain.sh"), "--frobnicate"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown option" in out.stderr
+    out = subprocess.run(["bash", str(ROOT / "aws" / "retrain.sh")], capture_output=True, text=True)
+    assert out.returncode == 2 and "--bucket" in out.stderr
+
+
+def test_train_publish_install_on_cpu(fer_small, tmp_path):
+    """The commands retrain.sh runs, on a few hundred real faces, down to the device installing the model."""
+    run = tmp_path / "run"
+    args = [
+        "emotion",
+        "--train",
+        str(fer_small),
+        "--val",
+        str(fer_small),
+        "--width",
+        "8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        str(run),
+    ]
+    assert training_main(args) == 0
+    assert (
+        training_main(
+            [
+                "evaluate-emotion",
+                "--data",
+                str(fer_small),
+                "--model",
+                str(run / "model.pt"),
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
+    publish = tmp_path / "publish"
+    url = (publish / "emotion_resnet9_w8.pt").as_uri()
+    assert training_main(["publish-emotion", "--run", str(run), "--out", str(publish), "--url", url]) == 0
+    assert (publish / "emotion_resnet9_w8.onnx").exists()
+    # The device side: a models folder like the Jetson volume.
+    device_models = tmp_path / "device-models"
+    device_models.mkdir()
+    (device_models / "manifest.json").write_text((ROOT / "models" / "manifest.json").read_text())
+    entry = install_model(device_models, (publish / "emotion.json").as_uri())
+    assert entry["width"] == 8
+    manifest = ModelManifest(device_models)
+    assert manifest.verified_path("emotion").name == "emotion_resnet9_w8.pt"
+    from edge.emotion import EmotionClassifier
+
+    clf = EmotionClassifier.from_manifest(manifest, backend="torch")
+    assert clf.classes[3] == "happy"
