@@ -139,29 +139,21 @@ def cmd_identities(args: argparse.Namespace) -> int:
 
 def cmd_fetch_models(args: argparse.Namespace) -> int:
     from edge.identity.embedders import VGGFACE2_URL, fetch_vggface2
-    from edge.manifest import ModelError, ModelManifest
+    from edge.manifest import ModelManifest
 
     settings = _settings(args)
     manifest = ModelManifest(Path(settings.models_dir))
-    try:
-        path = fetch_vggface2(manifest.path("vggface2"), url=args.url or VGGFACE2_URL)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    path = fetch_vggface2(manifest.path("vggface2"), url=args.url or VGGFACE2_URL)
     print(f"VGGFace2 weights ready at {path}")
     return 0
 
 
 def cmd_install_model(args: argparse.Namespace) -> int:
     """Pull a retrained model onto this device (sha256-checked), then restart the service to use it."""
-    from edge.manifest import ModelError, install_model
+    from edge.manifest import install_model
 
     settings = _settings(args)
-    try:
-        entry = install_model(Path(settings.models_dir), args.entry_url)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    entry = install_model(Path(settings.models_dir), args.entry_url)
     print(f"installed {entry['file']} (sha256 {entry['sha256']}) into {settings.models_dir}; restart the service")
     return 0
 
@@ -223,9 +215,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from edge.config import ConfigError
+    from edge.manifest import ModelError
 
     try:
         return args.func(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModelError as exc:  # a missing, corrupt or undownloadable model: say what to do, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
