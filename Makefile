@@ -41,3 +41,7 @@ models: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Our pipeline against the per-frame loop on the same frames (see README "Benchmarks").
+bench: $(VENV)/.installed
+	$(PY) -m training bench --frames 60 --out runs/bench.json

@@ -147,7 +147,31 @@ def _run_evaluate_identity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="our pipeline vs the per-frame loop on the demo video and 1/4/8-face frames")
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--every-n", type=int, default=2, help="our detector runs every Nth frame")
+    p.add_argument("--scenario", action="append", help="demo1080p, faces1, faces4, faces8 (default: all)")
+    p.add_argument("--out", help="write the results as JSON here")
+    p.add_argument("--mode", help=argparse.SUPPRESS)  # internal: one (mode, scenario) in a subprocess
+    p.add_argument("--tmp", help=argparse.SUPPRESS)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from training import bench
+
+    if args.mode:
+        out = bench.run_mode(args.mode, args.scenario[0], args.frames, args.every_n, Path(args.tmp))
+        print(json.dumps(out))
+        return 0
+    rows = bench.benchmark(args.frames, args.every_n, tuple(args.scenario or bench.SCENARIOS))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 COMMANDS = {
+    "bench": (_add_bench, _run_bench),
     "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
     "publish-emotion": (_add_publish_emotion, _run_publish_emotion),
     "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),
