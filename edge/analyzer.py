@@ -19,6 +19,7 @@ from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
 from edge.identity.embedders import Embedder
 from edge.identity.gallery import IdentityGallery, validate_name
+from edge.identity.head import IdentityHead
 from edge.types import Detections, Emotion, FaceResult, Identity
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class FaceAnalyzer:
     embedder: Optional[Embedder] = None
     gallery: Optional[IdentityGallery] = None
     threshold: Optional[float] = None
+    head: Optional[IdentityHead] = None  # the trained classifier, when configured instead of the gallery
     problems: Dict[str, str] = field(default_factory=dict)  # component -> why it is not running
 
     @property
@@ -61,6 +63,8 @@ class FaceAnalyzer:
             return [None] * len(dets)
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         vectors = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes, dets.landmarks))
+        if self.head is not None:
+            return list(self.head.predict(vectors))
         return list(self.gallery.match(vectors, self.embedder.name, self.identity_threshold))
 
     def classify_emotions(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> Optional[np.ndarray]:

@@ -75,6 +75,9 @@ class IdentityConfig(Strict):
     )
     refresh_frames: int = Field(15, ge=1, description="Recompute a track's identity every N analysed frames.")
     votes: int = Field(5, ge=1, description="A track's name is the vote over this many recent identifications.")
+    head: Optional[str] = Field(
+        None, description="A classifier head from `python -m training identity`, used instead of the gallery."
+    )
 
 
 class ServerConfig(Strict):

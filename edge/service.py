@@ -28,6 +28,7 @@ from edge.emotion import EmotionClassifier
 from edge.events import EventStore
 from edge.identity.embedders import load_embedder
 from edge.identity.gallery import IdentityGallery
+from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
 from edge.render import annotate, encode_jpeg
@@ -76,6 +77,8 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
             )
             analyzer.gallery = gallery or IdentityGallery(settings.storage.database)
             analyzer.sync_gallery()
+            if settings.identity.head:
+                analyzer.head = IdentityHead.load(Path(settings.identity.head), analyzer.embedder.name)
         except (ModelError, ValueError, StorageError) as exc:
             analyzer.problems["identity"] = str(exc)
             analyzer.embedder = None

@@ -83,6 +83,35 @@ def open_set_scores(people: Dict[str, List[Probe]], enroll: int = 3) -> Tuple[np
     return np.array(genuine_scores), np.array(genuine_right), np.array(stranger_scores)
 
 
+def head_scores(people: Dict[str, List[Probe]], enroll: int = 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same protocol with the trained head instead of the gallery: a head is fitted on the enrolled
+    photos of each pass, and scores are its top softmax probabilities."""
+    from edge.identity.head import IdentityHead
+    from training.identity_head import fit_head
+
+    enrollable = {k: v for k, v in people.items() if len(v) >= 2}
+    singles = [v[0] for k, v in people.items() if len(v) == 1]
+    genuine, right, strangers = [], [], []
+    for held_out in [None, *enrollable]:
+        names = [n for n in enrollable if n != held_out]
+        if len(names) < 2:
+            continue
+        feats = [p.vector for n in names for p in enrollable[n][: min(enroll, len(enrollable[n]) - 1)]]
+        labels = [i for i, n in enumerate(names) for _ in enrollable[n][: min(enroll, len(enrollable[n]) - 1)]]
+        w, b = fit_head(np.stack(feats), np.array(labels), len(names))
+        head = IdentityHead(w, b, names, "", 0.0)
+        if held_out is None:
+            for n in names:
+                for p in enrollable[n][min(enroll, len(enrollable[n]) - 1) :]:
+                    ident = head.predict(p.vector[None])[0]
+                    genuine.append(ident.score)
+                    right.append(ident.name == n)
+            strangers += [head.predict(p.vector[None])[0].score for p in singles]
+        else:
+            strangers += [head.predict(p.vector[None])[0].score for p in enrollable[held_out]]
+    return np.array(genuine), np.array(right), np.array(strangers)
+
+
 def rates_at(threshold: float, genuine: np.ndarray, right: np.ndarray, strangers: np.ndarray) -> Dict[str, float]:
     named = genuine >= threshold
     return {
@@ -98,7 +127,9 @@ def evaluate_identity(roots: Sequence[Path], embedder: Embedder, enroll: int = 3
     people = embed_folder_tree(roots, embedder, detector)
     genuine, right, strangers = open_set_scores(people, enroll)
     sweep = [rates_at(t, genuine, right, strangers) for t in np.arange(0.5, 0.99, 0.01)]
+    h_genuine, h_right, h_strangers = head_scores(people, enroll)
     return {
+        "head_at_0.7": rates_at(0.7, h_genuine, h_right, h_strangers),
         "embedder": embedder.name,
         "people": {k: len(v) for k, v in people.items()},
         "genuine_probes": int(len(genuine)),
