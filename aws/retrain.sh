@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Retrain the emotion model on an AWS GPU instance (g4dn, NVIDIA T4) and publish it for the devices.
 #
-#   aws/retrain.sh --bucket s3://my-bucket [--data fer2013] [--width 128] [--epochs 40] [--dry-run]
+#   aws/retrain.sh --bucket s3://my-bucket [--data fer2013] [--people people] [--width 128] [--epochs 40] [--dry-run]
 #
 # Steps: check prerequisites, build the training image, sync the data set from S3, train, evaluate,
-# export ONNX, upload everything to s3://BUCKET/runs/RUN_ID/, print the device command that installs it.
+# export ONNX, train the identity head when --people names a data/<people>/<person>/<photos> prefix, upload everything to s3://BUCKET/runs/RUN_ID/, print the device command that installs it.
 # --dry-run prints every step without doing it. --bucket may be a local folder (a fake bucket for tests).
 set -euo pipefail
 
 BUCKET=""
 DATA="fer2013"
+PEOPLE=""
 WIDTH=128
 EPOCHS=40
 DRY_RUN=0
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --bucket) BUCKET="$2"; shift 2 ;;
         --data) DATA="$2"; shift 2 ;;
+        --people) PEOPLE="$2"; shift 2 ;;
         --width) WIDTH="$2"; shift 2 ;;
         --epochs) EPOCHS="$2"; shift 2 ;;
         --run-id) RUN_ID="$2"; shift 2 ;;
@@ -85,6 +87,11 @@ run "${TRAIN[@]}" emotion --train "/work/data/$DATA/train" --val "/work/data/$DA
     --width "$WIDTH" --epochs "$EPOCHS" --out "/work/runs/$RUN_ID/emotion"
 run "${TRAIN[@]}" evaluate-emotion --data "/work/data/$DATA/val" \
     --model "/work/runs/$RUN_ID/emotion/model.pt" --usage PublicTest --out "/work/runs/$RUN_ID/eval"
+if [ -n "$PEOPLE" ]; then
+    copy "${BUCKET%/}/data/$PEOPLE" "$WORK/data/$PEOPLE"
+    run "${TRAIN[@]}" identity --data "/work/data/$PEOPLE" --out "/work/runs/$RUN_ID/identity/identity_head.pt"
+    run "${TRAIN[@]}" evaluate-identity "/work/data/$PEOPLE" --out "/work/runs/$RUN_ID/identity/evaluation.json"
+fi
 # Devices have no AWS credentials: they get presigned HTTPS links (signing needs no object yet).
 WEIGHTS="emotion_resnet9_w$WIDTH.pt"
 link() {

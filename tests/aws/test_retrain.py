@@ -38,11 +38,12 @@ def dry_run(tmp_path, *extra):
 
 
 def test_dry_run_prints_the_plan_and_does_nothing(tmp_path):
-    stdout, stderr = dry_run(tmp_path, "--width", "32", "--epochs", "3")
+    stdout, stderr = dry_run(tmp_path, "--width", "32", "--epochs", "3", "--people", "staff")
     plan = [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
     assert plan[0].startswith("docker build")
     assert any("emotion --train /work/data/fer2013/train" in step and "--width 32" in step for step in plan)
     assert "install-model" in stdout and "missing:" in stderr  # prerequisites are reported
+    assert any(step.split("edge-train:latest ")[-1].startswith("identity --data /work/data/staff") for step in plan)
     assert not (tmp_path / "work").exists() and not (tmp_path / "bucket" / "runs").exists()
     # The training commands it would run inside the image exist and take exactly those arguments.
     for step in plan:
