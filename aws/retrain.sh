@@ -4,7 +4,8 @@
 #   aws/retrain.sh --bucket s3://my-bucket [--data fer2013] [--people people] [--width 128] [--epochs 40] [--dry-run]
 #
 # Steps: check prerequisites, build the training image, sync the data set from S3, train, evaluate,
-# export ONNX, train the identity head when --people names a data/<people>/<person>/<photos> prefix, upload everything to s3://BUCKET/runs/RUN_ID/, print the device command that installs it.
+# export ONNX, train the identity head when --people names a data/<people>/<person>/<photos> prefix,
+# upload everything to s3://BUCKET/runs/RUN_ID/, print the device command that installs it.
 # --dry-run prints every step without doing it. --bucket may be a local folder (a fake bucket for tests).
 set -euo pipefail
 
@@ -19,7 +20,7 @@ WORK="${WORK:-$PWD/aws-work}"
 IMAGE="edge-train:latest"
 URL_EXPIRY=604800  # presigned links for the devices, in seconds (7 days, S3's maximum)
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
