@@ -48,6 +48,8 @@ class FaceAnalyzer:
     embedder: Optional[Embedder] = None
     gallery: Optional[IdentityGallery] = None
     threshold: Optional[float] = None
+    photo_max_side: int = 1600  # still photos get a finer search than live frames
+    photo_min_face_px: int = 20
     head: Optional[IdentityHead] = None  # the trained classifier, when configured instead of the gallery
     problems: Dict[str, str] = field(default_factory=dict)  # component -> why it is not running
 
@@ -79,7 +81,7 @@ class FaceAnalyzer:
 
     def analyze_image(self, frame_bgr: np.ndarray) -> List[FaceResult]:
         """Every face in one still image, with identity and emotion."""
-        dets = self.detector.detect(frame_bgr)
+        dets = self.detector.detect(frame_bgr, self.photo_max_side, self.photo_min_face_px)
         identities = self.identify(frame_bgr, dets)
         probs = self.classify_emotions(frame_bgr, dets.boxes)
         out = []
@@ -116,7 +118,7 @@ class FaceAnalyzer:
         labels = list(labels) if labels else [f"photo {i + 1}" for i in range(len(images))]
         prepared = []
         for img, label in zip(images, labels):
-            dets = self.detector.detect(img)
+            dets = self.detector.detect(img, self.photo_max_side, self.photo_min_face_px)
             if len(dets) == 0:
                 raise ImageError(f"{label}: no face found; use a photo where the face is at least 40 px and frontal")
             if len(dets) > 1:

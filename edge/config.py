@@ -47,6 +47,10 @@ class DetectorConfig(Strict):
     every_n_frames: int = Field(1, ge=1, description="Run detection on every Nth analysed frame; tracks fill the gaps.")
     thresholds: tuple = Field((0.6, 0.7, 0.8), description="MTCNN P/R/O-Net score thresholds.")
     min_score: float = Field(0.9, ge=0, le=1, description="Drop detections below this final score.")
+    photo_max_side: int = Field(
+        1600, ge=64, description="Still photos (/analyze, enroll) are downscaled to at most this longer side."
+    )
+    photo_min_face_px: int = Field(20, ge=12, description="Smallest face to find in a still photo, in its pixels.")
 
 
 class TrackerConfig(Strict):

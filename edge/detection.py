@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -38,17 +38,24 @@ class FaceDetector:
         self.min_score = min_score
         self._mtcnn = MTCNN(keep_all=True, thresholds=list(thresholds), device=device, post_process=False)
 
-    def detect(self, frame_bgr: np.ndarray) -> Detections:
-        """Faces in ``frame_bgr`` (H, W, 3 uint8), boxes and landmarks in its pixels."""
+    def detect(
+        self, frame_bgr: np.ndarray, max_side: Optional[int] = None, min_face_px: Optional[int] = None
+    ) -> Detections:
+        """Faces in ``frame_bgr`` (H, W, 3 uint8), boxes and landmarks in its pixels.
+
+        ``max_side``/``min_face_px`` override the live-video settings (still photos use larger ones).
+        """
         h, w = frame_bgr.shape[:2]
-        scale = min(1.0, self.max_side / float(max(h, w)))
+        max_side = max_side or self.max_side
+        min_face_px = min_face_px or self.min_face_px
+        scale = min(1.0, max_side / float(max(h, w)))
         small = (
             frame_bgr
             if scale == 1.0
             else cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        self._mtcnn.min_face_size = max(12, int(self.min_face_px * scale))
+        self._mtcnn.min_face_size = max(12, int(min_face_px * scale))
         boxes, probs, points = self._mtcnn.detect(rgb, landmarks=True)
         if boxes is None:
             return Detections.empty()
@@ -56,8 +63,11 @@ class FaceDetector:
         boxes = np.asarray(boxes, dtype=np.float32)[keep] / scale
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h - 1)
-        return Detections(
+        found = Detections(
             boxes=boxes,
             scores=np.asarray(probs, dtype=np.float32)[keep],
             landmarks=np.asarray(points, dtype=np.float32)[keep] / scale,
         )
+        # Boxes cut down to slivers by the frame edge are not faces we can use.
+        big = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= 0.5 * min_face_px
+        return found[big]

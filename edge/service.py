@@ -54,7 +54,12 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
     device = resolve_device(settings.device)
     d = settings.detector
     detector = FaceDetector(d.max_side, d.min_face_px, d.thresholds, d.min_score, device=device)
-    analyzer = FaceAnalyzer(detector=detector, threshold=settings.identity.threshold)
+    analyzer = FaceAnalyzer(
+        detector=detector,
+        threshold=settings.identity.threshold,
+        photo_max_side=d.photo_max_side,
+        photo_min_face_px=d.photo_min_face_px,
+    )
     try:
         seed_models_dir(Path(settings.models_dir), REPO_ROOT / "models")
         manifest = ModelManifest(Path(settings.models_dir))
