@@ -28,6 +28,9 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grad-clip", type=float, default=d.grad_clip)
     p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--erase-prob", type=float, default=None, help="random-erasing probability (default 0.5)")
+    p.add_argument("--rotation", type=float, default=None, help="largest random rotation in degrees (default 20)")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")
@@ -41,6 +44,10 @@ def _run_emotion(args: argparse.Namespace) -> int:
 
     fields = EmotionTrainConfig.__dataclass_fields__
     cfg = EmotionTrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    if args.erase_prob is not None:
+        cfg.augment["erase_prob"] = args.erase_prob
+    if args.rotation is not None:
+        cfg.augment["rotation_deg"] = args.rotation
     metrics = train_emotion(cfg, resume=args.resume, stop_after=args.stop_after)
     print(json.dumps({"best_val_acc": metrics["best_val_acc"], "out": cfg.out}))
     return 0
