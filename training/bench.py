@@ -176,7 +176,9 @@ def run_ours(frames: List[np.ndarray], tmp: Path, every_n: int) -> Dict[str, obj
 
 
 def run_reference(frames: List[np.ndarray], tmp: Path) -> Dict[str, object]:
-    _, analyzer = _analyzer_with_gallery(tmp)
+    settings, analyzer = _analyzer_with_gallery(tmp)
+    # The same detector settings as the live pipeline: recall compares scheduling, not search depth.
+    analyzer.photo_max_side, analyzer.photo_min_face_px = settings.detector.max_side, settings.detector.min_face_px
     results = []
     for frame in frames:
         results.append(labelled(analyzer.analyze_image(frame)))
