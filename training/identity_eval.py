@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -34,22 +34,29 @@ class Probe:
     vector: np.ndarray
 
 
+def largest_face_chip(photo: Path, embedder: Embedder, detector: FaceDetector) -> Optional[np.ndarray]:
+    """The embedder's chip of the largest face in ``photo``, or None (unreadable, or no face)."""
+    img = cv2.imread(str(photo))
+    if img is None:
+        return None
+    dets = detector.detect(img)
+    if len(dets) == 0:
+        return None
+    k = int(np.argmax((dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])))
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return embedder.chips(rgb, dets.boxes[k : k + 1], dets.landmarks[k : k + 1])[0]
+
+
 def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceDetector) -> Dict[str, List[Probe]]:
     """One embedding per photo (its largest face); photos without a face are skipped."""
     people: Dict[str, List[Probe]] = {}
     for root in roots:
         for person_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()):
             for photo in sorted(p for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-                img = cv2.imread(str(photo))
-                if img is None:
+                chip = largest_face_chip(photo, embedder, detector)
+                if chip is None:
                     continue
-                dets = detector.detect(img)
-                if len(dets) == 0:
-                    continue
-                areas = (dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])
-                d = dets[int(np.argmax(areas)) : int(np.argmax(areas)) + 1]
-                rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-                vec = embedder.embed_chips(embedder.chips(rgb, d.boxes, d.landmarks))[0]
+                vec = embedder.embed_chips(chip[None])[0]
                 key = person_dir.name  # the same person may have photos under several roots
                 people.setdefault(key, []).append(Probe(key, str(photo), vec))
     return people

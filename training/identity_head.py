@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
-from training.identity_eval import IMAGE_SUFFIXES
+from training.identity_eval import IMAGE_SUFFIXES, largest_face_chip
 
 
 def augmented_embeddings(
@@ -38,15 +37,9 @@ def augmented_embeddings(
     )
     out = []
     for photo in photos:
-        img = cv2.imread(str(photo))
-        if img is None:
+        chip = largest_face_chip(photo, embedder, detector)
+        if chip is None:
             continue
-        dets = detector.detect(img)
-        if len(dets) == 0:
-            continue
-        k = int(np.argmax((dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])))
-        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        chip = embedder.chips(rgb, dets.boxes[k : k + 1], dets.landmarks[k : k + 1])[0]
         size = chip.shape[0]
         variants = [chip] + [
             np.asarray(augment(Image.fromarray(chip)).resize((size, size), Image.BILINEAR)) for _ in range(copies)
