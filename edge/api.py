@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from edge import __version__
 from edge.analyzer import ImageError, decode_image
 from edge.broadcast import BOUNDARY
-from edge.events import EVENT_TYPES
+from edge.events import EVENT_TYPES, utc_iso
 from edge.identity.gallery import InvalidName, UnknownIdentity
 from edge.service import EdgeService
 from edge.sqlite import StorageError
@@ -41,11 +42,7 @@ def _parse_time(value: Optional[str], name: str) -> Optional[str]:
         raise ApiError(
             400, f"invalid '{name}'", f"{value!r} is not an ISO-8601 time such as 2026-01-31T12:00:00Z"
         ) from None
-    from edge.events import utc_iso
-
     if ts.tzinfo is None:
-        from datetime import timezone
-
         ts = ts.replace(tzinfo=timezone.utc)
     return utc_iso(ts)
 
@@ -135,8 +132,6 @@ def create_app(service: EdgeService) -> FastAPI:
         found = run()
         if not found and wait > 0:
             # Wake on every new event; re-check the filters until the deadline.
-            import asyncio
-
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait
             cursor = service.events.last_seq
@@ -239,6 +234,3 @@ def create_app(service: EdgeService) -> FastAPI:
 
 def _embedder_name(service: EdgeService) -> Optional[str]:
     return service.analyzer.embedder.name if service.analyzer.embedder is not None else None
-
-
-__all__ = ["create_app", "ApiError", "StorageError"]

@@ -142,9 +142,9 @@ class FaceTracker:
         for track in self.tracks:
             track.box = track.box + track.velocity
 
-    def visible(self) -> List[Track]:
-        """Tracks confirmed by enough detections and seen in the latest detection frame."""
-        return [t for t in self.tracks if t.hits >= self.min_hits and t.missed == 0]
+    def visible(self, max_missed: int = 0) -> List[Track]:
+        """Tracks confirmed by enough detections and missed in at most ``max_missed`` recent detections."""
+        return [t for t in self.tracks if t.hits >= self.min_hits and t.missed <= max_missed]
 
     def end_all(self) -> List[Track]:
         ended, self.tracks = self.tracks, []

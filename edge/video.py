@@ -72,14 +72,11 @@ class VideoAnalyzer:
             events.extend(self._left(t) for t in ended if t.announced)
         else:
             self.tracker.coast()
-        return [self._face(t) for t in self._shown()], events, times
+        return [self._face(t) for t in self.tracker.visible(max_missed=2)], events, times
 
     def finish(self) -> List[Event]:
         """End every track (source stopped or service shutting down)."""
         return [self._left(t) for t in self.tracker.end_all() if t.announced]
-
-    def _shown(self) -> List[Track]:
-        return [t for t in self.tracker.tracks if t.hits >= self.settings.tracker.min_hits and t.missed <= 2]
 
     def _refresh(self, frame: np.ndarray, seen: List[Track], times: StageTimes) -> None:
         cfg = self.settings

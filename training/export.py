@@ -1,9 +1,8 @@
-"""``python -m training export``: ONNX for every network, checked against PyTorch on real faces.
+"""ONNX parity: an exported network checked against PyTorch on real faces (used by the test suite).
 
-The runtime exports the same files on first use into its cache
-(:mod:`edge.compile`); this command writes them where you want them and
-reports the parity numbers. TensorRT engines are built from them on the
-device (``python -m edge build-engines``).
+The runtime exports the ONNX files itself on first use into its cache
+(:mod:`edge.compile`); ``publish-emotion`` writes one next to retrained weights.
+TensorRT engines are built from them on the device (``python -m edge build-engines``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -178,7 +178,3 @@ def load_embedder(
     if kind in ("auto", "faceapi", FaceDescriptorEmbedder.name):
         return FaceDescriptorEmbedder.from_manifest(manifest, backend=backend, device=device, cache_dir=cache_dir)
     raise ValueError(f"unknown embedder {kind!r}; use auto, vggface2, faceapi or none")
-
-
-def embedder_names() -> Sequence[str]:
-    return ("auto", "vggface2", "faceapi", "none")
