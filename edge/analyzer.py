@@ -48,6 +48,7 @@ class FaceAnalyzer:
     embedder: Optional[Embedder] = None
     gallery: Optional[IdentityGallery] = None
     threshold: Optional[float] = None
+    identity_min_face_px: int = 0  # narrower faces are not identified (None), see IdentityConfig.min_face_px
     photo_max_side: int = 1600  # still photos get a finer search than live frames
     photo_min_face_px: int = 20
     head: Optional[IdentityHead] = None  # the trained classifier, when configured instead of the gallery
@@ -60,14 +61,26 @@ class FaceAnalyzer:
         return self.embedder.threshold if self.embedder is not None else 1.0
 
     def identify(self, frame_bgr: np.ndarray, dets: Detections) -> List[Optional[Identity]]:
-        """Gallery match for every face of ``dets`` in one batch (None when identity is off)."""
+        """Gallery match for every face of ``dets`` in one batch.
+
+        None for a face when identity is off or the face is narrower than ``identity_min_face_px``
+        (not identified yet, which is not the same as identified as a stranger).
+        """
+        out: List[Optional[Identity]] = [None] * len(dets)
         if self.embedder is None or self.gallery is None or len(dets) == 0:
-            return [None] * len(dets)
+            return out
+        big = np.flatnonzero(dets.boxes[:, 2] - dets.boxes[:, 0] >= self.identity_min_face_px)
+        if len(big) == 0:
+            return out
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        vectors = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes, dets.landmarks))
+        vectors = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes[big], dets.landmarks[big]))
         if self.head is not None:
-            return list(self.head.predict(vectors))
-        return list(self.gallery.match(vectors, self.embedder.name, self.identity_threshold))
+            found = self.head.predict(vectors)
+        else:
+            found = self.gallery.match(vectors, self.embedder.name, self.identity_threshold)
+        for i, ident in zip(big, found):
+            out[int(i)] = ident
+        return out
 
     def classify_emotions(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> Optional[np.ndarray]:
         if self.emotion is None or len(boxes) == 0:

@@ -77,6 +77,12 @@ class IdentityConfig(Strict):
     threshold: Optional[float] = Field(
         None, description="Cosine similarity below which a face is 'unknown'; default: the embedder's calibrated one."
     )
+    min_face_px: int = Field(
+        44,
+        ge=0,
+        description="Faces narrower than this (pixels) are not identified: they keep their visitor label until "
+        "they come closer. Small blurred faces are where strangers get someone else's name (README, Identity).",
+    )
     refresh_frames: int = Field(15, ge=1, description="Recompute a track's identity every N analysed frames.")
     votes: int = Field(5, ge=1, description="A track's name is the vote over this many recent identifications.")
     head: Optional[str] = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import cv2
@@ -13,9 +14,9 @@ KNOWN = (80, 200, 60)  # BGR
 STRANGER = (40, 160, 255)
 
 
-def annotate(frame: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
-    """Draw each face's box and a label ``name | emotion 87%`` on a copy of ``frame``."""
-    out = frame.copy()
+def annotate(frame: np.ndarray, faces: Sequence[FaceResult], copy: bool = True) -> np.ndarray:
+    """Draw each face's box and a label ``name | emotion 87%`` on a copy of ``frame`` (or on it)."""
+    out = frame.copy() if copy else frame
     scale = max(frame.shape[0] / 720.0, 0.5)
     thick = max(int(round(2 * scale)), 1)
     for face in faces:
@@ -35,6 +36,21 @@ def annotate(frame: np.ndarray, faces: Sequence[FaceResult]) -> np.ndarray:
             out, text, (x1 + 3, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick, cv2.LINE_AA
         )
     return out
+
+
+def render_jpeg(frame: np.ndarray, faces: Sequence[FaceResult], max_side: int = 1280, quality: int = 80) -> bytes:
+    """The stream's JPEG: ``frame`` downscaled to at most ``max_side``, annotated, encoded.
+
+    Downscaling first means the copy and the drawing happen on the smaller image,
+    which matters at 1080p on a 2-core CPU.
+    """
+    h, w = frame.shape[:2]
+    scale = min(1.0, max_side / float(max(h, w)))
+    if scale < 1.0:
+        small = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        faces = [replace(f, box=[v * scale for v in f.box]) for f in faces]
+        return encode_jpeg(annotate(small, faces, copy=False), quality)
+    return encode_jpeg(annotate(frame, faces), quality)
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import cv2
 import numpy as np
 
 from edge.analyzer import FaceAnalyzer
@@ -31,7 +30,7 @@ from edge.identity.gallery import IdentityGallery
 from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
-from edge.render import annotate, encode_jpeg
+from edge.render import render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError
 from edge.types import Event, FaceResult
@@ -57,6 +56,7 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
     analyzer = FaceAnalyzer(
         detector=detector,
         threshold=settings.identity.threshold,
+        identity_min_face_px=settings.identity.min_face_px,
         photo_max_side=d.photo_max_side,
         photo_min_face_px=d.photo_min_face_px,
     )
@@ -246,12 +246,7 @@ class EdgeService:
                 continue
             seen, frame, ts = got
             t0 = time.perf_counter()
-            drawn = annotate(frame, self.faces())
-            h, w = drawn.shape[:2]
-            scale = min(1.0, max_side / float(max(h, w)))
-            if scale < 1.0:
-                drawn = cv2.resize(drawn, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-            self.broadcaster.publish(encode_jpeg(drawn, quality))
+            self.broadcaster.publish(render_jpeg(frame, self.faces(), max_side, quality))
             self.metrics.observe("render", time.perf_counter() - t0)
             self.metrics.observe("capture_to_jpeg", time.time() - ts)
             self.metrics.inc("output_frames_total")

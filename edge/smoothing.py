@@ -21,11 +21,13 @@ class EmotionSmoother:
         self.hysteresis = hysteresis
         self._recent: Deque[np.ndarray] = deque(maxlen=window)
         self.dominant: Optional[int] = None
+        self.last: Optional[np.ndarray] = None  # the newest unsmoothed sample
         self._time_share = np.zeros(len(self.classes))
 
     def add(self, probs: np.ndarray) -> bool:
         """Add one sample; returns True when the dominant label changed."""
-        self._recent.append(np.asarray(probs, dtype=np.float64))
+        self.last = np.asarray(probs, dtype=np.float64)
+        self._recent.append(self.last)
         mean = self.mean()
         best = int(mean.argmax())
         if self.dominant is None:

@@ -142,9 +142,17 @@ class FaceTracker:
         for track in self.tracks:
             track.box = track.box + track.velocity
 
-    def visible(self, max_missed: int = 0) -> List[Track]:
-        """Tracks confirmed by enough detections and missed in at most ``max_missed`` recent detections."""
-        return [t for t in self.tracks if t.hits >= self.min_hits and t.missed <= max_missed]
+    def visible(self, max_missed: int = 0, tentative: bool = False) -> List[Track]:
+        """Tracks confirmed by enough detections and missed in at most ``max_missed`` recent detections.
+
+        With ``tentative``, new tracks found by the last detection are included too: the stream
+        shows a face from its first detection, while events still wait for ``min_hits``.
+        """
+        return [
+            t
+            for t in self.tracks
+            if (t.hits >= self.min_hits or (tentative and t.missed == 0)) and t.missed <= max_missed
+        ]
 
     def end_all(self) -> List[Track]:
         ended, self.tracks = self.tracks, []

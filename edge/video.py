@@ -72,7 +72,7 @@ class VideoAnalyzer:
             events.extend(self._left(t) for t in ended if t.announced)
         else:
             self.tracker.coast()
-        return [self._face(t) for t in self.tracker.visible(max_missed=2)], events, times
+        return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
 
     def finish(self) -> List[Event]:
         """End every track (source stopped or service shutting down)."""

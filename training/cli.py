@@ -152,21 +152,44 @@ def _run_identity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_group_pairs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("group-pairs", help="face-verification pair lists -> one folder per person")
+    p.add_argument("pairs", nargs="+", help="CSV files: file_x,file_y,decision (Yes/No)")
+    p.add_argument("--images", required=True, help="folder holding the photos the pairs name")
+    p.add_argument("--out", required=True)
+
+
+def _run_group_pairs(args: argparse.Namespace) -> int:
+    from training.pair_groups import write_person_folders
+
+    counts = write_person_folders([Path(p) for p in args.pairs], Path(args.images), Path(args.out))
+    print(json.dumps(counts, indent=2))
+    return 0
+
+
 def _add_evaluate_identity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate-identity", help="open-set identity rates on folders <root>/<person>/<photos>")
     p.add_argument("roots", nargs="+")
     p.add_argument("--enroll", type=int, default=3, help="photos enrolled per person (the rest are probes)")
     p.add_argument("--models", default="models")
     p.add_argument("--out", help="write the full report (with the threshold sweep) here as JSON")
+    p.add_argument(
+        "--min-face-px",
+        type=float,
+        default=None,
+        help="faces narrower than this are never named, as in the service (default: identity.min_face_px)",
+    )
 
 
 def _run_evaluate_identity(args: argparse.Namespace) -> int:
+    from edge.config import IdentityConfig
     from training.identity_eval import evaluate_identity
 
-    report = evaluate_identity([Path(r) for r in args.roots], _embedder(args.models), args.enroll)
+    min_face_px = IdentityConfig().min_face_px if args.min_face_px is None else args.min_face_px
+    report = evaluate_identity([Path(r) for r in args.roots], _embedder(args.models), args.enroll, min_face_px)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
-    summary = {k: report[k] for k in ("embedder", "people", "genuine_probes", "stranger_probes")}
+    summary = {k: report[k] for k in ("embedder", "min_face_px", "people", "genuine_probes", "stranger_probes")}
     summary["gallery_at_default_threshold"] = report["at_default_threshold"]
     summary["head_at_0.7"] = report["head_at_0.7"]
     print(json.dumps(summary, indent=2))
@@ -196,13 +219,31 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_stream(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench-stream", help="what N MJPEG viewers cost the running service (1 viewer vs N)")
+    p.add_argument("--viewers", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=20.0, help="measurement time per phase")
+    p.add_argument("--out", help="write the results as JSON here")
+
+
+def _run_bench_stream(args: argparse.Namespace) -> int:
+    from training.bench_stream import bench_stream
+
+    rows = bench_stream(args.viewers, args.seconds)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 COMMANDS = {
     "bench": (_add_bench, _run_bench),
+    "bench-stream": (_add_bench_stream, _run_bench_stream),
     "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
     "publish-emotion": (_add_publish_emotion, _run_publish_emotion),
     "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),
     "extract-faces": (_add_extract_faces, _run_extract_faces),
     "evaluate-identity": (_add_evaluate_identity, _run_evaluate_identity),
+    "group-pairs": (_add_group_pairs, _run_group_pairs),
     "identity": (_add_identity, _run_identity),
     "emotion": (_add_emotion, _run_emotion),
     "evaluate-emotion": (_add_evaluate_emotion, _run_evaluate_emotion),

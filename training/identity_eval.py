@@ -9,7 +9,9 @@ Protocol, on folders ``<root>/<person>/<photos>``:
   a stranger (leave-one-person-out), so strangers outnumber the single photos.
 
 Reported at every threshold: correct-name rate (genuine probes named right),
-false reject rate, false accept rate (strangers given any name).
+false reject rate, false accept rate (strangers given any name). Faces narrower
+than ``min_face_px`` are treated as the service treats them: never enrolled,
+never named (so they count against the correct-name rate, never as false accepts).
 """
 
 from __future__ import annotations
@@ -32,19 +34,27 @@ class Probe:
     person: str
     path: str
     vector: np.ndarray
+    face_px: float = 1e9  # width of the face box in the photo
 
 
-def largest_face_chip(photo: Path, embedder: Embedder, detector: FaceDetector) -> Optional[np.ndarray]:
-    """The embedder's chip of the largest face in ``photo``, or None (unreadable, or no face)."""
+def largest_face(photo: Path, embedder: Embedder, detector: FaceDetector) -> Optional[Tuple[np.ndarray, float]]:
+    """The embedder's chip of the largest face in ``photo`` and that face's width, or None (unreadable, no face)."""
     img = cv2.imread(str(photo))
     if img is None:
         return None
     dets = detector.detect(img)
     if len(dets) == 0:
         return None
-    k = int(np.argmax((dets.boxes[:, 2] - dets.boxes[:, 0]) * (dets.boxes[:, 3] - dets.boxes[:, 1])))
+    widths = dets.boxes[:, 2] - dets.boxes[:, 0]
+    k = int(np.argmax(widths * (dets.boxes[:, 3] - dets.boxes[:, 1])))
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return embedder.chips(rgb, dets.boxes[k : k + 1], dets.landmarks[k : k + 1])[0]
+    return embedder.chips(rgb, dets.boxes[k : k + 1], dets.landmarks[k : k + 1])[0], float(widths[k])
+
+
+def largest_face_chip(photo: Path, embedder: Embedder, detector: FaceDetector) -> Optional[np.ndarray]:
+    """The embedder's chip of the largest face in ``photo``, or None (unreadable, or no face)."""
+    found = largest_face(photo, embedder, detector)
+    return None if found is None else found[0]
 
 
 def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceDetector) -> Dict[str, List[Probe]]:
@@ -53,40 +63,51 @@ def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceD
     for root in roots:
         for person_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()):
             for photo in sorted(p for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-                chip = largest_face_chip(photo, embedder, detector)
-                if chip is None:
+                found = largest_face(photo, embedder, detector)
+                if found is None:
                     continue
+                chip, face_px = found
                 vec = embedder.embed_chips(chip[None])[0]
                 key = person_dir.name  # the same person may have photos under several roots
-                people.setdefault(key, []).append(Probe(key, str(photo), vec))
+                people.setdefault(key, []).append(Probe(key, str(photo), vec, face_px))
     return people
 
 
-def open_set_scores(people: Dict[str, List[Probe]], enroll: int = 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(genuine best-match scores, whether the best match was the right person, stranger best scores)."""
+def open_set_scores(
+    people: Dict[str, List[Probe]], enroll: int = 3, min_face_px: float = 0
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(genuine best-match scores, whether the best match was the right person, stranger best scores).
+
+    A probe narrower than ``min_face_px`` scores -1 (never named); such faces are not enrolled either.
+    """
     enrollable = {k: v for k, v in people.items() if len(v) >= 2}
     singles = [v[0] for k, v in people.items() if len(v) == 1]
     genuine_scores, genuine_right, stranger_scores = [], [], []
 
-    def best(vec: np.ndarray, gallery: Dict[str, np.ndarray]) -> Tuple[str, float]:
-        scored = [(name, float((mat @ vec).max())) for name, mat in gallery.items()]
+    def best(p: Probe, gallery: Dict[str, np.ndarray]) -> Tuple[str, float]:
+        if p.face_px < min_face_px or not gallery:
+            return "", -1.0
+        scored = [(name, float((mat @ p.vector).max())) for name, mat in gallery.items()]
         return max(scored, key=lambda x: x[1])
+
+    def enrolled(probes: List[Probe]) -> List[Probe]:
+        return [p for p in probes[: min(enroll, len(probes) - 1)] if p.face_px >= min_face_px]
 
     for held_out in [None, *enrollable]:
         gallery = {
-            name: np.stack([p.vector for p in probes[: min(enroll, len(probes) - 1)]])
+            name: np.stack([p.vector for p in enrolled(probes)])
             for name, probes in enrollable.items()
-            if name != held_out
+            if name != held_out and enrolled(probes)
         }
         if held_out is None:
             for name, probes in enrollable.items():
                 for p in probes[min(enroll, len(probes) - 1) :]:
-                    who, score = best(p.vector, gallery)
+                    who, score = best(p, gallery)
                     genuine_scores.append(score)
                     genuine_right.append(who == name)
-            stranger_scores += [best(p.vector, gallery)[1] for p in singles]
+            stranger_scores += [best(p, gallery)[1] for p in singles]
         else:
-            stranger_scores += [best(p.vector, gallery)[1] for p in enrollable[held_out]]
+            stranger_scores += [best(p, gallery)[1] for p in enrollable[held_out]]
     return np.array(genuine_scores), np.array(genuine_right), np.array(stranger_scores)
 
 
@@ -129,15 +150,19 @@ def rates_at(threshold: float, genuine: np.ndarray, right: np.ndarray, strangers
     }
 
 
-def evaluate_identity(roots: Sequence[Path], embedder: Embedder, enroll: int = 3) -> Dict[str, object]:
+def evaluate_identity(
+    roots: Sequence[Path], embedder: Embedder, enroll: int = 3, min_face_px: float = 0
+) -> Dict[str, object]:
+    """Gallery (and head) rates on the folder trees under ``roots``; see the module docstring."""
     detector = FaceDetector(max_side=1280, min_face_px=20)
     people = embed_folder_tree(roots, embedder, detector)
-    genuine, right, strangers = open_set_scores(people, enroll)
+    genuine, right, strangers = open_set_scores(people, enroll, min_face_px)
     sweep = [rates_at(t, genuine, right, strangers) for t in np.arange(0.5, 0.99, 0.01)]
     h_genuine, h_right, h_strangers = head_scores(people, enroll)
     return {
         "head_at_0.7": rates_at(0.7, h_genuine, h_right, h_strangers),
         "embedder": embedder.name,
+        "min_face_px": min_face_px,
         "people": {k: len(v) for k, v in people.items()},
         "genuine_probes": int(len(genuine)),
         "stranger_probes": int(len(strangers)),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import FACES
-from tests.server import ServerProcess
+from training.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -47,3 +47,14 @@ def test_demo_video_faces_get_stable_tracks(shared):
     # Five or six people are in view the whole time: far fewer tracks than detections.
     assert 4 <= len(tr.visible()) <= 7
     assert max(t.track_id for t in tr.tracks) <= 9
+
+
+def test_new_faces_are_drawn_from_their_first_detection_but_confirmed_later():
+    tr = FaceTracker(["happy"], max_missed=2, min_hits=2)
+    tr.update(dets([10, 10, 50, 50]), 0.0)
+    assert tr.visible() == []  # not confirmed: no events yet
+    assert [t.track_id for t in tr.visible(tentative=True)] == [1]
+    tr.update(dets([400, 400, 440, 440]), 1.0)  # the first face was a one-frame blip
+    assert [t.track_id for t in tr.visible(tentative=True)] == [2]
+    tr.update(dets([401, 400, 441, 440]), 2.0)
+    assert [t.track_id for t in tr.visible()] == [2]

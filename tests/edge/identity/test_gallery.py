@@ -83,3 +83,17 @@ def test_names_are_validated(bad):
 def test_good_names_pass():
     for good in ("Ana", "Barack Obama", "jean-luc.picard", "p_7"):
         assert validate_name(good) == good
+
+
+def test_faces_below_the_identity_size_are_not_identified(tmp_path, parts):
+    detector, embedder = parts
+    analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=IdentityGallery(str(tmp_path / "g.db")))
+    analyzer.enroll("Barack Obama", [photo("barack_obama", 0)])
+    other = photo("barack_obama", 1)
+    width = analyzer.analyze_image(other)[0].box
+    width = width[2] - width[0]
+    analyzer.identity_min_face_px = int(width) + 1  # this face is now "too small to name"
+    small = analyzer.analyze_image(other)[0]
+    assert small.identity is None
+    analyzer.identity_min_face_px = int(width) - 1
+    assert analyzer.analyze_image(other)[0].identity.name == "Barack Obama"

@@ -1,4 +1,4 @@
-"""Start the real service in a subprocess on a loopback port (used by the end-to-end tests)."""
+"""Start the real service in a subprocess on a loopback port (end-to-end tests, the stream benchmark)."""
 
 from __future__ import annotations
 
