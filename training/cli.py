@@ -235,8 +235,28 @@ def _run_bench_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="every installed network as ONNX, checked against PyTorch on real faces")
+    p.add_argument("--out", default="runs/onnx")
+    p.add_argument("--models", default="models")
+    p.add_argument("--fer", default="../shared/data/fer2013/val", help="Kaggle-layout faces for the emotion check")
+    p.add_argument(
+        "--photo", default="../shared/data/faces/scenes/multiface.jpg", help="a photo with faces for the embedders"
+    )
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from training.export import export_all, table
+
+    rows = export_all(Path(args.models), Path(args.out), Path(args.fer), Path(args.photo))
+    print(table(rows))
+    (Path(args.out) / "parity.json").write_text(json.dumps(rows, indent=2))
+    return 0
+
+
 COMMANDS = {
     "bench": (_add_bench, _run_bench),
+    "export": (_add_export, _run_export),
     "bench-stream": (_add_bench_stream, _run_bench_stream),
     "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
     "publish-emotion": (_add_publish_emotion, _run_publish_emotion),

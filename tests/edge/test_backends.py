@@ -1,8 +1,8 @@
 """Backend selection and ONNX parity for every exported network, on real faces."""
 
 import importlib.util
+import json
 
-import cv2
 import numpy as np
 import pytest
 
@@ -10,7 +10,7 @@ from edge.backends import ModelSpec, OnnxBackend, TorchBackend, available_backen
 from edge.config import REPO_ROOT
 from edge.manifest import ModelManifest
 from tests.conftest import FACES, FER
-from training.export import export_and_check
+from training.export import chip_batch, export_and_check, fer_batch
 
 
 def emotion_spec():
@@ -59,17 +59,8 @@ def test_tensorrt_engine_is_built_once_and_agrees(tmp_path):  # pragma: no cover
     assert (trt(x).argmax(1) == ref.argmax(1)).all()
 
 
-def real_fer_faces(n_per_class=6):
-    faces = [
-        cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-        for d in sorted((FER / "val").iterdir())
-        for p in sorted(d.iterdir())[:n_per_class]
-    ]
-    return np.stack(faces)[:, None].astype(np.float32) / 255.0
-
-
 def test_onnx_parity_emotion(tmp_path, shared):
-    result = export_and_check(emotion_spec().module_factory(), real_fer_faces(), tmp_path / "e.onnx")
+    result = export_and_check(emotion_spec().module_factory(), fer_batch(FER / "val"), tmp_path / "e.onnx")
     assert result["max_abs_diff"] < 1e-3 and result["top1_agreement"] == 1.0
 
 
@@ -81,12 +72,17 @@ def test_onnx_parity_face_descriptor(tmp_path, shared):
 
     net = FaceDescriptorNet()
     net.load_state_dict(torch.load(REPO_ROOT / "models" / "face_descriptor_128.pt", weights_only=True))
-    from edge.detection import FaceDetector
-
-    img = cv2.imread(str(FACES / "scenes" / "multiface.jpg"))
-    dets = FaceDetector().detect(img)
-    emb = FaceDescriptorEmbedder(TorchBackend(net))
-    chips = emb.chips(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), dets.boxes, dets.landmarks)
-    batch = chips.astype(np.float32).transpose(0, 3, 1, 2)
+    batch = chip_batch(FACES / "scenes" / "multiface.jpg", FaceDescriptorEmbedder(None).chips)
     result = export_and_check(net, batch, tmp_path / "d.onnx")
     assert result["max_abs_diff"] < 1e-3  # descriptors are ~0.1 per dimension
+    assert result["min_cosine"] > 0.99999
+
+
+def test_export_command_writes_every_installed_network(tmp_path, shared):
+    from training.cli import main
+
+    assert main(["export", "--out", str(tmp_path), "--fer", str(FER / "val")]) == 0
+    rows = json.loads((tmp_path / "parity.json").read_text())
+    assert [r["network"] for r in rows][:2] == ["emotion", "face_descriptor_128"]
+    assert all(r["min_cosine"] > 0.9999 for r in rows) and rows[0]["top1_agreement"] == 1.0
+    assert (tmp_path / "emotion.onnx").stat().st_size > 0
