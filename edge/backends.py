@@ -80,7 +80,8 @@ class OnnxBackend:
 
 
 class TensorRTBackend:
-    """A TensorRT engine (FP16) on the GPU; inputs and outputs go through torch CUDA tensors."""
+    """A TensorRT engine (FP16, or INT8 where calibrated) on the GPU; inputs and outputs go through torch
+    CUDA tensors."""
 
     name = "tensorrt"
 
@@ -122,6 +123,8 @@ class ModelSpec:
     sha256: str
     input_shape: Tuple[int, ...]  # without the batch axis
     module_factory: Callable[[], object]  # builds the PyTorch module with its weights loaded
+    # Real inputs for TensorRT INT8 calibration (N, *input_shape); None builds FP16 engines.
+    int8_calibration: Optional[Callable[[], np.ndarray]] = None
 
 
 def available_backends() -> List[str]:
@@ -154,7 +157,8 @@ def make_backend(kind: str, spec: ModelSpec, device: str = "cpu", cache_dir: Opt
     on_gpu = device.startswith("cuda")
     if kind == "tensorrt" or (kind == "auto" and "tensorrt" in installed and on_gpu):
         onnx_path = compiled.cached_onnx(cache, spec.name, spec.sha256, spec.module_factory, spec.input_shape)
-        return TensorRTBackend(compiled.cached_engine(cache, onnx_path, spec.input_shape))
+        calibration = spec.int8_calibration() if spec.int8_calibration is not None else None
+        return TensorRTBackend(compiled.cached_engine(cache, onnx_path, spec.input_shape, calibration=calibration))
     if kind == "onnx" or (kind == "auto" and "onnx" in installed and not on_gpu):
         onnx_path = compiled.cached_onnx(cache, spec.name, spec.sha256, spec.module_factory, spec.input_shape)
         return OnnxBackend(onnx_path)

@@ -1,8 +1,9 @@
 """Compiled forms of the networks, cached per model sha256 (and TensorRT version).
 
 - ONNX (dynamic batch axis), exported from the PyTorch module on first use;
-- TensorRT engines (FP16) built from that ONNX on the device itself, since
-  an engine only runs on the GPU and TensorRT version it was built with.
+- TensorRT engines (FP16; INT8 for a network given calibration inputs) built
+  from that ONNX on the device itself, since an engine only runs on the GPU
+  and TensorRT version it was built with.
 
 Both land in a cache folder (a Docker volume on the Jetson), so a restart
 reuses them while the model file and TensorRT are unchanged.
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +56,58 @@ def tensorrt_version() -> str:
     return str(trt.__version__)
 
 
+def make_calibrator(batches: np.ndarray, cache_path: Path, batch_size: int):
+    """A TensorRT entropy calibrator that feeds ``batches`` (N, C, H, W float32) to the builder.
+
+    The calibration table is cached next to the engine, so a rebuild (a new TensorRT) skips the pass.
+    """
+    import tensorrt as trt
+    import torch
+
+    class FaceCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.position = 0
+            self.on_gpu = None  # the current batch, kept alive while TensorRT reads it
+
+        def get_batch_size(self) -> int:
+            return batch_size
+
+        def get_batch(self, names):
+            if self.position + batch_size > len(batches):
+                return None
+            chunk = np.ascontiguousarray(batches[self.position : self.position + batch_size], dtype=np.float32)
+            self.on_gpu = torch.from_numpy(chunk).cuda()
+            self.position += batch_size
+            return [int(self.on_gpu.data_ptr())]
+
+        def read_calibration_cache(self):
+            return cache_path.read_bytes() if cache_path.exists() else None
+
+        def write_calibration_cache(self, cache) -> None:
+            cache_path.write_bytes(bytes(cache))
+
+    return FaceCalibrator()
+
+
 def cached_engine(
-    cache_dir: Path, onnx_path: Path, input_shape: Tuple[int, ...], max_batch: int = 16, fp16: bool = True
+    cache_dir: Path,
+    onnx_path: Path,
+    input_shape: Tuple[int, ...],
+    max_batch: int = 16,
+    fp16: bool = True,
+    calibration: Optional[np.ndarray] = None,
 ) -> Path:
-    """A serialized TensorRT engine for ``onnx_path``, built once per TensorRT version."""
+    """A serialized TensorRT engine for ``onnx_path``, built once per TensorRT version.
+
+    With ``calibration`` (real inputs, at least ``max_batch`` of them) and a GPU with fast INT8,
+    the engine is INT8 (FP16 where a layer is faster so); otherwise FP16 (or FP32).
+    """
     import tensorrt as trt
 
-    path = Path(cache_dir) / f"{onnx_path.stem}-trt{tensorrt_version()}-{'fp16' if fp16 else 'fp32'}.engine"
+    int8 = calibration is not None and len(calibration) >= max_batch
+    precision = "int8" if int8 else ("fp16" if fp16 else "fp32")
+    path = Path(cache_dir) / f"{onnx_path.stem}-trt{tensorrt_version()}-{precision}.engine"
     if path.exists():
         return path
     log.info("building TensorRT engine %s (first start only; this takes minutes)", path.name)
@@ -77,6 +125,13 @@ def cached_engine(
     profile = builder.create_optimization_profile()
     profile.set_shape("input", (1, *input_shape), (max(1, max_batch // 2), *input_shape), (max_batch, *input_shape))
     config.add_optimization_profile(profile)
+    if int8:
+        if not builder.platform_has_fast_int8:
+            log.warning("this GPU has no fast INT8; building %s in FP16 instead", onnx_path.stem)
+        else:
+            config.set_flag(trt.BuilderFlag.INT8)
+            config.set_calibration_profile(profile)
+            config.int8_calibrator = make_calibrator(calibration, path.with_suffix(".calib"), max_batch)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path}")

@@ -67,6 +67,11 @@ class EmotionConfig(Strict):
     hysteresis: float = Field(
         0.1, ge=0, le=1, description="A new dominant emotion must lead the current one by this margin to change."
     )
+    int8_calibration: Optional[str] = Field(
+        None,
+        description="A folder of face images (e.g. a few hundred FER2013 faces, any layout) to calibrate an INT8 "
+        "TensorRT engine for the emotion network; unset: FP16. Only used by the tensorrt backend.",
+    )
 
 
 class IdentityConfig(Strict):

@@ -24,6 +24,26 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def calibration_faces(folder: Path, limit: int = 512) -> np.ndarray:
+    """Up to ``limit`` face images under ``folder`` (any depth, spread evenly over the sorted list, so
+    every class folder contributes) as the network's input ``(N, 1, 48, 48)``."""
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"no face images under {folder} for INT8 calibration (emotion.int8_calibration)")
+    step = max(1, len(paths) // limit)
+    faces = []
+    for p in paths[::step][:limit]:
+        img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        if img is not None:
+            faces.append(cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA))
+    if not faces:
+        raise ValueError(f"none of the images under {folder} could be read")
+    return np.stack(faces)[:, None].astype(np.float32) / 255.0
+
+
 class EmotionClassifier:
     """Face boxes in a frame -> emotion probabilities ``(N, len(classes))``.
 
@@ -45,6 +65,7 @@ class EmotionClassifier:
         backend: str = "auto",
         device: str = "cpu",
         cache_dir: Optional[Path] = None,
+        int8_calibration: Optional[Path] = None,
     ) -> EmotionClassifier:
         import torch
 
@@ -61,7 +82,8 @@ class EmotionClassifier:
                 raise ValueError(f"{path} is not a ResNet9 of width {entry['width']}: {exc}") from exc
             return model
 
-        spec = ModelSpec(name, entry["sha256"], (1, INPUT_SIZE, INPUT_SIZE), build)
+        calibrate = (lambda: calibration_faces(int8_calibration)) if int8_calibration else None
+        spec = ModelSpec(name, entry["sha256"], (1, INPUT_SIZE, INPUT_SIZE), build, calibrate)
         return cls(make_backend(backend, spec, device=device, cache_dir=cache_dir), entry["classes"])
 
     def crops(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:

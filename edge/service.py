@@ -69,8 +69,14 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
         return analyzer
     if settings.emotion.enabled:
         try:
+            calibration = settings.emotion.int8_calibration
             analyzer.emotion = EmotionClassifier.from_manifest(
-                manifest, settings.emotion.model, settings.backend, device, Path(settings.storage.cache_dir)
+                manifest,
+                settings.emotion.model,
+                settings.backend,
+                device,
+                Path(settings.storage.cache_dir),
+                Path(calibration) if calibration else None,
             )
         except (ModelError, ValueError, RuntimeError) as exc:
             analyzer.problems["emotion"] = str(exc)

@@ -86,3 +86,17 @@ def test_export_command_writes_every_installed_network(tmp_path, shared):
     assert [r["network"] for r in rows][:2] == ["emotion", "face_descriptor_128"]
     assert all(r["min_cosine"] > 0.9999 for r in rows) and rows[0]["top1_agreement"] == 1.0
     assert (tmp_path / "emotion.onnx").stat().st_size > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT is only on the Jetson / CUDA hosts")
+def test_tensorrt_int8_engine_from_fer_calibration_agrees(tmp_path):  # pragma: no cover - runs on the device
+    from dataclasses import replace
+
+    from edge.emotion import calibration_faces
+
+    spec = replace(emotion_spec(), int8_calibration=lambda: calibration_faces(FER / "val", limit=256))
+    trt = make_backend("tensorrt", spec, device="cuda", cache_dir=tmp_path)
+    assert list(tmp_path.glob("*-int8.engine")) and list(tmp_path.glob("*.calib"))
+    x = fer_batch(FER / "val", per_class=16)
+    ref = TorchBackend(spec.module_factory())(x)
+    assert (trt(x).argmax(1) == ref.argmax(1)).mean() >= 0.9

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from edge.config import REPO_ROOT
 from edge.emotion import EmotionClassifier
@@ -42,3 +43,25 @@ def test_classify_crops_faces_from_a_frame(multiface):
     crops = clf.crops(multiface, dets.boxes)
     assert crops.shape == (len(dets), 1, 48, 48) and crops.min() >= 0 and crops.max() <= 1
     assert clf.classify(multiface, dets.boxes).shape == (len(dets), 7)
+
+
+def test_calibration_faces_cover_every_class_and_refuse_an_empty_folder(tmp_path, shared):
+    import shutil
+
+    import cv2
+
+    from edge.emotion import calibration_faces
+
+    faces = calibration_faces(FER / "val", limit=70)
+    assert faces.shape[1:] == (1, 48, 48) and 60 <= len(faces) <= 70
+    assert faces.min() >= 0.0 and faces.max() <= 1.0 and faces.std() > 0.1
+    firsts = []
+    for cls in ("angry", "happy", "sad"):  # 5 faces each: a limit of 3 takes the first of every class
+        (tmp_path / "cal" / cls).mkdir(parents=True)
+        for p in sorted((FER / "val" / cls).iterdir())[:5]:
+            shutil.copy(p, tmp_path / "cal" / cls / p.name)
+        firsts.append(cv2.imread(str(sorted((tmp_path / "cal" / cls).iterdir())[0]), cv2.IMREAD_GRAYSCALE))
+    picked = calibration_faces(tmp_path / "cal", limit=3)
+    assert np.allclose(picked[:, 0] * 255, np.stack(firsts), atol=1)
+    with pytest.raises(ValueError, match="no face images"):
+        calibration_faces(tmp_path / "empty-or-missing")
