@@ -18,6 +18,8 @@ from edge.analyzer import ImageError, decode_image
 from edge.broadcast import BOUNDARY
 from edge.events import EVENT_TYPES, utc_iso
 from edge.identity.gallery import InvalidName, UnknownIdentity
+from edge.models.labels import FER2013_CLASSES
+from edge.report import presence_report, report_csv
 from edge.service import EdgeService
 from edge.sqlite import StorageError
 
@@ -141,6 +143,29 @@ def create_app(service: EdgeService) -> FastAPI:
                     found = run()
         next_cursor = found[-1]["seq"] if found else max(after, 0)
         return {"events": found, "next": next_cursor, "last_seq": service.events.last_seq}
+
+    @app.get("/report", summary="Per person: visits, time seen, first/last seen, emotion shares (JSON or CSV)")
+    def report(
+        since: Optional[str] = Query(None, description="ISO-8601 time, inclusive (visits that ended since then)."),
+        until: Optional[str] = Query(None, description="ISO-8601 time, exclusive."),
+        camera: Optional[str] = None,
+        format: str = Query("json", description="json or csv"),
+    ) -> Response:
+        if format not in ("json", "csv"):
+            raise ApiError(400, "invalid 'format'", "use json or csv")
+        since_s, until_s = _parse_time(since, "since"), _parse_time(until, "until")
+        left, after = [], 0
+        while True:  # page through every face.left event in the window
+            page = service.events.query(after, 1000, camera, None, None, ["face.left"], since_s, until_s)
+            left += page
+            if len(page) < 1000:
+                break
+            after = page[-1]["seq"]
+        rows = presence_report(left)
+        if format == "csv":
+            classes = service.analyzer.emotion.classes if service.analyzer.emotion is not None else FER2013_CLASSES
+            return PlainTextResponse(report_csv(rows, classes), media_type="text/csv")
+        return JSONResponse({"people": rows, "since": since_s, "until": until_s, "camera": camera})
 
     @app.get("/events/stream", summary="Server-Sent Events of the same events", response_class=StreamingResponse)
     async def event_stream(request: Request, after: Optional[int] = Query(None, ge=0)) -> StreamingResponse:

@@ -311,7 +311,7 @@ def print_row(row: Dict[str, object]) -> None:
 def table(rows: List[Dict[str, object]]) -> str:
     """The results as a Markdown table (the README's benchmark section)."""
     head = (
-        "| scenario | pipeline | fps | frame p50 / p95 ms | detect p50 / p95 | identity p50 / p95 | "
+        "| scenario | pipeline | fps | capture-to-JPEG p50 / p95 ms | detect p50 / p95 | identity p50 / p95 | "
         "emotion p50 / p95 | CPU % | peak RSS MB | speed-up | face recall | identity agr. | emotion agr. "
         "(raw / shown) |"
     )

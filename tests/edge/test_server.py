@@ -94,6 +94,18 @@ def test_long_poll_returns_when_an_event_arrives(server):
     assert empty["events"] == [] and empty["next"] == 10**9
 
 
+def test_report_sums_the_visits_that_ended(server):
+    left = wait_for_events(server.url, "face.left")
+    report = httpx.get(server.url + "/report").json()
+    strangers = [r for r in report["people"] if r["person"] is None]
+    assert strangers, report  # nobody is enrolled in this server: every visit is a stranger's
+    assert strangers[0]["visits"] >= len({e["track_id"] for e in left})
+    assert strangers[0]["time_seen_s"] > 0 and strangers[0]["first_seen"].endswith("Z")
+    assert abs(sum(strangers[0]["emotion_shares"].values()) - 1.0) < 0.01
+    csv_text = httpx.get(server.url + "/report", params={"format": "csv"}).text
+    assert csv_text.splitlines()[0].startswith("person,visits,time_seen_s,first_seen,last_seen,share_angry")
+
+
 def test_server_sent_events(server):
     with httpx.stream("GET", server.url + "/events/stream", params={"after": 0}, timeout=30) as resp:
         assert resp.headers["content-type"].startswith("text/event-stream")
@@ -150,6 +162,8 @@ def test_enroll_list_and_delete(server):
         ("delete", "/identities/nobody", {}, 404, "unknown identity"),
         ("post", "/identities/..%2Fetc/faces", {"files": [("files", ("x.png", b"", "image/png"))]}, 404, "Not Found"),
         ("get", "/nope", {}, 404, "Not Found"),
+        ("get", "/report?format=xml", {}, 400, "invalid 'format'"),
+        ("get", "/report?since=yesterday", {}, 400, "invalid 'since'"),
     ],
 )
 def test_bad_requests_get_json_errors(server, method, path, kwargs, status, error):
