@@ -117,6 +117,24 @@ class StorageConfig(Strict):
     retention_days: float = Field(30.0, gt=0, description="Events older than this are deleted.")
 
 
+class MqttConfig(Strict):
+    """Events also published to an MQTT broker, for fleets of devices (off by default)."""
+
+    enabled: bool = False
+    host: str = Field("localhost", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field(
+        "edge",
+        pattern=r"^[^#+]+$",
+        description="Events go to '<prefix>/<camera>/events'; '<prefix>/<camera>/available' is online/offline "
+        "(retained; offline is the last will).",
+    )
+    qos: int = Field(1, ge=0, le=2, description="MQTT quality of service for events.")
+    username: Optional[str] = None
+    password: Optional[str] = Field(None, description="Redacted in the start-up log.")
+    max_queued: int = Field(10000, ge=1, description="Events kept while the broker is unreachable; older are dropped.")
+
+
 class Settings(Strict):
     """The whole configuration of one service instance."""
 
@@ -132,6 +150,7 @@ class Settings(Strict):
     identity: IdentityConfig = IdentityConfig()
     server: ServerConfig = ServerConfig()
     storage: StorageConfig = StorageConfig()
+    mqtt: MqttConfig = MqttConfig()
 
 
 class ConfigError(ValueError):
@@ -194,6 +213,7 @@ def load_settings(path: Optional[Path] = None, environ: Optional[Mapping[str, st
 def describe(settings: Settings) -> str:
     """The effective configuration as JSON for the start-up log, secrets redacted."""
     data = settings.model_dump()
-    if data["server"]["api_token"]:
-        data["server"]["api_token"] = "***"
+    for section, key in (("server", "api_token"), ("mqtt", "password")):
+        if data[section][key]:
+            data[section][key] = "***"
     return json.dumps(data, indent=2, default=str)

@@ -30,6 +30,7 @@ from edge.identity.gallery import IdentityGallery
 from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
+from edge.mqtt import MqttPublisher
 from edge.render import render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError
@@ -127,6 +128,13 @@ class EdgeService:
         ]
         self.started_at = time.time()
         self.analysis_error: Optional[str] = None
+        self.mqtt: Optional[MqttPublisher] = None
+        if settings.mqtt.enabled:
+            try:
+                self.mqtt = MqttPublisher(settings.mqtt, settings.camera)
+            except (RuntimeError, ValueError, OSError) as exc:
+                self.analyzer.problems["mqtt"] = str(exc)
+                log.error("MQTT is off: %s", exc)
 
     # lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -141,6 +149,8 @@ class EdgeService:
             t.join(timeout=10)
         self.capture.join(timeout=5)
         self._store(self.video.finish())
+        if self.mqtt is not None:
+            self.mqtt.close()
         self.events.close()
         self.gallery.close()
 
@@ -165,6 +175,8 @@ class EdgeService:
             problems["analysis"] = self.analysis_error
         if self._unsaved:
             problems["storage"] = f"{len(self._unsaved)} events wait to be written (disk full or read-only?)"
+        if self.mqtt is not None and not self.mqtt.connected:
+            problems["mqtt"] = f"not connected to {self.settings.mqtt.host}:{self.settings.mqtt.port}; retrying"
         index, _ = self.broadcaster.latest()
         return {
             "status": "ok" if not problems else "degraded",
@@ -197,6 +209,8 @@ class EdgeService:
             self.events.append(pending)
             self._unsaved = []
             self.metrics.inc("events_total", len(pending))
+            if self.mqtt is not None:
+                self.mqtt.publish(pending)  # after SQLite: the broker only ever sees stored events
         except StorageError as exc:
             self._unsaved = pending[-10000:]
             self.metrics.inc("event_write_errors_total")
