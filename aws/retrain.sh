@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Retrain the emotion model on an AWS GPU instance (g4dn, NVIDIA T4) and publish it for the devices.
 #
-#   aws/retrain.sh --bucket s3://my-bucket [--data fer2013] [--people people] [--width 128] [--epochs 40] [--dry-run]
+#   aws/retrain.sh --bucket s3://my-bucket [--data fer2013] [--people people] [--width 128] [--epochs 40]
+#                  [--gpus N] [--dry-run]
 #
 # Steps: check prerequisites, build the training image, sync the data set from S3, train, evaluate,
 # export ONNX, train the identity head when --people names a data/<people>/<person>/<photos> prefix,
 # upload everything to s3://BUCKET/runs/RUN_ID/, print the device command that installs it.
-# --dry-run prints every step without doing it. --bucket may be a local folder (a fake bucket for tests).
+# --gpus N (g4dn.12xlarge: 4) trains on N GPUs with torchrun. --dry-run prints every step without
+# doing it. --bucket may be a local folder (a fake bucket for tests).
 set -euo pipefail
 
 BUCKET=""
@@ -14,13 +16,14 @@ DATA="fer2013"
 PEOPLE=""
 WIDTH=128
 EPOCHS=40
+GPUS=1
 DRY_RUN=0
 RUN_ID="$(date -u +%Y%m%d-%H%M%S)"
 WORK="${WORK:-$PWD/aws-work}"
 IMAGE="edge-train:latest"
 URL_EXPIRY=604800  # presigned links for the devices, in seconds (7 days, S3's maximum)
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
         --people) PEOPLE="$2"; shift 2 ;;
         --width) WIDTH="$2"; shift 2 ;;
         --epochs) EPOCHS="$2"; shift 2 ;;
+        --gpus) GPUS="$2"; shift 2 ;;
         --run-id) RUN_ID="$2"; shift 2 ;;
         --dry-run) DRY_RUN=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$BUCKET" ] || { echo "error: --bucket s3://NAME (or a local folder) is required" >&2; exit 2; }
+[[ "$GPUS" =~ ^[1-9][0-9]*$ ]] || { echo "error: --gpus needs a positive number, not '$GPUS'" >&2; exit 2; }
 
 LOCAL_BUCKET=0
 case "$BUCKET" in
@@ -84,7 +89,12 @@ echo "run $RUN_ID: width $WIDTH, $EPOCHS epochs, data ${BUCKET%/}/data/$DATA -> 
 TRAIN=(docker run --rm --gpus all --shm-size 2g -v "$WORK:/work" "$IMAGE")
 run docker build -t "$IMAGE" -f aws/Dockerfile .
 copy "${BUCKET%/}/data/$DATA" "$WORK/data/$DATA"
-run "${TRAIN[@]}" emotion --train "/work/data/$DATA/train" --val "/work/data/$DATA/val" \
+EMOTION=("${TRAIN[@]}")
+if [ "$GPUS" -gt 1 ]; then  # one process per GPU; each batch is split across them
+    EMOTION=(docker run --rm --gpus all --shm-size 2g -v "$WORK:/work" --entrypoint torchrun "$IMAGE"
+        --nproc-per-node "$GPUS" -m training)
+fi
+run "${EMOTION[@]}" emotion --train "/work/data/$DATA/train" --val "/work/data/$DATA/val" \
     --width "$WIDTH" --epochs "$EPOCHS" --out "/work/runs/$RUN_ID/emotion"
 run "${TRAIN[@]}" evaluate-emotion --data "/work/data/$DATA/val" \
     --model "/work/runs/$RUN_ID/emotion/model.pt" --usage PublicTest --out "/work/runs/$RUN_ID/eval"

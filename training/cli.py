@@ -37,6 +37,7 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-from", default=None, help="start from these weights (state_dict) instead of random ones")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--stop-after", type=int, default=None, help="end after this epoch (resume later)")
+    p.epilog = "Several GPUs: torchrun --nproc-per-node N -m training emotion ... (each batch is split across them)."
 
 
 def _run_emotion(args: argparse.Namespace) -> int:
@@ -49,7 +50,8 @@ def _run_emotion(args: argparse.Namespace) -> int:
     if args.rotation is not None:
         cfg.augment["rotation_deg"] = args.rotation
     metrics = train_emotion(cfg, resume=args.resume, stop_after=args.stop_after)
-    print(json.dumps({"best_val_acc": metrics["best_val_acc"], "out": cfg.out}))
+    if "best_val_acc" in metrics:  # rank 0 (or the only process) reports
+        print(json.dumps({"best_val_acc": metrics["best_val_acc"], "out": cfg.out}))
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,6 +60,42 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+@dataclass
+class Ranks:
+    """This process's place in a ``torchrun`` job (world 1: a plain single-process run)."""
+
+    world: int = 1
+    rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _start_distributed(device_name: str) -> Tuple[Ranks, torch.device]:
+    """Join the process group when launched by ``torchrun`` (NCCL on GPUs, gloo on CPUs)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Ranks(), pick_device(device_name)
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and device_name in ("auto", "cuda"):
+        torch.cuda.set_device(local)
+        device, backend = torch.device("cuda", local), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    dist.init_process_group(backend)
+    return Ranks(world, dist.get_rank()), device
+
+
+def _grad_scaler(device: torch.device):
+    """fp16 gradients need loss scaling on CUDA; on the CPU (bf16) the scaler is a pass-through."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    return torch.cuda.amp.GradScaler(enabled=device.type == "cuda")  # torch < 2.3
 
 
 def _autocast(device: torch.device):
@@ -117,11 +154,28 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
     split a long run into chunks; continue with ``resume``). Returns the
     final metrics (also written to ``out/metrics.json``), or the history so
     far when stopped early.
+
+    Under ``torchrun --nproc-per-node N -m training emotion ...`` each batch of
+    ``batch_size`` faces is split across the N processes (DistributedDataParallel
+    averages the gradients), so the schedule and the results match a single-process
+    run; only rank 0 evaluates and writes files.
     """
+    ranks, device = _start_distributed(cfg.device)
+    try:
+        return _train(cfg, ranks, device, resume, stop_after)
+    finally:
+        if ranks.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(
+    cfg: EmotionTrainConfig, ranks: Ranks, device: torch.device, resume: bool, stop_after: Optional[int]
+) -> Dict[str, object]:
     torch.set_flush_denormal(True)  # denormal weights made CPU convs up to 25x slower
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     classes = CLASS_SETS[cfg.classes]
@@ -130,14 +184,30 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
     if cfg.limit_per_class:
         keep = np.concatenate([np.flatnonzero(train.labels == k)[: cfg.limit_per_class] for k in range(len(classes))])
         train = train.subset(keep)
-    log.info("train %d faces %s, val %d faces", len(train), train.class_counts(), len(val))
+    if ranks.main:
+        log.info("train %d faces %s, val %d faces", len(train), train.class_counts(), len(val))
+        if ranks.world > 1:
+            log.info(
+                "distributed: %d processes on %s, %d faces each per step",
+                ranks.world,
+                device.type,
+                cfg.batch_size // ranks.world,
+            )
 
     torch.manual_seed(cfg.seed)  # same initial weights for the same seed
     model = build_model(cfg)
     if cfg.init_from:
         model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=True))
+    if ranks.world > 1 and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
+    stepper = model  # what the training steps call: the DDP wrapper when distributed
+    if ranks.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        stepper = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = _make_optimizer(cfg, model)
+    scaler = _grad_scaler(device)
     steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=cfg.max_lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch
@@ -151,6 +221,8 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         history, best_acc, start_epoch = state["history"], state["best_acc"], state["epoch"]
         log.info("resumed from %s at epoch %d", last, start_epoch)
 
@@ -163,29 +235,49 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
         order = torch.randperm(len(train), generator=gen).numpy()
         model.train()
         seen, loss_sum, correct = 0, 0.0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            mininterval=2,
+            disable=not ranks.main,
+        )
         for step in bar:
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            if len(batch) < ranks.world:
+                continue  # a last batch too small to give every process a face
+            idx = batch[ranks.rank :: ranks.world]
             x = augment_batch(to_input(train.images[idx]), aug_cfg, gen).to(device)
             y = torch.from_numpy(train.labels[idx]).to(device)
             with _autocast(device):
-                logits = model(x)
+                logits = stepper(x)
                 loss = criterion(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             seen += len(idx)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if ranks.world > 1:
+            import torch.distributed as dist
+
+            totals = torch.tensor([seen, loss_sum, correct], dtype=torch.float64, device=device)
+            dist.all_reduce(totals)
+            seen, loss_sum, correct = int(totals[0]), float(totals[1]), int(totals[2])
+        if not ranks.main:
+            continue  # rank 0 evaluates, keeps the best and writes the checkpoint
         val_loss, val_acc, _ = _evaluate(model, val, device)
         record = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / seen,
             "train_acc": correct / seen,
+            "train_faces": seen,
             "val_loss": val_loss,
             "val_acc": val_acc,
             "lr": scheduler.get_last_lr()[0],
@@ -203,6 +295,7 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
                 "history": history,
                 "best_acc": best_acc,
                 "epoch": epoch + 1,
@@ -213,6 +306,8 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
         tmp.replace(last)
         plot_curves(history, out / "curves.png")
 
+    if not ranks.main:
+        return {"rank": ranks.rank}
     if last_epoch < cfg.epochs:
         return {"history": history, "best_val_acc": best_acc, "stopped_after": last_epoch}
     best = build_model(cfg)

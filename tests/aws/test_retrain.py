@@ -45,16 +45,37 @@ def test_dry_run_prints_the_plan_and_does_nothing(tmp_path):
     assert "install-model" in stdout and "missing:" in stderr  # prerequisites are reported
     assert any(step.split("edge-train:latest ")[-1].startswith("identity --data /work/data/staff") for step in plan)
     assert not (tmp_path / "work").exists() and not (tmp_path / "bucket" / "runs").exists()
-    # The training commands it would run inside the image exist and take exactly those arguments.
+    check_training_steps(plan)
+
+
+def check_training_steps(plan):
+    """The training commands the plan runs inside the image exist and take exactly those arguments."""
     for step in plan:
         if step.startswith("docker run") and "edge-train:latest" in step:
             args = shlex.split(step.split("edge-train:latest", 1)[1])
+            if "--entrypoint torchrun" in step:
+                assert args[:4] == ["--nproc-per-node", "4", "-m", "training"], args
+                args = args[4:]
             with pytest.raises(SystemExit) as parsed:
                 training_main([args[0], "--help"])
             assert parsed.value.code == 0
             from training.cli import COMMANDS
 
             assert args[0] in COMMANDS
+
+
+def test_several_gpus_train_with_torchrun(tmp_path):
+    stdout, _ = dry_run(tmp_path, "--gpus", "4")
+    plan = [line[2:] for line in stdout.splitlines() if line.startswith("+ ")]
+    emotion = [step for step in plan if " emotion --train " in step]
+    assert len(emotion) == 1 and "--entrypoint torchrun edge-train:latest --nproc-per-node 4" in emotion[0]
+    check_training_steps(plan)
+    out = subprocess.run(
+        ["bash", str(ROOT / "aws" / "retrain.sh"), "--bucket", str(tmp_path), "--gpus", "two"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "--gpus needs a positive number" in out.stderr
 
 
 def test_unknown_option_and_missing_bucket_are_explained(tmp_path):

@@ -49,3 +49,24 @@ def test_evaluate_any_kaggle_folder(fer_small, tmp_path):
     assert report["n"] == 84 and 0 <= report["accuracy"] <= 1
     assert np.array(report["confusion_matrix"]).sum() == 84
     assert (tmp_path / "ev" / "confusion.png").exists() and (tmp_path / "ev" / "report.json").exists()
+
+
+def test_torchrun_with_two_processes_trains_and_writes_one_model(fer_small, tmp_path):
+    import subprocess
+    import sys
+
+    from edge.models.resnet9 import ResNet9
+    from tests.conftest import ROOT
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "training"]
+    cmd += ["emotion", "--train", str(fer_small), "--val", str(fer_small), "--out", str(out), "--width", "8"]
+    cmd += ["--epochs", "2", "--batch-size", "32", "--max-lr", "0.05", "--threads", "1", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "distributed: 2 processes on cpu, 16 faces each per step" in proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2 and metrics["val"]["n"] == 84
+    assert metrics["history"][0]["train_faces"] == 84  # every face once per epoch, across both processes
+    model = ResNet9(num_classes=7, width=8)
+    model.load_state_dict(torch.load(out / "model.pt", weights_only=True))  # plain keys, no "module."
