@@ -67,6 +67,12 @@ class EmotionConfig(Strict):
     hysteresis: float = Field(
         0.1, ge=0, le=1, description="A new dominant emotion must lead the current one by this margin to change."
     )
+    tta: Optional[str] = Field(
+        None,
+        pattern="^(none|flip|zoom)$",
+        description="Test-time views averaged per face: 'none', 'flip' (2 views) or 'zoom' (6). Default: the "
+        "model's manifest tta_mode, with which its accuracy was measured; fewer views are faster.",
+    )
     int8_calibration: Optional[str] = Field(
         None,
         description="A folder of face images (e.g. a few hundred FER2013 faces, any layout) to calibrate an INT8 "

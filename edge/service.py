@@ -78,6 +78,7 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
                 device,
                 Path(settings.storage.cache_dir),
                 Path(calibration) if calibration else None,
+                settings.emotion.tta,
             )
         except (ModelError, ValueError, RuntimeError) as exc:
             analyzer.problems["emotion"] = str(exc)

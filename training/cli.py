@@ -61,13 +61,18 @@ def _add_evaluate_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="weights file; default: the shipped emotion model")
     p.add_argument("--usage", default="PrivateTest", help="Usage rows to read when --data is a CSV")
     p.add_argument("--out", default=None, help="folder for report.json and confusion.png")
-    p.add_argument("--no-tta", action="store_true", help="score single faces, without the flip average")
+    p.add_argument(
+        "--tta",
+        choices=["none", "flip", "zoom"],
+        default=None,
+        help="test-time views averaged (default: the model's manifest tta_mode, what the service runs)",
+    )
 
 
 def _run_evaluate_emotion(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_emotion
 
-    report = evaluate_emotion(args.data, args.model, usage=args.usage, out=args.out, tta=not args.no_tta)
+    report = evaluate_emotion(args.data, args.model, usage=args.usage, out=args.out, tta=args.tta)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -76,12 +81,13 @@ def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
     p.add_argument("--models", default="models")
+    p.add_argument("--tta", choices=["none", "flip", "zoom"], default="zoom", help="test-time views the service runs")
 
 
 def _run_ship_emotion(args: argparse.Namespace) -> int:
     from training.ship import ship_emotion
 
-    print(json.dumps(ship_emotion(Path(args.run), Path(args.models)), indent=2))
+    print(json.dumps(ship_emotion(Path(args.run), Path(args.models), tta=args.tta), indent=2))
     return 0
 
 
@@ -90,12 +96,13 @@ def _add_publish_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
     p.add_argument("--out", required=True)
     p.add_argument("--url", required=True, help="where devices will download the weights from")
+    p.add_argument("--tta", choices=["none", "flip", "zoom"], default="zoom", help="test-time views the service runs")
 
 
 def _run_publish_emotion(args: argparse.Namespace) -> int:
     from training.ship import publish_emotion
 
-    print(publish_emotion(Path(args.run), Path(args.out), args.url))
+    print(publish_emotion(Path(args.run), Path(args.out), args.url, args.tta))
     return 0
 
 

@@ -3,8 +3,9 @@
 The recipe starts from the seed project's (one-cycle LR, weight decay, gradient
 clipping, flips and rotations) and adds what raises accuracy on FER2013:
 scale/shift jitter, random erasing (partly covered faces), label smoothing and
-flip test-time augmentation. Each epoch is seeded from ``(seed, epoch)``, so a
-run resumed from its last checkpoint continues exactly as an uninterrupted one.
+test-time views (flips while training; :func:`edge.emotion.tta_views`). Each
+epoch is seeded from ``(seed, epoch)``, so a run resumed from its last
+checkpoint continues exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from edge.emotion import tta_views
 from edge.models.labels import CLASS_SETS
 from edge.models.resnet9 import ResNet9, count_macs
 from training.augment import AugmentConfig, augment_batch
@@ -111,16 +113,15 @@ def to_input(images: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_probs(
-    model: torch.nn.Module, images: np.ndarray, batch_size: int = 512, tta: bool = True, device: str = "cpu"
+    model: torch.nn.Module, images: np.ndarray, batch_size: int = 512, tta: str = "flip", device: str = "cpu"
 ) -> np.ndarray:
-    """Softmax probabilities; with ``tta`` averaged with the horizontally flipped face."""
+    """Softmax probabilities averaged over the test-time views ``tta`` (see :func:`edge.emotion.tta_views`)."""
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = to_input(images[start : start + batch_size]).to(device)
-        p = F.softmax(model(x).float(), dim=1)
-        if tta:
-            p = (p + F.softmax(model(torch.flip(x, dims=[3])).float(), dim=1)) / 2
+        faces = images[start : start + batch_size].astype(np.float32)[:, None] / 255.0
+        views = tta_views(faces, tta)
+        p = sum(F.softmax(model(torch.from_numpy(v).to(device)).float(), dim=1) for v in views) / len(views)
         out.append(p.cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
@@ -136,7 +137,7 @@ def _make_optimizer(cfg: EmotionTrainConfig, model: torch.nn.Module) -> torch.op
 
 
 def _evaluate(model: torch.nn.Module, data: FerArrays, device: torch.device) -> Tuple[float, float, np.ndarray]:
-    probs = predict_probs(model, data.images, tta=True, device=str(device))
+    probs = predict_probs(model, data.images, tta="flip", device=str(device))
     labels = torch.from_numpy(data.labels)
     loss = F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-8)), labels).item()
     pred = probs.argmax(1)

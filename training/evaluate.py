@@ -17,8 +17,9 @@ from training.metrics import classification_report, plot_confusion
 
 
 def load_emotion_model(model: Optional[str], models_dir: Path = REPO_ROOT / "models"):
-    """``model``: a weights file (width and classes read from the manifest entry with that file name,
-    else from the weights' shapes), or None for the shipped model (sha256-checked)."""
+    """(network, classes, test-time views) for ``model``: a weights file (width, classes and views read
+    from the manifest entry with that file name, else from the weights' shapes), or None for the shipped
+    model (sha256-checked)."""
     manifest = ModelManifest(models_dir)
     if model is None:
         entry = manifest.entry("emotion")
@@ -36,15 +37,23 @@ def load_emotion_model(model: Optional[str], models_dir: Path = REPO_ROOT / "mod
         classes = list(FER2013_CLASSES if num_classes == 7 else FER2013_5_CLASSES)
     net = ResNet9(num_classes=num_classes, width=width)
     net.load_state_dict(state)
-    return net.eval(), list(classes)
+    return net.eval(), list(classes), str(entry.get("input", {}).get("tta_mode", "flip"))
 
 
 def evaluate_emotion(
-    data: str, model: Optional[str] = None, usage: str = "PrivateTest", out: Optional[str] = None, tta: bool = True
+    data: str,
+    model: Optional[str] = None,
+    usage: str = "PrivateTest",
+    out: Optional[str] = None,
+    tta: Optional[str] = None,
 ) -> Dict[str, object]:
-    """Accuracy, per-class P/R/F1 and the confusion matrix; writes report.json and confusion.png into ``out``."""
+    """Accuracy, per-class P/R/F1 and the confusion matrix; writes report.json and confusion.png into ``out``.
+
+    ``tta`` defaults to the model's manifest ``tta_mode`` (what the service runs), else ``flip``.
+    """
     torch.set_flush_denormal(True)
-    net, classes = load_emotion_model(model)
+    net, classes, default_tta = load_emotion_model(model)
+    tta = tta or default_tta
     faces = load_fer(Path(data), classes=classes, usage=(usage,))
     probs = predict_probs(net, faces.images, tta=tta)
     report = classification_report(faces.labels, probs.argmax(1), classes)

@@ -11,19 +11,33 @@ from edge.manifest import sha256_of
 from edge.models.labels import CLASS_SETS
 from training.manifest import update_entry
 
+TTA_DESCRIPTIONS = {
+    "none": "the face alone",
+    "flip": "average with the mirrored face",
+    "zoom": "average over 6 views: the face, a 44 px centre crop and the face padded by 2 px (both scaled "
+    "back to 48), and the mirrors of the three (edge.emotion.tta_views)",
+}
 
-def ship_emotion(run_dir: Path, models_dir: Path, name: str = "emotion", extra: Optional[Dict[str, Any]] = None):
-    """Copy ``run_dir/model.pt`` as ``emotion_resnet9_w<W>.pt`` into ``models_dir`` and record it."""
-    target, fields = emotion_entry(Path(run_dir), Path(models_dir))
+
+def ship_emotion(
+    run_dir: Path,
+    models_dir: Path,
+    name: str = "emotion",
+    extra: Optional[Dict[str, Any]] = None,
+    tta: str = "zoom",
+):
+    """Copy ``run_dir/model.pt`` as ``emotion_resnet9_w<W>.pt`` into ``models_dir`` and record it,
+    with its PublicTest metrics measured with the test-time views ``tta`` that the service will run."""
+    target, fields = emotion_entry(Path(run_dir), Path(models_dir), tta)
     fields.update(extra or {})
     return update_entry(Path(models_dir), name, target, fields)
 
 
-def publish_emotion(run_dir: Path, out: Path, url: str) -> Path:
+def publish_emotion(run_dir: Path, out: Path, url: str, tta: str = "zoom") -> Path:
     """Write the weights and ``emotion.json`` (a manifest entry with ``url``) for ``edge install-model``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    target, fields = emotion_entry(Path(run_dir), out)
+    target, fields = emotion_entry(Path(run_dir), out, tta)
     onnx_path = export_emotion_onnx(target, fields, out / (target.stem + ".onnx"))
     fields["onnx_file"] = onnx_path.name
     fields.update(
@@ -52,8 +66,12 @@ def export_emotion_onnx(weights: Path, fields: Dict[str, Any], out: Path) -> Pat
     return export_onnx(net, (1, 48, 48), out)
 
 
-def emotion_entry(run_dir: Path, models_dir: Path) -> Tuple[Path, Dict[str, Any]]:
-    """Copy the run's best weights (and plots) into ``models_dir``; return the file and its manifest fields."""
+def emotion_entry(run_dir: Path, models_dir: Path, tta: str = "zoom") -> Tuple[Path, Dict[str, Any]]:
+    """Copy the run's best weights (and plots) into ``models_dir``; return the file and its manifest fields.
+
+    The metrics are the run's validation (PublicTest) report, measured again with ``tta`` when the
+    validation data is still where the run found it (training validates with flips only).
+    """
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     state = run_dir / "last.pt"
@@ -76,7 +94,8 @@ def emotion_entry(run_dir: Path, models_dir: Path) -> Tuple[Path, Dict[str, Any]
             "channels": "gray",
             "range": "pixel / 255 (0..1)",
             "crop": "square around the MTCNN box",
-            "tta": "average with the mirrored face",
+            "tta_mode": tta,
+            "tta": TTA_DESCRIPTIONS[tta],
         },
         "training": {
             k: config[k]
@@ -97,6 +116,14 @@ def emotion_entry(run_dir: Path, models_dir: Path) -> Tuple[Path, Dict[str, Any]
     }
     if metrics:
         val = metrics["val"]
+        fields["input"]["tta_mode"], fields["input"]["tta"] = "flip", TTA_DESCRIPTIONS["flip"]
+        if tta != "flip" and Path(config["val"]).exists():
+            from training.evaluate import evaluate_emotion
+
+            val = evaluate_emotion(
+                config["val"], str(run_dir / "model.pt"), "PublicTest", str(models_dir / "emotion"), tta
+            )
+            fields["input"]["tta_mode"], fields["input"]["tta"] = tta, TTA_DESCRIPTIONS[tta]
         fields["metrics"] = {
             "publictest_accuracy": round(val["accuracy"], 4),
             "publictest_macro_f1": round(val["macro_f1"], 4),

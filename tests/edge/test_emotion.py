@@ -65,3 +65,24 @@ def test_calibration_faces_cover_every_class_and_refuse_an_empty_folder(tmp_path
     assert np.allclose(picked[:, 0] * 255, np.stack(firsts), atol=1)
     with pytest.raises(ValueError, match="no face images"):
         calibration_faces(tmp_path / "empty-or-missing")
+
+
+def test_tta_views_are_the_face_two_zooms_and_their_mirrors(shared):
+    from edge.backends import TorchBackend
+    from edge.emotion import softmax, tta_views
+    from training.export import fer_batch
+
+    faces = fer_batch(FER / "val", per_class=2)
+    views = tta_views(faces, "zoom")
+    assert len(views) == 6 and all(v.shape == faces.shape for v in views)
+    assert np.array_equal(views[0], faces) and np.array_equal(views[3], faces[..., ::-1])
+    assert np.array_equal(views[4], views[1][..., ::-1]) and np.array_equal(views[5], views[2][..., ::-1])
+    # The zoomed-in view magnifies the centre: its centre pixel is the face's centre pixel.
+    assert np.allclose(views[1][:, 0, 24, 24], faces[:, 0, 24, 24], atol=0.06)
+    assert len(tta_views(faces, "flip")) == 2 and len(tta_views(faces, "none")) == 1
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        tta_views(faces, "rotate")
+    clf = EmotionClassifier.from_manifest(ModelManifest(REPO_ROOT / "models"), backend="torch", tta="zoom")
+    assert isinstance(clf.backend, TorchBackend)
+    expected = np.mean([softmax(clf.backend(v)) for v in views], axis=0)
+    assert np.allclose(clf.predict(faces), expected, atol=1e-5)
