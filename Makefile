@@ -44,4 +44,5 @@ clean:
 
 # Our pipeline against the per-frame loop on the same frames (see README "Benchmarks").
 bench: $(VENV)/.installed
-	$(PY) -m training bench --frames 60 --out runs/bench.json
+	$(PY) -m training bench --frames 30 --out runs/bench.json
+	$(PY) -m training bench-stream --viewers 20 --out runs/bench_stream.json

@@ -249,7 +249,7 @@ def agreement(ours: List[list], reference: List[list]) -> Dict[str, float]:
     }
 
 
-def benchmark(frames: int = 60, every_n: int = 2, scenarios=SCENARIOS) -> List[Dict[str, object]]:
+def benchmark(frames: int = 60, every_n: int = 3, scenarios=SCENARIOS) -> List[Dict[str, object]]:
     import tempfile
 
     rows = []

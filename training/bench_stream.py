@@ -5,7 +5,7 @@ measured for a while with one viewer, then with N viewers at once. Each viewer
 is a plain socket that counts multipart boundaries, so the clients cost little
 next to the server. Reported per phase: frames per second each viewer
 received (mean and slowest), the service's own output and analysis rates
-(from /metrics), and the server's CPU use.
+and capture-to-JPEG latency (from /metrics), and the server's CPU use.
 """
 
 from __future__ import annotations
@@ -55,8 +55,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def gauges(url: str) -> Dict[str, float]:
+    """Counters and gauges of /metrics by name, and stage quantiles as ``<stage>_p50`` / ``<stage>_p95`` seconds."""
     text = httpx.get(url + "/metrics", timeout=10).text
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^edge_(\w+) ([0-9.eE+-]+)$", text, re.M)}
+    out = {m.group(1): float(m.group(2)) for m in re.finditer(r"^edge_(\w+) ([0-9.eE+-]+)$", text, re.M)}
+    for m in re.finditer(r'^edge_stage_seconds\{stage="(\w+)",quantile="0\.(5|95)"\} ([0-9.eE+-]+)$', text, re.M):
+        out[f"{m.group(1)}_p{'50' if m.group(2) == '5' else '95'}"] = float(m.group(3))
+    return out
 
 
 def measure(server: ServerProcess, viewers: int, seconds: float) -> Dict[str, float]:
@@ -79,6 +83,8 @@ def measure(server: ServerProcess, viewers: int, seconds: float) -> Dict[str, fl
         "output_fps": (g.get("output_frames_total", 0.0) - out0) / wall,
         "analysis_fps": (g.get("analyzed_frames_total", 0.0) - ana0) / wall,
         "server_cpu_pct": 100 * (cpu_seconds(server.proc.pid) - cpu0) / wall,
+        "capture_to_jpeg_ms_p50": 1000 * g.get("capture_to_jpeg_p50", 0.0),
+        "capture_to_jpeg_ms_p95": 1000 * g.get("capture_to_jpeg_p95", 0.0),
     }
     for c in clients:
         c.stop.set()
@@ -99,13 +105,15 @@ def bench_stream(viewers: int = 20, seconds: float = 20.0) -> List[Dict[str, flo
 
 def table(rows: List[Dict[str, float]]) -> str:
     lines = [
-        "| viewers | fps per viewer (mean / slowest) | output fps | analysis fps | server CPU % |",
-        "|---|---|---|---|---|",
+        "| viewers | fps per viewer (mean / slowest) | output fps | analysis fps | capture-to-JPEG p50 / p95 ms "
+        "| server CPU % |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['viewers']} | {r['viewer_fps_mean']:.1f} / {r['viewer_fps_min']:.1f} | {r['output_fps']:.1f} | "
-            f"{r['analysis_fps']:.1f} | {r['server_cpu_pct']:.0f} |"
+            f"{r['analysis_fps']:.1f} | {r['capture_to_jpeg_ms_p50']:.0f} / {r['capture_to_jpeg_ms_p95']:.0f} | "
+            f"{r['server_cpu_pct']:.0f} |"
         )
     base, many = rows[0], rows[-1]
     if base["output_fps"] > 0:

@@ -208,7 +208,9 @@ def _run_evaluate_identity(args: argparse.Namespace) -> int:
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="our pipeline vs the per-frame loop on the demo video and 1/4/8-face frames")
     p.add_argument("--frames", type=int, default=60)
-    p.add_argument("--every-n", type=int, default=2, help="our detector runs every Nth frame")
+    p.add_argument(
+        "--every-n", type=int, default=None, help="our detector runs every Nth frame (default: detector.every_n_frames)"
+    )
     p.add_argument("--scenario", action="append", help="demo1080p, faces1, faces4, faces8 (default: all)")
     p.add_argument("--out", help="write the results as JSON here")
     p.add_argument("--mode", help=argparse.SUPPRESS)  # internal: one (mode, scenario) in a subprocess
@@ -218,6 +220,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     from training import bench
 
+    if args.every_n is None:
+        from edge.config import DetectorConfig
+
+        args.every_n = DetectorConfig().every_n_frames
     if args.mode:
         out = bench.run_mode(args.mode, args.scenario[0], args.frames, args.every_n, Path(args.tmp))
         print(json.dumps(out))

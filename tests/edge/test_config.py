@@ -14,11 +14,11 @@ def test_defaults_point_at_the_bundled_demo_video():
 
 def test_yaml_and_nested_env_overrides(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("camera: door\nserver:\n  port: 9000\ndetector:\n  every_n_frames: 3\n")
+    cfg.write_text("camera: door\nserver:\n  port: 9000\ndetector:\n  every_n_frames: 4\n")
     s = load_settings(cfg, environ={"EDGE_SERVER__PORT": "9100", "EDGE_SOURCE__URI": "rtsp://cam/1"})
     assert s.camera == "door"
     assert s.server.port == 9100  # environment wins over the file
-    assert s.detector.every_n_frames == 3
+    assert s.detector.every_n_frames == 4
     assert s.source.uri == "rtsp://cam/1"
 
 

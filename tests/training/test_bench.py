@@ -30,4 +30,5 @@ def test_bench_stream_counts_frames_for_every_viewer(tmp_path, shared):
     one, many = json.loads(out.read_text())
     assert one["viewers"] == 1 and many["viewers"] == 3
     assert one["viewer_fps_min"] > 0 and many["viewer_fps_min"] > 0 and many["output_fps"] > 0
+    assert 0 < one["capture_to_jpeg_ms_p50"] <= one["capture_to_jpeg_ms_p95"]
     assert "| 3 |" in proc.stdout
