@@ -141,8 +141,8 @@ class MqttConfig(Strict):
         "(retained; offline is the last will).",
     )
     qos: int = Field(1, ge=0, le=2, description="MQTT quality of service for events.")
-    username: Optional[str] = None
-    password: Optional[str] = Field(None, description="Redacted in the start-up log.")
+    username: Optional[str] = Field(None, description="Broker user name, when the broker wants one.")
+    password: Optional[str] = Field(None, description="Broker password; redacted in the start-up log.")
     max_queued: int = Field(10000, ge=1, description="Events kept while the broker is unreachable; older are dropped.")
 
 
