@@ -85,11 +85,12 @@ class TensorRTBackend:
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: Path) -> None:
+    def __init__(self, engine_path: Path, max_batch: int = 16) -> None:
         import tensorrt as trt
         import torch
 
         self._torch = torch
+        self.max_batch = max_batch  # the engine's optimisation profile ends here
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
@@ -98,6 +99,9 @@ class TensorRTBackend:
         self._v3 = hasattr(self.context, "set_input_shape")  # TensorRT 8.5+ tensor API (JetPack 5.1 has 8.5)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) > self.max_batch:  # e.g. 6 test-time views of 3+ faces
+            parts = [self(batch[i : i + self.max_batch]) for i in range(0, len(batch), self.max_batch)]
+            return np.concatenate(parts)
         torch = self._torch
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).cuda()
         stream = torch.cuda.current_stream()
