@@ -41,6 +41,10 @@ class SourceConfig(Strict):
     )
 
 
+# Test-time views of a face whose emotion outputs are averaged (edge.emotion.tta_views).
+TTA_MODES = ("none", "flip", "zoom")
+
+
 class DetectorConfig(Strict):
     max_side: int = Field(640, ge=64, description="Frames are downscaled so their longer side is at most this.")
     min_face_px: int = Field(40, ge=12, description="Smallest face to find, in source pixels.")
@@ -74,7 +78,7 @@ class EmotionConfig(Strict):
     )
     tta: Optional[str] = Field(
         None,
-        pattern="^(none|flip|zoom)$",
+        pattern=f"^({'|'.join(TTA_MODES)})$",
         description="Test-time views averaged per face: 'none', 'flip' (2 views) or 'zoom' (6). Default: the "
         "model's manifest tta_mode, with which its accuracy was measured; fewer views are faster.",
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# File endings of the face images read from folders (enrollment sets, FER2013, INT8 calibration).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
 
 def square_box(box: np.ndarray, margin: float = 0.0) -> np.ndarray:
     """The square around ``box`` (x1, y1, x2, y2), grown by ``margin`` of its side."""

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from edge.backends import InferenceBackend, ModelSpec, make_backend
-from edge.crops import crop_resize, square_box
+from edge.config import TTA_MODES
+from edge.crops import IMAGE_SUFFIXES, crop_resize, square_box
 from edge.manifest import ModelManifest
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-TTA_MODES = ("none", "flip", "zoom")
+def check_tta(mode: str) -> str:
+    """``mode`` if it names test-time views, else a ValueError that lists them."""
+    if mode not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {mode!r}; use one of {TTA_MODES}")
+    return mode
 
 
 def tta_views(faces: np.ndarray, mode: str) -> List[np.ndarray]:
@@ -36,8 +40,7 @@ def tta_views(faces: np.ndarray, mode: str) -> List[np.ndarray]:
     all three. One function for the live classifier and the evaluation, so the accuracy in the
     manifest is the accuracy of what runs.
     """
-    if mode not in TTA_MODES:
-        raise ValueError(f"unknown test-time augmentation {mode!r}; use one of {TTA_MODES}")
+    check_tta(mode)
     views = [faces]
     if mode == "zoom" and len(faces):
         views.append(_resize_faces(faces[:, :, 2:-2, 2:-2]))
@@ -79,11 +82,9 @@ class EmotionClassifier:
     """
 
     def __init__(self, backend: InferenceBackend, classes: Sequence[str], tta: str = "flip") -> None:
-        if tta not in TTA_MODES:
-            raise ValueError(f"unknown test-time augmentation {tta!r}; use one of {TTA_MODES}")
         self.backend = backend
         self.classes: List[str] = list(classes)
-        self.tta = tta
+        self.tta = check_tta(tta)
 
     @classmethod
     def from_manifest(

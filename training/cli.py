@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from edge.config import TTA_MODES
+
 
 def _add_emotion(sub: argparse._SubParsersAction) -> None:
     from training.emotion import EmotionTrainConfig
@@ -63,7 +65,7 @@ def _add_evaluate_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="folder for report.json and confusion.png")
     p.add_argument(
         "--tta",
-        choices=["none", "flip", "zoom"],
+        choices=TTA_MODES,
         default=None,
         help="test-time views averaged (default: the model's manifest tta_mode, what the service runs)",
     )
@@ -81,7 +83,7 @@ def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
     p.add_argument("--models", default="models")
-    p.add_argument("--tta", choices=["none", "flip", "zoom"], default="zoom", help="test-time views the service runs")
+    p.add_argument("--tta", choices=TTA_MODES, default="zoom", help="test-time views the service runs")
 
 
 def _run_ship_emotion(args: argparse.Namespace) -> int:
@@ -96,7 +98,7 @@ def _add_publish_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
     p.add_argument("--out", required=True)
     p.add_argument("--url", required=True, help="where devices will download the weights from")
-    p.add_argument("--tta", choices=["none", "flip", "zoom"], default="zoom", help="test-time views the service runs")
+    p.add_argument("--tta", choices=TTA_MODES, default="zoom", help="test-time views the service runs")
 
 
 def _run_publish_emotion(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ import torch
 from edge.backends import OnnxBackend
 from edge.compile import export_onnx
 from edge.manifest import ModelError, ModelManifest
+from training.fer import load_folder
 
 
 def parity(module: torch.nn.Module, onnx_path: Path, batch: np.ndarray) -> Dict[str, float]:
@@ -43,16 +44,9 @@ def export_and_check(module: torch.nn.Module, batch: np.ndarray, out: Path) -> D
 
 
 def fer_batch(fer_dir: Path, per_class: int = 6) -> np.ndarray:
-    """``per_class`` real faces of each class folder, as the emotion network's input (N, 1, 48, 48)."""
-    faces = [
-        cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-        for d in sorted(Path(fer_dir).iterdir())
-        if d.is_dir()
-        for p in sorted(d.iterdir())[:per_class]
-    ]
-    if not faces:
-        raise ValueError(f"no faces under {fer_dir}: expected the Kaggle layout <class>/<image>")
-    return np.stack(faces)[:, None].astype(np.float32) / 255.0
+    """The first ``per_class`` faces of each class folder, as the emotion network's input (N, 1, 48, 48)."""
+    faces = load_folder(Path(fer_dir), limit_per_class=per_class)
+    return faces.images[:, None].astype(np.float32) / 255.0
 
 
 def chip_batch(photo: Path, chips: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:

@@ -15,9 +15,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from edge.crops import IMAGE_SUFFIXES
 from edge.models.labels import FER2013_CLASSES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 SIZE = 48
 
 

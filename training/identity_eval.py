@@ -23,10 +23,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from edge.crops import IMAGE_SUFFIXES
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass
@@ -49,12 +48,6 @@ def largest_face(photo: Path, embedder: Embedder, detector: FaceDetector) -> Opt
     k = int(np.argmax(widths * (dets.boxes[:, 3] - dets.boxes[:, 1])))
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return embedder.chips(rgb, dets.boxes[k : k + 1], dets.landmarks[k : k + 1])[0], float(widths[k])
-
-
-def largest_face_chip(photo: Path, embedder: Embedder, detector: FaceDetector) -> Optional[np.ndarray]:
-    """The embedder's chip of the largest face in ``photo``, or None (unreadable, or no face)."""
-    found = largest_face(photo, embedder, detector)
-    return None if found is None else found[0]
 
 
 def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceDetector) -> Dict[str, List[Probe]]:

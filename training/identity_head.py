@@ -18,9 +18,10 @@ from PIL import Image
 from torchvision import transforms
 from tqdm import tqdm
 
+from edge.crops import IMAGE_SUFFIXES
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
-from training.identity_eval import IMAGE_SUFFIXES, largest_face_chip
+from training.identity_eval import largest_face
 
 
 def augmented_embeddings(
@@ -37,9 +38,10 @@ def augmented_embeddings(
     )
     out = []
     for photo in photos:
-        chip = largest_face_chip(photo, embedder, detector)
-        if chip is None:
+        found = largest_face(photo, embedder, detector)
+        if found is None:
             continue
+        chip = found[0]
         size = chip.shape[0]
         variants = [chip] + [
             np.asarray(augment(Image.fromarray(chip)).resize((size, size), Image.BILINEAR)) for _ in range(copies)
