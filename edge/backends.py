@@ -15,6 +15,8 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+from edge.compile import ENGINE_MAX_BATCH
+
 try:  # Python 3.8 has Protocol in typing
     from typing import Protocol
 except ImportError:  # pragma: no cover
@@ -85,7 +87,7 @@ class TensorRTBackend:
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: Path, max_batch: int = 16) -> None:
+    def __init__(self, engine_path: Path, max_batch: int = ENGINE_MAX_BATCH) -> None:
         import tensorrt as trt
         import torch
 
@@ -127,7 +129,8 @@ class ModelSpec:
     sha256: str
     input_shape: Tuple[int, ...]  # without the batch axis
     module_factory: Callable[[], object]  # builds the PyTorch module with its weights loaded
-    # Real inputs for TensorRT INT8 calibration (N, *input_shape); None builds FP16 engines.
+    # Returns real inputs for TensorRT INT8 calibration (N, *input_shape), read only when an engine is
+    # built; None builds FP16 engines.
     int8_calibration: Optional[Callable[[], np.ndarray]] = None
 
 
@@ -161,8 +164,8 @@ def make_backend(kind: str, spec: ModelSpec, device: str = "cpu", cache_dir: Opt
     on_gpu = device.startswith("cuda")
     if kind == "tensorrt" or (kind == "auto" and "tensorrt" in installed and on_gpu):
         onnx_path = compiled.cached_onnx(cache, spec.name, spec.sha256, spec.module_factory, spec.input_shape)
-        calibration = spec.int8_calibration() if spec.int8_calibration is not None else None
-        return TensorRTBackend(compiled.cached_engine(cache, onnx_path, spec.input_shape, calibration=calibration))
+        engine = compiled.cached_engine(cache, onnx_path, spec.input_shape, calibration=spec.int8_calibration)
+        return TensorRTBackend(engine)
     if kind == "onnx" or (kind == "auto" and "onnx" in installed and not on_gpu):
         onnx_path = compiled.cached_onnx(cache, spec.name, spec.sha256, spec.module_factory, spec.input_shape)
         return OnnxBackend(onnx_path)

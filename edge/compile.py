@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# The largest batch a TensorRT engine's optimisation profile accepts; TensorRTBackend splits larger ones.
+ENGINE_MAX_BATCH = 16
 
 
 def export_onnx(module, input_shape: Tuple[int, ...], out: Path) -> Path:
@@ -94,25 +97,28 @@ def cached_engine(
     cache_dir: Path,
     onnx_path: Path,
     input_shape: Tuple[int, ...],
-    max_batch: int = 16,
+    max_batch: int = ENGINE_MAX_BATCH,
     fp16: bool = True,
-    calibration: Optional[np.ndarray] = None,
+    calibration: Optional[Callable[[], np.ndarray]] = None,
 ) -> Path:
     """A serialized TensorRT engine for ``onnx_path``, built once per TensorRT version.
 
-    With ``calibration`` (real inputs, at least ``max_batch`` of them) and a GPU with fast INT8,
-    the engine is INT8 (FP16 where a layer is faster so); otherwise FP16 (or FP32).
+    With ``calibration`` (returns real inputs, at least ``max_batch`` of them; called only when
+    the engine is built) and a GPU with fast INT8, the engine is INT8 (FP16 where a layer is faster
+    so); otherwise FP16 (or FP32).
     """
     import tensorrt as trt
 
-    int8 = calibration is not None and len(calibration) >= max_batch
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)  # cheap, and it knows what this GPU can do
+    int8 = calibration is not None and builder.platform_has_fast_int8
+    if calibration is not None and not int8:
+        log.warning("this GPU has no fast INT8; %s stays FP16", onnx_path.stem)
     precision = "int8" if int8 else ("fp16" if fp16 else "fp32")
     path = Path(cache_dir) / f"{onnx_path.stem}-trt{tensorrt_version()}-{precision}.engine"
     if path.exists():
         return path
     log.info("building TensorRT engine %s (first start only; this takes minutes)", path.name)
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
@@ -126,12 +132,12 @@ def cached_engine(
     profile.set_shape("input", (1, *input_shape), (max(1, max_batch // 2), *input_shape), (max_batch, *input_shape))
     config.add_optimization_profile(profile)
     if int8:
-        if not builder.platform_has_fast_int8:
-            log.warning("this GPU has no fast INT8; building %s in FP16 instead", onnx_path.stem)
-        else:
-            config.set_flag(trt.BuilderFlag.INT8)
-            config.set_calibration_profile(profile)
-            config.int8_calibrator = make_calibrator(calibration, path.with_suffix(".calib"), max_batch)
+        faces = calibration()
+        if len(faces) < max_batch:
+            raise ValueError(f"INT8 calibration needs at least {max_batch} faces; found {len(faces)}")
+        config.set_flag(trt.BuilderFlag.INT8)
+        config.set_calibration_profile(profile)
+        config.int8_calibrator = make_calibrator(faces, path.with_suffix(".calib"), max_batch)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path}")
