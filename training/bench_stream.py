@@ -70,8 +70,7 @@ def measure(server: ServerProcess, viewers: int, seconds: float) -> Dict[str, fl
     time.sleep(2.0)  # let every viewer connect and the rates settle
     start = [c.frames for c in clients]
     cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
-    out0 = gauges(server.url).get("output_frames_total", 0.0)
-    ana0 = gauges(server.url).get("analyzed_frames_total", 0.0)
+    before = gauges(server.url)
     time.sleep(seconds)
     wall = time.perf_counter() - t0
     g = gauges(server.url)
@@ -80,8 +79,8 @@ def measure(server: ServerProcess, viewers: int, seconds: float) -> Dict[str, fl
         "viewers": viewers,
         "viewer_fps_mean": sum(rates) / len(rates) if rates else 0.0,
         "viewer_fps_min": min(rates) if rates else 0.0,
-        "output_fps": (g.get("output_frames_total", 0.0) - out0) / wall,
-        "analysis_fps": (g.get("analyzed_frames_total", 0.0) - ana0) / wall,
+        "output_fps": (g.get("output_frames_total", 0.0) - before.get("output_frames_total", 0.0)) / wall,
+        "analysis_fps": (g.get("analyzed_frames_total", 0.0) - before.get("analyzed_frames_total", 0.0)) / wall,
         "server_cpu_pct": 100 * (cpu_seconds(server.proc.pid) - cpu0) / wall,
         "capture_to_jpeg_ms_p50": 1000 * g.get("capture_to_jpeg_p50", 0.0),
         "capture_to_jpeg_ms_p95": 1000 * g.get("capture_to_jpeg_p95", 0.0),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -66,71 +66,84 @@ def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceD
     return people
 
 
+# One embedding -> (best name, its score): what an identification method answers for a probe.
+Matcher = Callable[[np.ndarray], Tuple[str, float]]
+
+
+def gallery_matcher(enrolled: Dict[str, np.ndarray]) -> Optional[Matcher]:
+    """The service's gallery: the enrolled person with the most similar stored embedding (cosine)."""
+    if not enrolled:
+        return None
+
+    def match(vector: np.ndarray) -> Tuple[str, float]:
+        return max(((name, float((mat @ vector).max())) for name, mat in enrolled.items()), key=lambda x: x[1])
+
+    return match
+
+
+def head_matcher(enrolled: Dict[str, np.ndarray]) -> Optional[Matcher]:
+    """The trained head (``python -m training identity``) fitted on the enrolled embeddings; the score is
+    its top softmax probability. A classifier needs two people at least."""
+    from edge.identity.head import IdentityHead
+    from training.identity_head import fit_head
+
+    if len(enrolled) < 2:
+        return None
+    names = list(enrolled)
+    labels = np.concatenate([np.full(len(enrolled[n]), i) for i, n in enumerate(names)])
+    weight, bias = fit_head(np.concatenate([enrolled[n] for n in names]), labels, len(names))
+    head = IdentityHead(weight, bias, names, "", 0.0)
+
+    def match(vector: np.ndarray) -> Tuple[str, float]:
+        ident = head.predict(vector[None])[0]
+        return ident.name or "", ident.score
+
+    return match
+
+
 def open_set_scores(
-    people: Dict[str, List[Probe]], enroll: int = 3, min_face_px: float = 0
+    people: Dict[str, List[Probe]],
+    enroll: int = 3,
+    min_face_px: float = 0,
+    fit: Callable[[Dict[str, np.ndarray]], Optional[Matcher]] = gallery_matcher,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(genuine best-match scores, whether the best match was the right person, stranger best scores).
 
-    A probe narrower than ``min_face_px`` scores -1 (never named); such faces are not enrolled either.
+    ``fit`` turns each pass's enrolled embeddings into a matcher (the gallery, or the head). A probe
+    narrower than ``min_face_px`` scores -1 (never named); such faces are not enrolled either.
     """
     enrollable = {k: v for k, v in people.items() if len(v) >= 2}
     singles = [v[0] for k, v in people.items() if len(v) == 1]
     genuine_scores, genuine_right, stranger_scores = [], [], []
 
-    def best(p: Probe, gallery: Dict[str, np.ndarray]) -> Tuple[str, float]:
-        if p.face_px < min_face_px or not gallery:
-            return "", -1.0
-        scored = [(name, float((mat @ p.vector).max())) for name, mat in gallery.items()]
-        return max(scored, key=lambda x: x[1])
-
-    def enrolled(probes: List[Probe]) -> List[Probe]:
-        return [p for p in probes[: min(enroll, len(probes) - 1)] if p.face_px >= min_face_px]
+    def split(probes: List[Probe]) -> Tuple[List[Probe], List[Probe]]:
+        """(enrolled, probes): the first ``enroll`` photos, always leaving one to probe with."""
+        k = min(enroll, len(probes) - 1)
+        return [p for p in probes[:k] if p.face_px >= min_face_px], probes[k:]
 
     for held_out in [None, *enrollable]:
-        gallery = {
-            name: np.stack([p.vector for p in enrolled(probes)])
+        enrolled = {
+            name: np.stack([p.vector for p in split(probes)[0]])
             for name, probes in enrollable.items()
-            if name != held_out and enrolled(probes)
+            if name != held_out and split(probes)[0]
         }
+        match = fit(enrolled)
+
+        def best(p: Probe, match: Optional[Matcher] = match) -> Tuple[str, float]:
+            if p.face_px < min_face_px or match is None:
+                return "", -1.0
+            return match(p.vector)
+
         if held_out is None:
             for name, probes in enrollable.items():
-                for p in probes[min(enroll, len(probes) - 1) :]:
-                    who, score = best(p, gallery)
+                for p in split(probes)[1]:
+                    who, score = best(p)
                     genuine_scores.append(score)
                     genuine_right.append(who == name)
-            stranger_scores += [best(p, gallery)[1] for p in singles]
+            stranger_scores += [best(p)[1] for p in singles]
         else:
-            stranger_scores += [best(p, gallery)[1] for p in enrollable[held_out]]
+            stranger_scores += [best(p)[1] for p in enrollable[held_out]]
     return np.array(genuine_scores), np.array(genuine_right), np.array(stranger_scores)
-
-
-def head_scores(people: Dict[str, List[Probe]], enroll: int = 3) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The same protocol with the trained head instead of the gallery: a head is fitted on the enrolled
-    photos of each pass, and scores are its top softmax probabilities."""
-    from edge.identity.head import IdentityHead
-    from training.identity_head import fit_head
-
-    enrollable = {k: v for k, v in people.items() if len(v) >= 2}
-    singles = [v[0] for k, v in people.items() if len(v) == 1]
-    genuine, right, strangers = [], [], []
-    for held_out in [None, *enrollable]:
-        names = [n for n in enrollable if n != held_out]
-        if len(names) < 2:
-            continue
-        feats = [p.vector for n in names for p in enrollable[n][: min(enroll, len(enrollable[n]) - 1)]]
-        labels = [i for i, n in enumerate(names) for _ in enrollable[n][: min(enroll, len(enrollable[n]) - 1)]]
-        w, b = fit_head(np.stack(feats), np.array(labels), len(names))
-        head = IdentityHead(w, b, names, "", 0.0)
-        if held_out is None:
-            for n in names:
-                for p in enrollable[n][min(enroll, len(enrollable[n]) - 1) :]:
-                    ident = head.predict(p.vector[None])[0]
-                    genuine.append(ident.score)
-                    right.append(ident.name == n)
-            strangers += [head.predict(p.vector[None])[0].score for p in singles]
-        else:
-            strangers += [head.predict(p.vector[None])[0].score for p in enrollable[held_out]]
-    return np.array(genuine), np.array(right), np.array(strangers)
 
 
 def rates_at(threshold: float, genuine: np.ndarray, right: np.ndarray, strangers: np.ndarray) -> Dict[str, float]:
@@ -151,7 +164,7 @@ def evaluate_identity(
     people = embed_folder_tree(roots, embedder, detector)
     genuine, right, strangers = open_set_scores(people, enroll, min_face_px)
     sweep = [rates_at(t, genuine, right, strangers) for t in np.arange(0.5, 0.99, 0.01)]
-    h_genuine, h_right, h_strangers = head_scores(people, enroll)
+    h_genuine, h_right, h_strangers = open_set_scores(people, enroll, min_face_px, head_matcher)
     return {
         "head_at_0.7": rates_at(0.7, h_genuine, h_right, h_strangers),
         "embedder": embedder.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -10,6 +11,8 @@ from typing import Any, Dict, Optional, Tuple
 from edge.manifest import sha256_of
 from edge.models.labels import CLASS_SETS
 from training.manifest import update_entry
+
+log = logging.getLogger(__name__)
 
 TTA_DESCRIPTIONS = {
     "none": "the face alone",
@@ -81,10 +84,22 @@ def emotion_entry(run_dir: Path, models_dir: Path, tta: str = "zoom") -> Tuple[P
     width = int(config["width"])
     target = models_dir / f"emotion_resnet9_w{width}.pt"
     shutil.copyfile(run_dir / "model.pt", target)
-    for png in ("curves.png", "confusion_val.png"):
-        if (run_dir / png).exists():
-            (models_dir / "emotion").mkdir(exist_ok=True)
-            shutil.copyfile(run_dir / png, models_dir / "emotion" / png)
+    plots = models_dir / "emotion"
+    plots.mkdir(exist_ok=True)
+    if (run_dir / "curves.png").exists():
+        shutil.copyfile(run_dir / "curves.png", plots / "curves.png")
+    val, mode = (metrics["val"], "flip") if metrics else (None, tta)  # training validates with flips
+    if metrics and tta != "flip":
+        if Path(config["val"]).exists():
+            from training.evaluate import evaluate_emotion
+
+            # Writes plots/confusion.png and report.json for these views.
+            val = evaluate_emotion(config["val"], str(run_dir / "model.pt"), "PublicTest", str(plots), tta)
+            mode = tta
+        else:
+            log.warning("%s is gone: the metrics and tta_mode stay the training's (flips)", config["val"])
+    if mode == "flip" and (run_dir / "confusion_val.png").exists():
+        shutil.copyfile(run_dir / "confusion_val.png", plots / "confusion.png")
     fields: Dict[str, Any] = {
         "architecture": "ResNet9 (edge.models.resnet9.ResNet9)",
         "width": width,
@@ -94,8 +109,8 @@ def emotion_entry(run_dir: Path, models_dir: Path, tta: str = "zoom") -> Tuple[P
             "channels": "gray",
             "range": "pixel / 255 (0..1)",
             "crop": "square around the MTCNN box",
-            "tta_mode": tta,
-            "tta": TTA_DESCRIPTIONS[tta],
+            "tta_mode": mode,
+            "tta": TTA_DESCRIPTIONS[mode],
         },
         "training": {
             k: config[k]
@@ -115,15 +130,6 @@ def emotion_entry(run_dir: Path, models_dir: Path, tta: str = "zoom") -> Tuple[P
         "license": "weights: MIT (this project); FER2013 data: research use",
     }
     if metrics:
-        val = metrics["val"]
-        fields["input"]["tta_mode"], fields["input"]["tta"] = "flip", TTA_DESCRIPTIONS["flip"]
-        if tta != "flip" and Path(config["val"]).exists():
-            from training.evaluate import evaluate_emotion
-
-            val = evaluate_emotion(
-                config["val"], str(run_dir / "model.pt"), "PublicTest", str(models_dir / "emotion"), tta
-            )
-            fields["input"]["tta_mode"], fields["input"]["tta"] = tta, TTA_DESCRIPTIONS[tta]
         fields["metrics"] = {
             "publictest_accuracy": round(val["accuracy"], 4),
             "publictest_macro_f1": round(val["macro_f1"], 4),
