@@ -30,7 +30,7 @@ lint: $(VENV)/.installed
 tools:
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } || \
-		echo "docker-compose not installed: the compose validation test will be skipped"
+		echo "docker-compose not installed (needs root or: apt-get install docker-compose): the compose tests will fail"
 
 test: $(VENV)/.installed lint tools
 	$(PY) -m pytest -q

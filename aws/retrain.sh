@@ -21,7 +21,10 @@ DRY_RUN=0
 RUN_ID="$(date -u +%Y%m%d-%H%M%S)"
 WORK="${WORK:-$PWD/aws-work}"
 IMAGE="edge-train:latest"
-URL_EXPIRY=604800  # presigned links for the devices, in seconds (7 days, S3's maximum)
+# Presigned links for the devices, in seconds: 7 days, S3's maximum, holds only for links signed with an
+# IAM user's long-term keys. Links signed with an instance role's temporary credentials stop working when
+# that role session ends (hours), whatever the expiry says: the script warns when that is the case.
+URL_EXPIRY=604800
 
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -83,15 +86,28 @@ check_prerequisites() {
     fi
 }
 
+warn_short_lived_links() {
+    [ "$LOCAL_BUCKET" = 0 ] && [ "$DRY_RUN" = 0 ] || return 0
+    local arn
+    arn="$(aws sts get-caller-identity --query Arn --output text 2>/dev/null || true)"
+    case "$arn" in
+        *:assumed-role/*)
+            echo "warning: signing with temporary role credentials ($arn): the device links expire with" \
+                "this role session (typically 1-12 hours), not in $((URL_EXPIRY / 86400)) days. Install on the" \
+                "devices soon, or sign with an IAM user's access keys for links that last." >&2 ;;
+    esac
+}
+
 check_prerequisites
+warn_short_lived_links
 echo "run $RUN_ID: width $WIDTH, $EPOCHS epochs, data ${BUCKET%/}/data/$DATA -> $DEST"
 
-TRAIN=(docker run --rm --gpus all --shm-size 2g -v "$WORK:/work" "$IMAGE")
+TRAIN=(docker run --rm --gpus all --shm-size 2g --user "$(id -u):$(id -g)" -v "$WORK:/work" "$IMAGE")
 run docker build -t "$IMAGE" -f aws/Dockerfile .
 copy "${BUCKET%/}/data/$DATA" "$WORK/data/$DATA"
 EMOTION=("${TRAIN[@]}")
 if [ "$GPUS" -gt 1 ]; then  # one process per GPU; each batch is split across them
-    EMOTION=(docker run --rm --gpus all --shm-size 2g -v "$WORK:/work" --entrypoint torchrun "$IMAGE"
+    EMOTION=(docker run --rm --gpus all --shm-size 2g --user "$(id -u):$(id -g)" -v "$WORK:/work" --entrypoint torchrun "$IMAGE"
         --nproc-per-node "$GPUS" -m training)
 fi
 run "${EMOTION[@]}" emotion --train "/work/data/$DATA/train" --val "/work/data/$DATA/val" \
@@ -110,8 +126,11 @@ link() {
     elif [ "$DRY_RUN" = 1 ]; then echo "<presigned URL of $1>"
     else aws s3 presign "$1" --expires-in "$URL_EXPIRY"; fi
 }
+# Each link is signed on a line of its own: a failing `aws s3 presign` inside another command's
+# argument would not stop the script (set -e does not see it) and would publish an empty URL.
+WEIGHTS_URL="$(link "$DEST/publish/$WEIGHTS")"
 run "${TRAIN[@]}" publish-emotion --run "/work/runs/$RUN_ID/emotion" --out "/work/runs/$RUN_ID/publish" \
-    --url "$(link "$DEST/publish/$WEIGHTS")"
+    --url "$WEIGHTS_URL"
 copy "$RUN_DIR" "$DEST"
 ENTRY_URL="$(link "$DEST/publish/emotion.json")"
 cat <<MSG

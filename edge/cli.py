@@ -163,6 +163,10 @@ def cmd_build_engines(args: argparse.Namespace) -> int:
     from edge.service import build_analyzer
 
     settings = _settings(args)
+    if args.rebuild:  # e.g. after a power-mode change: TensorRT timed its kernels in the old mode
+        for engine in sorted(Path(settings.storage.cache_dir).glob("*.engine")):
+            engine.unlink()
+            print(f"deleted {engine}")
     analyzer = build_analyzer(settings)
     for part in (analyzer.emotion, analyzer.embedder):
         if part is not None:
@@ -172,7 +176,20 @@ def cmd_build_engines(args: argparse.Namespace) -> int:
     return 1 if analyzer.problems else 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def cmd_check_image(args: argparse.Namespace) -> int:
+    """Exit 1 with the reasons when this environment lacks what the Jetson image needs."""
+    from edge.image_check import image_problems
+
+    problems = image_problems()
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not problems:
+        print("image ok: OpenCV with GStreamer, TensorRT, CUDA build of torch")
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line parser (also used by the tests that check the README's docker commands)."""
     parser = argparse.ArgumentParser(prog="python -m edge", description="Edge face and emotion service.")
     parser.add_argument("--config", help="YAML configuration file (default: $EDGE_CONFIG, else built-in defaults)")
     parser.add_argument("--database", help="SQLite file for events and identities")
@@ -208,9 +225,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.set_defaults(func=cmd_install_model)
 
     p = sub.add_parser("build-engines", help="export ONNX / build TensorRT engines into the cache now")
+    p.add_argument("--rebuild", action="store_true", help="delete the cached TensorRT engines first")
     p.set_defaults(func=cmd_build_engines)
 
-    args = parser.parse_args(argv)
+    p = sub.add_parser("check-image", help="fail unless OpenCV has GStreamer, TensorRT imports, torch is a CUDA build")
+    p.set_defaults(func=cmd_check_image)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 
 class ModelError(RuntimeError):
@@ -124,19 +125,53 @@ def install_model(models_dir: Path, entry_url: str) -> Dict[str, Any]:
     path = models_dir / "manifest.json"
     data = json.loads(path.read_text()) if path.exists() else {"models": {}}
     name = entry.pop("name")
+    # Marks it as the user's choice: a rebuilt image's own model of this name does not replace it.
+    entry["installed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     data.setdefault("models", {})[name] = entry
-    tmp = path.with_name("manifest.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    _write_manifest(path, data)
     return entry
 
 
-def seed_models_dir(target: Path, shipped: Path) -> None:
-    """Fill a writable models folder (a volume) with the shipped models it does not have yet."""
+def _write_manifest(path: Path, data: Dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def seed_models_dir(target: Path, shipped: Path) -> List[str]:
+    """Bring the shipped models (the image's) into a writable models folder (the ``/data`` volume).
+
+    Runs at every start, so a rebuilt image's models reach a device whose volume already holds an
+    older manifest: each shipped entry replaces the volume's entry of that name, and its file is
+    copied when the volume lacks that exact file. Entries installed on the device with
+    ``install-model`` (marked ``installed_at``) are kept: the user chose them explicitly. Other files
+    are copied only when missing. Returns the names of the entries it refreshed.
+    """
     target, shipped = Path(target), Path(shipped)
     if target.resolve() == shipped.resolve():
-        return
+        return []
     target.mkdir(parents=True, exist_ok=True)
+    shipped_entries = json.loads((shipped / "manifest.json").read_text()).get("models", {})
+    manifest_path = target / "manifest.json"
+    try:
+        data = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    except json.JSONDecodeError:
+        data = {"models": {}}  # a broken volume manifest is rebuilt from the image's
+    entries = data.setdefault("models", {})
+    refreshed = []
+    for name, entry in shipped_entries.items():
+        current = entries.get(name)
+        if current is not None and current.get("installed_at"):
+            continue
+        source, dest = shipped / entry["file"], target / entry["file"]
+        if source.is_file() and not (dest.is_file() and sha256_of(dest) == entry["sha256"]):
+            shutil.copy2(source, dest)
+        if current != entry:
+            entries[name] = entry
+            refreshed.append(name)
     for item in shipped.iterdir():
-        if item.is_file() and not (target / item.name).exists():
+        if item.is_file() and item.name != "manifest.json" and not (target / item.name).exists():
             shutil.copy2(item, target / item.name)
+    if refreshed or not manifest_path.exists():
+        _write_manifest(manifest_path, data)
+    return refreshed

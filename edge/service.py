@@ -62,8 +62,14 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
         photo_min_face_px=d.photo_min_face_px,
     )
     try:
-        seed_models_dir(Path(settings.models_dir), REPO_ROOT / "models")
+        refreshed = seed_models_dir(Path(settings.models_dir), REPO_ROOT / "models")
+        if refreshed:
+            log.info("models from this image installed into %s: %s", settings.models_dir, ", ".join(refreshed))
         manifest = ModelManifest(Path(settings.models_dir))
+    except OSError as exc:  # a read-only or full models volume
+        analyzer.problems["models"] = f"cannot update {settings.models_dir}: {exc}"
+        log.error("%s", analyzer.problems["models"])
+        return analyzer
     except ModelError as exc:
         analyzer.problems["models"] = str(exc)
         log.error("%s", exc)

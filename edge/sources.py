@@ -20,6 +20,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+ARGUS_SOCKET = "/tmp/argus_socket"  # the CSI camera daemon's socket, mounted into the container
+
 
 def csi_pipeline(sensor_id: int = 0, width: int = 1280, height: int = 720, fps: int = 30) -> str:
     """GStreamer pipeline for a Jetson CSI camera, ending in BGR frames for OpenCV."""
@@ -122,6 +124,12 @@ class CaptureThread(threading.Thread):
     def _open(self) -> cv2.VideoCapture:
         if self.spec.kind == "file" and not Path(str(self.spec.target)).is_file():
             raise SourceError(f"video file {self.spec.target} does not exist")
+        if self.spec.kind == "csi" and Path(ARGUS_SOCKET).is_dir():
+            raise SourceError(
+                f"{ARGUS_SOCKET} is a directory, not nvargus-daemon's socket: Docker created it because the socket "
+                "was missing when the container started. On the host: sudo rm -r /tmp/argus_socket && "
+                "sudo systemctl restart nvargus-daemon && docker compose restart edge"
+            )
         cap = cv2.VideoCapture(self.spec.target, self.spec.api)
         if not cap.isOpened():
             hint = {

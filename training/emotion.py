@@ -100,10 +100,23 @@ def _grad_scaler(device: torch.device):
     return torch.cuda.amp.GradScaler(enabled=device.type == "cuda")  # torch < 2.3
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX). Without it bf16 is emulated: measured
+    10-20x slower than fp32 for a ResNet9 on an AVX2-only AMD EPYC, where it halves time on AVX-512 BF16 Xeons."""
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AVX512_BF16", "AMX"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _autocast(device: torch.device):
-    # bf16 halves CPU training time on AVX-512-BF16 machines; fp16 on CUDA.
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    # fp16 on CUDA; bf16 on CPUs that have it natively; plain fp32 elsewhere.
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=cpu_has_fast_bf16())
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:

@@ -24,11 +24,18 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m edge serve`` with a temp database; waits until the first frame is served."""
 
-    def __init__(self, database: Path, env: Optional[Dict[str, str]] = None, log: Optional[Path] = None) -> None:
+    def __init__(
+        self,
+        database: Path,
+        env: Optional[Dict[str, str]] = None,
+        log: Optional[Path] = None,
+        inherit_edge_env: bool = True,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = database
-        self.env = dict(os.environ)
+        # inherit_edge_env=False: the server sees no EDGE_* setting but those in ``env`` (a container's).
+        self.env = {k: v for k, v in os.environ.items() if inherit_edge_env or not k.startswith("EDGE_")}
         self.env.update({"EDGE_STORAGE__DATABASE": str(database), "PYTHONUNBUFFERED": "1"})
         self.env.update(env or {})
         self.log_path = log or database.with_suffix(".log")

@@ -1,6 +1,7 @@
 """The command line, run as a user runs it: a subprocess with real photos."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -56,3 +57,16 @@ def test_text_output_and_bad_config(tmp_path):
         cwd=ROOT,
     )
     assert out.returncode == 2 and "servr" in out.stderr
+
+
+def test_build_engines_rebuild_deletes_cached_engines(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "emotion-0123-trt8.5-fp16.engine").write_bytes(b"built in another power mode")
+    env = {**os.environ, "EDGE_STORAGE__CACHE_DIR": str(cache), "EDGE_BACKEND": "torch"}
+    env["EDGE_STORAGE__DATABASE"] = str(tmp_path / "edge.db")
+    out = subprocess.run(
+        [sys.executable, "-m", "edge", "build-engines", "--rebuild"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert "deleted" in out.stdout and not list(cache.glob("*.engine"))

@@ -56,3 +56,43 @@ def test_sha256_of_known_bytes(tmp_path):
     p = tmp_path / "x"
     p.write_bytes(b"abc")
     assert sha256_of(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _shipped_copy(tmp_path):
+    shipped = tmp_path / "image-models"
+    shipped.mkdir()
+    for name in ("manifest.json", "emotion_resnet9_w32.pt"):
+        shutil.copy(MODELS / name, shipped / name)
+    return shipped
+
+
+def test_a_rebuilt_image_refreshes_the_volume_manifest(tmp_path):
+    """A device that ran an older image keeps its volume; the new image's models must still reach it."""
+    from edge.manifest import seed_models_dir
+
+    shipped = _shipped_copy(tmp_path)
+    volume = tmp_path / "volume"
+    assert "emotion" in seed_models_dir(volume, shipped)
+    assert seed_models_dir(volume, shipped) == []  # nothing new: nothing rewritten
+    # The image is rebuilt with a retrained emotion model.
+    new_weights = shipped / "emotion_new.pt"
+    new_weights.write_bytes(b"retrained weights")
+    data = json.loads((shipped / "manifest.json").read_text())
+    data["models"]["emotion"].update(file="emotion_new.pt", sha256=sha256_of(new_weights))
+    (shipped / "manifest.json").write_text(json.dumps(data))
+    assert seed_models_dir(volume, shipped) == ["emotion"]
+    assert ModelManifest(volume).verified_path("emotion") == volume / "emotion_new.pt"
+
+
+def test_a_model_installed_on_the_device_is_kept_over_the_image(tmp_path):
+    from edge.manifest import seed_models_dir
+
+    shipped = _shipped_copy(tmp_path)
+    volume = tmp_path / "volume"
+    seed_models_dir(volume, shipped)
+    data = json.loads((volume / "manifest.json").read_text())
+    data["models"]["emotion"]["installed_at"] = "2026-11-01T00:00:00+00:00"
+    data["models"]["emotion"]["file"] = "mine.pt"
+    (volume / "manifest.json").write_text(json.dumps(data))
+    assert seed_models_dir(volume, shipped) == []
+    assert json.loads((volume / "manifest.json").read_text())["models"]["emotion"]["file"] == "mine.pt"
