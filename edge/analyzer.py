@@ -7,9 +7,10 @@ through this class, and the live pipeline uses the same components through
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -29,10 +30,38 @@ class ImageError(ValueError):
     """An uploaded or given image cannot be used (not an image, no face, several faces)."""
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Bytes of a JPEG/PNG/BMP/WebP/TIFF file -> BGR array, or ImageError."""
+class ImageTooLarge(ImageError):
+    """The image has more pixels than allowed (checked from its header, before decoding)."""
+
+
+def image_size(data: bytes) -> Tuple[int, int]:
+    """(width, height) read from the file's header alone, without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageError("the file is not an image (JPEG, PNG, BMP, WebP, TIFF)") from exc
+    except Image.DecompressionBombError as exc:  # over Pillow's own limit: certainly over ours
+        raise ImageTooLarge(str(exc)) from exc
+
+
+def decode_image(data: bytes, max_pixels: Optional[int] = None) -> np.ndarray:
+    """Bytes of a JPEG/PNG/BMP/WebP/TIFF file -> BGR array, or ImageError.
+
+    With ``max_pixels`` the size is read from the header first: a small file that would decode
+    into gigabytes (an image bomb) is refused with :class:`ImageTooLarge` before any pixel is unpacked.
+    """
     if not data:
         raise ImageError("the file is empty")
+    if max_pixels is not None:
+        width, height = image_size(data)
+        if width * height > max_pixels:
+            raise ImageTooLarge(
+                f"{width}x{height} is {width * height / 1e6:.0f} megapixels; the limit is {max_pixels / 1e6:g} "
+                "(server.max_image_pixels): send a smaller image"
+            )
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ImageError("the file is not an image OpenCV can decode (JPEG, PNG, BMP, WebP, TIFF)")
@@ -138,11 +167,13 @@ class FaceAnalyzer:
                 raise ImageError(f"{label}: {len(dets)} faces found; enroll from photos that show only {name}")
             prepared.append((img, dets))
         # All photos are checked before any is stored: a bad one leaves the gallery unchanged.
+        faces = []
         for img, dets in prepared:
             rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
             vector = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes, dets.landmarks))[0]
             crop, box, landmarks = face_crop(rgb, dets.boxes[0], dets.landmarks[0])
-            self.gallery.add_face(name, crop, box, landmarks, self.embedder.name, vector)
+            faces.append((crop, box, landmarks, vector))
+        self.gallery.add_faces(name, faces, self.embedder.name)
         return len(prepared)
 
 

@@ -33,21 +33,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from edge.api import create_app
     from edge.config import describe
     from edge.service import EdgeService
+    from edge.sqlite import StorageError
 
     settings = _settings(args)
     log.info("effective configuration:\n%s", describe(settings))
-    service = EdgeService(settings)
-    app = create_app(service)
-    service.start()
+    try:
+        service = EdgeService(settings)
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(service)  # its lifespan starts the service, and stops it on SIGTERM/SIGINT
     log.info(
         "serving http://%s:%d/ (stream: /stream.mjpg, events: /events)", settings.server.host, settings.server.port
     )
-    try:
-        uvicorn.run(
-            app, host=settings.server.host, port=settings.server.port, log_level="warning", timeout_graceful_shutdown=2
-        )
-    finally:
-        service.stop()
+    uvicorn.run(
+        app, host=settings.server.host, port=settings.server.port, log_level="warning", timeout_graceful_shutdown=2
+    )
+    service.stop()  # already done by the lifespan unless uvicorn failed to start (e.g. the port is taken)
     return 0
 
 

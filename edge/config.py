@@ -115,12 +115,45 @@ class ServerConfig(Strict):
     port: int = Field(8080, ge=1, le=65535)
     jpeg_quality: int = Field(80, ge=10, le=100)
     stream_max_side: int = Field(1280, ge=160, description="The stream is downscaled to at most this longer side.")
-    max_upload_mb: float = Field(10.0, gt=0, description="Largest image accepted by /analyze and enrollment.")
+    max_upload_mb: float = Field(
+        10.0, gt=0, description="Largest image file accepted by /analyze and enrollment (checked while it arrives)."
+    )
+    max_files_per_request: int = Field(10, ge=1, description="Most photos in one enrollment request.")
+    max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Largest image (width x height) decoded; read from the file's header before decoding, so a "
+        "small file that would unpack into gigabytes (an image bomb) is refused with 413.",
+    )
+    image_workers: int = Field(1, ge=1, description="Threads that decode and analyse uploaded images.")
+    image_queue: int = Field(
+        4, ge=1, description="Uploads being analysed or waiting; more get 429 with Retry-After (bounds memory)."
+    )
     long_poll_max_s: float = Field(30.0, gt=0, description="Upper bound for /events?wait=.")
+    stale_after_s: float = Field(
+        5.0,
+        gt=0,
+        description="No frame from the source for this long: /health is 503, /snapshot.jpg 503, tracks end.",
+    )
     api_token: Optional[str] = Field(
         None,
-        description="When set, requests that change state (enroll, delete, install a model) need "
-        "'Authorization: Bearer <token>'. Redacted in the start-up log.",
+        description="Clients send 'Authorization: Bearer <token>' (or log in on the page, which sets a cookie). "
+        "Needed for every change, and for reads when protect_reads is on. Redacted in the start-up log.",
+    )
+    api_token_file: Optional[str] = Field(
+        None,
+        description="Read the token from this file when api_token is unset; created with a random token (mode 0600) "
+        "when missing. The Docker images use /data/api_token.",
+    )
+    allow_anonymous: bool = Field(
+        False,
+        description="Serve without a token on an address other than loopback (anyone on the network could then "
+        "enroll and delete people). Without it the service refuses to start there.",
+    )
+    protect_reads: Optional[bool] = Field(
+        None,
+        description="Require the token for reads too (stream, events, report, identities, tracks); /health stays "
+        "open for health checks. Default: on when listening on an address other than loopback.",
     )
 
 
@@ -130,6 +163,18 @@ class StorageConfig(Strict):
         "data/cache", description="Exported ONNX files and TensorRT engines, per model sha256 (a volume on the Jetson)."
     )
     retention_days: float = Field(30.0, gt=0, description="Events older than this are deleted.")
+    reserve_mb: float = Field(
+        8.0,
+        ge=0,
+        description="Space set aside beside the database and released when the disk fills, so that events keep "
+        "being stored (and survive a restart) while /health asks for space to be freed. 0: none.",
+    )
+    max_pending_events: int = Field(
+        100_000,
+        ge=1,
+        description="Events held in memory while they cannot be stored; beyond, the oldest are "
+        "dropped and counted (/health, /metrics).",
+    )
 
 
 class MqttConfig(Strict):

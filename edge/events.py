@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional, Sequence
 
 from edge.notify import Notifier
-from edge.sqlite import StorageError, connect
+from edge.sqlite import connect, prepare_schema, storage_error
 from edge.types import Event
 
 EVENT_TYPES = ("face.appeared", "identity.changed", "emotion.changed", "face.left")
@@ -32,6 +32,14 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
 CREATE INDEX IF NOT EXISTS events_identity ON events(identity, seq);
+-- Tracks on screen, as the face.left event each would get now; rewritten every few seconds. Rows left
+-- here by a crash or power loss become face.left events at the next start, so no visit goes uncounted.
+CREATE TABLE IF NOT EXISTS open_tracks (
+    camera TEXT NOT NULL,
+    track_id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (camera, track_id)
+);
 """
 
 
@@ -46,8 +54,7 @@ class EventStore:
     def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
         self._conn = connect(path)
-        with self._conn:
-            self._conn.executescript(SCHEMA)
+        prepare_schema(self._conn, SCHEMA, "event")
         self.last_seq = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
         self.notifier = Notifier()
         self.write_errors = 0
@@ -66,7 +73,7 @@ class EventStore:
             return []
         now = utc_iso()
         try:
-            with self._lock, self._conn:
+            with self._lock, self._conn:  # one transaction: all of them or none
                 for ev in events:
                     ev.time = now
                     body = ev.as_dict()
@@ -84,12 +91,60 @@ class EventStore:
                         ),
                     )
                     ev.seq = int(cur.lastrowid)
-                self.last_seq = events[-1].seq
         except sqlite3.Error as exc:
+            for ev in events:  # rolled back: these seqs were never stored and will be given again
+                ev.seq = ev.time = None
             self.write_errors += 1
-            raise StorageError(f"could not store events: {exc} (is the disk full?)") from exc
+            raise storage_error("could not store events", exc) from exc
+        # Only now, after the commit: a seq a client has seen is always stored.
+        self.last_seq = events[-1].seq
         self.notifier.notify()
         return list(events)
+
+    def save_open_tracks(self, camera: str, would_leave: Sequence[Event]) -> None:
+        """Record the tracks on screen (each as its face.left event now), replacing the last record."""
+        rows = [(camera, ev.track_id, json.dumps(ev.as_dict())) for ev in would_leave]
+        try:
+            with self._lock, self._conn:
+                self._conn.execute("DELETE FROM open_tracks WHERE camera = ?", (camera,))
+                self._conn.executemany("INSERT INTO open_tracks(camera, track_id, body) VALUES (?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            raise storage_error("could not record the tracks on screen", exc) from exc
+
+    def close_open_tracks(self, camera: str) -> List[Event]:
+        """Store face.left for the tracks a previous run left open (crash, power loss); returns them."""
+        with self._lock:
+            rows = self._conn.execute("SELECT body FROM open_tracks WHERE camera = ?", (camera,)).fetchall()
+        if not rows:
+            return []
+        left = []
+        for (body,) in rows:
+            ev = Event.from_dict(json.loads(body))
+            ev.data["closed_by"] = "restart"
+            left.append(ev)
+        self.append(left)
+        self.save_open_tracks(camera, [])
+        return left
+
+    def redact_identity(self, name: str) -> int:
+        """Remove ``name`` from every stored event about them (privacy on deletion); returns the count."""
+        try:
+            with self._lock, self._conn:
+                rows = self._conn.execute("SELECT seq, body FROM events WHERE identity = ?", (name,)).fetchall()
+                for seq, body in rows:
+                    event = json.loads(body)
+                    event["identity"] = {"name": None, "score": 0.0}
+                    data = event.get("data") or {}
+                    if data.get("label") == name:
+                        data["label"] = f"visitor-{event['track_id']}"
+                    if data.get("previous") == name:
+                        data["previous"] = None
+                    self._conn.execute(
+                        "UPDATE events SET identity = NULL, body = ? WHERE seq = ?", (json.dumps(event), seq)
+                    )
+        except sqlite3.Error as exc:
+            raise storage_error(f"could not redact {name!r} from the events", exc) from exc
+        return len(rows)
 
     def query(
         self,
@@ -131,8 +186,11 @@ class EventStore:
 
     def delete_older_than(self, days: float) -> int:
         cutoff = utc_iso(datetime.now(timezone.utc) - timedelta(days=days))
-        with self._lock, self._conn:
-            return self._conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+        try:
+            with self._lock, self._conn:
+                return self._conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+        except sqlite3.Error as exc:
+            raise storage_error("could not apply retention", exc) from exc
 
     async def wait_after(self, after: int, timeout: float) -> bool:
         """Wait until an event with ``seq > after`` exists or ``timeout`` passes; True if one exists."""

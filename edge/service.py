@@ -14,11 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Deque, Dict, List, Optional
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from edge.access_token import resolve_access
 from edge.analyzer import FaceAnalyzer
 from edge.broadcast import MjpegBroadcaster
 from edge.config import REPO_ROOT, Settings
@@ -33,7 +36,7 @@ from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
 from edge.render import render_jpeg
 from edge.sources import CaptureThread, LatestFrame
-from edge.sqlite import StorageError
+from edge.sqlite import StorageError, StorageReserve
 from edge.types import Event, FaceResult
 from edge.video import VideoAnalyzer
 
@@ -105,16 +108,37 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
     return analyzer
 
 
+OPEN_TRACKS_EVERY_S = 2.0  # how often the record of tracks on screen is rewritten (crash recovery)
+
+
+def redact_uri(uri: str) -> str:
+    """A source URI without the password it may carry (rtsp://user:pass@host -> rtsp://user:***@host)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}{port}"))
+
+
 class EdgeService:
     """The running service; the HTTP API reads from it."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.api_token, self.protect_reads = resolve_access(settings.server)
         self.metrics = Metrics()
+        self.storage_problem: Optional[str] = None
+        self.reserve = StorageReserve(settings.storage.database, settings.storage.reserve_mb)
         self.events = EventStore(settings.storage.database)
-        removed = self.events.delete_older_than(settings.storage.retention_days)
-        if removed:
-            log.info("retention: deleted %d events older than %g days", removed, settings.storage.retention_days)
+        try:
+            removed = self.events.delete_older_than(settings.storage.retention_days)
+            if removed:
+                log.info("retention: deleted %d events older than %g days", removed, settings.storage.retention_days)
+        except StorageError as exc:  # a read-only or full volume: serve anyway, and say so
+            self._storage_failed(exc)
+        if not self.reserve.ensure():
+            log.warning("no room for the %g MB storage reserve %s", settings.storage.reserve_mb, self.reserve.path)
         self.gallery = IdentityGallery(settings.storage.database)
         self.analyzer = build_analyzer(settings, self.gallery)
         self.video = VideoAnalyzer(self.analyzer, settings, first_track_id=self.events.max_track_id() + 1)
@@ -127,12 +151,15 @@ class EdgeService:
         self._faces: List[FaceResult] = []
         self._faces_lock = threading.Lock()
         self._analysis_lock = threading.Lock()  # /analyze and the pipeline share the models
-        self._unsaved: List[Event] = []
+        self._pending: Deque[Event] = deque()  # events not stored yet (disk full or read-only)
+        self.dropped_events = 0
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._analysis_loop, name="analysis", daemon=True),
             threading.Thread(target=self._render_loop, name="render", daemon=True),
         ]
+        self._started = self._stopped = False
+        self._open_tracks_saved = 0.0
         self.started_at = time.time()
         self.analysis_error: Optional[str] = None
         self.mqtt: Optional[MqttPublisher] = None
@@ -145,17 +172,36 @@ class EdgeService:
 
     # lifecycle -------------------------------------------------------------
     def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        try:
+            closed = self.events.close_open_tracks(self.settings.camera)
+            if closed:
+                log.info("closed %d tracks the previous run left open (face.left, closed_by=restart)", len(closed))
+        except StorageError as exc:
+            self._storage_failed(exc)
         self.capture.start()
         for t in self._threads:
             t.start()
 
     def stop(self) -> None:
+        """End every track with face.left, store what is pending, close storage (SIGTERM comes here)."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
         self.capture.stop()
         for t in self._threads:
-            t.join(timeout=10)
-        self.capture.join(timeout=5)
+            if t.is_alive():
+                t.join(timeout=10)
+        if self.capture.is_alive():
+            self.capture.join(timeout=5)
         self._store(self.video.finish())
+        if not self._pending:  # every face.left is stored: nothing is left open for the next start
+            self._save_open_tracks(force=True)
+        else:
+            log.error("%d events could not be stored before exit: %s", len(self._pending), self.storage_problem)
         if self.mqtt is not None:
             self.mqtt.close()
         self.events.close()
@@ -166,6 +212,29 @@ class EdgeService:
         with self._faces_lock:
             return list(self._faces)
 
+    def source_stale(self) -> bool:
+        """No frame for server.stale_after_s (or none yet), while the source is supposed to deliver."""
+        if self.capture.finished:
+            return False
+        age = self.capture.frame_age()
+        return age is None or age > self.settings.server.stale_after_s
+
+    def source_problem(self) -> Optional[str]:
+        if self.capture.error:
+            return self.capture.error
+        age = self.capture.frame_age()
+        if self.capture.state == "opening":
+            since = self.capture.opening_since or time.monotonic()
+            return f"opening {redact_uri(self.capture.uri)} ({time.monotonic() - since:.0f} s so far)"
+        if age is not None and age > self.settings.server.stale_after_s:
+            return f"no frame from {redact_uri(self.capture.uri)} for {age:.0f} s"
+        return None
+
+    def current_jpeg(self) -> Optional[bytes]:
+        """The latest annotated frame, or None when there is none or it is stale."""
+        _, jpeg = self.broadcaster.latest()
+        return None if jpeg is None or self.source_stale() else jpeg
+
     def analyze_image(self, frame: np.ndarray) -> List[FaceResult]:
         with self._analysis_lock:
             return self.analyzer.analyze_image(frame)
@@ -174,24 +243,44 @@ class EdgeService:
         with self._analysis_lock:
             return self.analyzer.enroll(name, images, labels)
 
+    def refresh_gauges(self) -> None:
+        """Rates that must fall to 0 when frames stop, not keep their last value."""
+        self.metrics.set("source_fps", self.capture.fps)
+        self.metrics.set("viewers", self.broadcaster.viewers)
+        self.metrics.set("events_pending", len(self._pending))
+        self.metrics.set("events_dropped", self.dropped_events)
+        if self.source_stale():
+            for gauge in ("output_fps", "analysis_fps", "faces"):
+                self.metrics.set(gauge, 0.0)
+
     def health(self) -> Dict[str, object]:
         problems = dict(self.analyzer.problems)
-        if self.capture.error:
-            problems["source"] = self.capture.error
+        source_problem = self.source_problem()
+        if source_problem:
+            problems["source"] = source_problem
         if self.analysis_error:
             problems["analysis"] = self.analysis_error
-        if self._unsaved:
-            problems["storage"] = f"{len(self._unsaved)} events wait to be written (disk full or read-only?)"
+        storage = [self.storage_problem] if self.storage_problem else []
+        if self._pending:
+            storage.append(f"{len(self._pending)} events wait in memory to be stored")
+        if self.dropped_events:
+            storage.append(f"{self.dropped_events} events were dropped (over storage.max_pending_events)")
+        if self.reserve.released:
+            storage.append("the disk filled up and the storage reserve was released: free space on the data volume")
+        if storage:
+            problems["storage"] = "; ".join(storage)
         if self.mqtt is not None and not self.mqtt.connected:
             problems["mqtt"] = f"not connected to {self.settings.mqtt.host}:{self.settings.mqtt.port}; retrying"
         index, _ = self.broadcaster.latest()
+        ready = index > 0 and not self.source_stale()
         return {
             "status": "ok" if not problems else "degraded",
-            "ready": index > 0,
+            "ready": ready,
             "source": {
-                "uri": self.capture.uri,
+                "uri": redact_uri(self.capture.uri),
                 "kind": self.capture.spec.kind,
-                "connected": self.capture.healthy,
+                "state": self.capture.state,
+                "connected": self.capture.healthy and not self.source_stale(),
                 "fps": round(self.capture.fps, 2),
                 "frames": self.capture.frames,
                 "finished": self.capture.finished,
@@ -202,27 +291,65 @@ class EdgeService:
                 "identity": self.analyzer.embedder.name if self.analyzer.embedder else None,
                 "backend": self.analyzer.emotion.backend.name if self.analyzer.emotion else None,
             },
+            "auth": {"token": self.api_token is not None, "protect_reads": self.protect_reads},
             "problems": problems,
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 
-    # threads -------------------------------------------------------------------
-    def _store(self, events: List[Event]) -> None:
-        """Write events; on a storage error keep them and retry with the next batch (nothing is lost)."""
-        pending = self._unsaved + list(events)
-        if not pending:
-            return
-        try:
-            self.events.append(pending)
-            self._unsaved = []
-            self.metrics.inc("events_total", len(pending))
-            if self.mqtt is not None:
-                self.mqtt.publish(pending)  # after SQLite: the broker only ever sees stored events
-        except StorageError as exc:
-            self._unsaved = pending[-10000:]
-            self.metrics.inc("event_write_errors_total")
+    # storage -------------------------------------------------------------------
+    def _storage_failed(self, exc: StorageError) -> None:
+        if str(exc) != self.storage_problem:
             log.error("%s", exc)
+        self.storage_problem = str(exc)
+        self.metrics.inc("event_write_errors_total")
 
+    def _store(self, events: List[Event]) -> None:
+        """Store events in order. When storage fails they wait in memory (bounded, drops counted) and go
+        with the next batch; a full disk first releases the reserve so that storing goes on."""
+        self._pending.extend(events)
+        if not self._pending:
+            return
+        batch = list(self._pending)
+        for attempt in range(2):
+            try:
+                self.events.append(batch)
+            except StorageError as exc:
+                if attempt == 0 and exc.kind == "full" and self.reserve.release():
+                    log.error("disk full: released the storage reserve %s; free space now", self.reserve.path)
+                    continue
+                self._storage_failed(exc)
+                overflow = len(self._pending) - self.settings.storage.max_pending_events
+                for _ in range(max(overflow, 0)):
+                    self._pending.popleft()
+                    self.dropped_events += 1
+                return
+            break
+        self._pending.clear()
+        self.storage_problem = None
+        self.metrics.inc("events_total", len(batch))
+        if self.mqtt is not None:
+            self.mqtt.publish(batch)  # after SQLite: the broker only ever sees stored events
+
+    def _save_open_tracks(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._open_tracks_saved < OPEN_TRACKS_EVERY_S:
+            return
+        self._open_tracks_saved = now
+        try:
+            self.events.save_open_tracks(self.settings.camera, self.video.open_track_events())
+        except StorageError as exc:
+            self._storage_failed(exc)
+
+    def _end_tracks(self) -> None:
+        """The source ended or went silent: every track leaves; nothing stays on screen."""
+        left = self.video.finish()
+        if left:
+            self._store(left)
+            self._save_open_tracks(force=True)
+        with self._faces_lock:
+            self._faces = []
+
+    # threads -------------------------------------------------------------------
     def _analysis_loop(self) -> None:
         seen = 0
         min_period = 1.0 / self.settings.analysis_max_fps
@@ -230,8 +357,10 @@ class EdgeService:
         while not self._stop.is_set():
             got = self.slot.get_newer(seen, timeout=0.5)
             if got is None:
-                if self.capture.finished:
-                    self._store(self.video.finish())
+                if self.capture.finished or self.source_stale():
+                    self._end_tracks()
+                if self._pending:
+                    self._store([])  # retry what waits
                 continue
             index, frame, ts = got
             if seen and index > seen + 1:
@@ -252,6 +381,7 @@ class EdgeService:
             with self._faces_lock:
                 self._faces = faces
             self._store(events)
+            self._save_open_tracks(force=any(e.type in ("face.appeared", "face.left") for e in events))
             self.metrics.set("faces", len(faces))
             self.metrics.inc("analyzed_frames_total")
             fps_n += 1
@@ -277,9 +407,7 @@ class EdgeService:
             self.metrics.observe("render", time.perf_counter() - t0)
             self.metrics.observe("capture_to_jpeg", time.time() - ts)
             self.metrics.inc("output_frames_total")
-            self.metrics.set("viewers", self.broadcaster.viewers)
             fps_n += 1
             if time.monotonic() - fps_t0 >= 2.0:
                 self.metrics.set("output_fps", fps_n / (time.monotonic() - fps_t0))
-                self.metrics.set("source_fps", self.capture.fps)
                 fps_t0, fps_n = time.monotonic(), 0

@@ -21,6 +21,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 ARGUS_SOCKET = "/tmp/argus_socket"  # the CSI camera daemon's socket, mounted into the container
+STREAM_TIMEOUT_MS = 5000  # open and read timeouts for network streams
 
 
 def csi_pipeline(sensor_id: int = 0, width: int = 1280, height: int = 720, fps: int = 30) -> str:
@@ -110,8 +111,10 @@ class CaptureThread(threading.Thread):
         self._stop_event = threading.Event()
         self.error: Optional[str] = None
         self.frames = 0
-        self.fps = 0.0
+        self._fps = 0.0
         self.opened_at: Optional[float] = None
+        self.last_frame_at: Optional[float] = None  # time.monotonic() of the newest frame
+        self.opening_since: Optional[float] = time.monotonic()  # set while an open is under way
         self.finished = False  # a non-looping file reached its end
 
     def stop(self) -> None:
@@ -120,6 +123,27 @@ class CaptureThread(threading.Thread):
     @property
     def healthy(self) -> bool:
         return self.error is None and self.opened_at is not None
+
+    def frame_age(self) -> Optional[float]:
+        """Seconds since the newest frame, None before the first."""
+        return None if self.last_frame_at is None else time.monotonic() - self.last_frame_at
+
+    @property
+    def fps(self) -> float:
+        """Frames per second over the last window; 0 once frames stop coming (never a stale rate)."""
+        age = self.frame_age()
+        return 0.0 if age is None or age > 2.0 else self._fps
+
+    @property
+    def state(self) -> str:
+        """'opening', 'streaming', 'failed' or 'finished', for /health."""
+        if self.finished:
+            return "finished"
+        if self.error is not None:
+            return "failed"
+        if self.opening_since is not None:
+            return "opening"
+        return "streaming"
 
     def _open(self) -> cv2.VideoCapture:
         if self.spec.kind == "file" and not Path(str(self.spec.target)).is_file():
@@ -130,7 +154,13 @@ class CaptureThread(threading.Thread):
                 "was missing when the container started. On the host: sudo rm -r /tmp/argus_socket && "
                 "sudo systemctl restart nvargus-daemon && docker compose restart edge"
             )
-        cap = cv2.VideoCapture(self.spec.target, self.spec.api)
+        if self.spec.kind == "stream" and hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
+            # A server that accepts and never answers would otherwise hold the open for about 30 s.
+            timeout = STREAM_TIMEOUT_MS
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout]
+            cap = cv2.VideoCapture(self.spec.target, self.spec.api, params)
+        else:
+            cap = cv2.VideoCapture(self.spec.target, self.spec.api)
         if not cap.isOpened():
             hint = {
                 "camera": "is a camera plugged in, and is the device passed to the container?",
@@ -150,6 +180,7 @@ class CaptureThread(threading.Thread):
     def run(self) -> None:
         delay = self.backoff[0]
         while not self._stop_event.is_set():
+            self.opening_since = time.monotonic()
             try:
                 cap = self._open()
             except SourceError as exc:
@@ -158,16 +189,28 @@ class CaptureThread(threading.Thread):
                     return
                 delay = min(delay * 2, self.backoff[1])
                 continue
-            self.error, self.opened_at, delay = None, time.time(), self.backoff[0]
-            log.info("source %s opened (%s)", self.uri, self.spec.kind)
+            self.opened_at, self.opening_since = time.time(), None
+            log.debug("source %s opened (%s)", self.uri, self.spec.kind)
+            frames_before = self.frames
             try:
                 ended = self._read_all(cap)
             finally:
                 cap.release()
-            if ended and self.spec.kind == "file" and not self.loop:
+            if not ended:
+                return  # stopped
+            if self.frames == frames_before:
+                # Opened but not one frame (a truncated file, a camera that hangs): a failure like any other,
+                # retried with the same growing backoff, never in a tight loop.
+                self._fail(f"source {self.uri} opened but delivered no frame; retrying in {delay:g} s")
+                if self._stop_event.wait(delay):
+                    return
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            delay = self.backoff[0]
+            if self.spec.kind == "file" and not self.loop:
                 self.finished = True
                 return
-            if ended and self.spec.kind != "file":
+            if self.spec.kind != "file":
                 self._fail(f"source {self.uri} stopped delivering frames; reconnecting")
 
     def _fail(self, message: str) -> None:
@@ -196,8 +239,12 @@ class CaptureThread(threading.Thread):
                     next_due = time.monotonic()  # fell behind: do not try to catch up in a burst
             self.slot.put(frame, time.time())
             self.frames += 1
+            self.last_frame_at = time.monotonic()
+            if self.error is not None:
+                log.info("source %s delivers frames again", self.uri)
+                self.error = None
             window_frames += 1
             elapsed = time.monotonic() - window_start
             if elapsed >= 2.0:
-                self.fps, window_start, window_frames = window_frames / elapsed, time.monotonic(), 0
+                self._fps, window_start, window_frames = window_frames / elapsed, time.monotonic(), 0
         return False

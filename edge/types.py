@@ -96,6 +96,20 @@ class Event:
     seq: Optional[int] = None
     time: Optional[str] = None
 
+    @classmethod
+    def from_dict(cls, d: Dict[str, object]) -> Event:
+        """The inverse of :meth:`as_dict` (used for the open-tracks record kept across restarts)."""
+        ident, emo = d.get("identity") or {}, d.get("emotion")
+        return cls(
+            str(d["type"]),
+            str(d["camera"]),
+            int(d["track_id"]),  # type: ignore[arg-type]
+            list(d["box"]),  # type: ignore[arg-type]
+            Identity(ident.get("name"), float(ident.get("score", 0.0))),  # type: ignore[union-attr]
+            Emotion(emo["label"], float(emo["score"]), dict(emo["probs"])) if emo else None,  # type: ignore[index]
+            dict(d.get("data") or {}),  # type: ignore[arg-type]
+        )
+
     def as_dict(self) -> Dict[str, object]:
         return {
             "seq": self.seq,

@@ -74,6 +74,10 @@ class VideoAnalyzer:
             self.tracker.coast()
         return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
 
+    def open_track_events(self) -> List[Event]:
+        """The face.left event each announced track on screen would get now (the crash-recovery record)."""
+        return [self._left(t) for t in self.tracker.tracks if t.announced]
+
     def finish(self) -> List[Event]:
         """End every track (source stopped or service shutting down)."""
         return [self._left(t) for t in self.tracker.end_all() if t.announced]

@@ -14,12 +14,12 @@ import re
 import sqlite3
 import threading
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from edge.sqlite import StorageError, connect
+from edge.sqlite import connect, prepare_schema, storage_error
 from edge.types import Identity
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,62}[A-Za-z0-9_]$|^[A-Za-z0-9]$")
@@ -70,8 +70,7 @@ class IdentityGallery:
     def __init__(self, path: str) -> None:
         self._lock = threading.Lock()
         self._conn = connect(path)
-        with self._conn:
-            self._conn.executescript(SCHEMA)
+        prepare_schema(self._conn, SCHEMA, "identity")
         self._cache: Optional[Tuple[str, List[str], np.ndarray]] = None
 
     def close(self) -> None:
@@ -89,38 +88,53 @@ class IdentityGallery:
         self, name: str, crop_rgb: np.ndarray, box: np.ndarray, landmarks: np.ndarray, embedder: str, vector: np.ndarray
     ) -> int:
         """Store one face of ``name`` (created if new) with its embedding; returns the face id."""
+        return self.add_faces(name, [(crop_rgb, box, landmarks, vector)], embedder)[0]
+
+    def add_faces(
+        self, name: str, faces: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], embedder: str
+    ) -> List[int]:
+        """Store faces of ``name`` as (crop RGB, box, landmarks, embedding), all in one transaction: a full
+        disk leaves none of them, never half an enrollment. Returns the face ids."""
         name = validate_name(name)
-        ok, png = cv2.imencode(".png", cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise ValueError("could not encode the face crop")
+        encoded = []
+        for crop_rgb, box, landmarks, vector in faces:
+            ok, png = cv2.imencode(".png", cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise ValueError("could not encode the face crop")
+            encoded.append((png.tobytes(), box, landmarks, vector))
+        ids = []
         try:
             with self._lock, self._conn:
                 self._conn.execute("INSERT OR IGNORE INTO identities(name, created) VALUES (?, ?)", (name, _now()))
-                cur = self._conn.execute(
-                    "INSERT INTO faces(name, crop, box, landmarks, created) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        name,
-                        png.tobytes(),
-                        json.dumps(np.asarray(box).tolist()),
-                        json.dumps(np.asarray(landmarks).tolist()),
-                        _now(),
-                    ),
-                )
-                face_id = int(cur.lastrowid)
-                self._conn.execute(
-                    "INSERT INTO embeddings(face_id, embedder, vector) VALUES (?, ?, ?)",
-                    (face_id, embedder, np.asarray(vector, np.float32).tobytes()),
-                )
-        except sqlite3.OperationalError as exc:
-            raise StorageError(f"could not store the face of {name!r}: {exc}") from exc
+                for png, box, landmarks, vector in encoded:
+                    cur = self._conn.execute(
+                        "INSERT INTO faces(name, crop, box, landmarks, created) VALUES (?, ?, ?, ?, ?)",
+                        (
+                            name,
+                            png,
+                            json.dumps(np.asarray(box).tolist()),
+                            json.dumps(np.asarray(landmarks).tolist()),
+                            _now(),
+                        ),
+                    )
+                    ids.append(int(cur.lastrowid))
+                    self._conn.execute(
+                        "INSERT INTO embeddings(face_id, embedder, vector) VALUES (?, ?, ?)",
+                        (ids[-1], embedder, np.asarray(vector, np.float32).tobytes()),
+                    )
+        except sqlite3.Error as exc:
+            raise storage_error(f"could not store the faces of {name!r} (none was stored)", exc) from exc
         self._cache = None
-        return face_id
+        return ids
 
     def delete(self, name: str) -> int:
         """Remove a person and all their faces; returns how many faces went."""
-        with self._lock, self._conn:
-            n = self._conn.execute("SELECT COUNT(*) FROM faces WHERE name = ?", (name,)).fetchone()[0]
-            cur = self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))
+        try:
+            with self._lock, self._conn:
+                n = self._conn.execute("SELECT COUNT(*) FROM faces WHERE name = ?", (name,)).fetchone()[0]
+                cur = self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))
+        except sqlite3.Error as exc:
+            raise storage_error(f"could not delete {name!r}", exc) from exc
         if cur.rowcount == 0:
             raise UnknownIdentity(name)
         self._cache = None

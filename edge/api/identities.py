@@ -1,0 +1,122 @@
+"""Enrollment (upload photos of a person, list, remove) and single-image analysis."""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+
+from edge.analyzer import ImageError, ImageTooLarge, decode_image
+from edge.api.deps import get_service, get_workers
+from edge.api.errors import ApiError, error_responses
+from edge.api.workers import ImageWorkers
+from edge.identity.gallery import InvalidName, UnknownIdentity
+from edge.service import EdgeService
+from edge.sqlite import StorageError
+
+router = APIRouter()
+UPLOAD_ERRORS = error_responses(400, 413, 415, 429)
+
+
+async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ApiError(413, "upload too large", f"{upload.filename} is over {max_bytes / (1024 * 1024):g} MB")
+    return data
+
+
+def decode_uploads(blobs: Sequence[bytes], labels: Sequence[str], max_pixels: int) -> List[np.ndarray]:
+    """Decode every upload (in a worker thread), refusing image bombs from their header."""
+    images = []
+    for data, label in zip(blobs, labels):
+        try:
+            images.append(decode_image(data, max_pixels))
+        except ImageTooLarge as exc:
+            raise ApiError(413, "image too large", f"{label}: {exc}") from None
+        except ImageError as exc:
+            raise ApiError(415, "not an image", f"{label}: {exc}") from None
+    return images
+
+
+@router.post("/analyze", summary="Faces in one uploaded image, with identity and emotion", responses=UPLOAD_ERRORS)
+async def analyze(
+    file: UploadFile = File(..., description="A JPEG, PNG, BMP, WebP or TIFF image."),
+    service: EdgeService = Depends(get_service),
+    workers: ImageWorkers = Depends(get_workers),
+) -> dict:
+    server = service.settings.server
+    data = await read_upload(file, int(server.max_upload_mb * 1024 * 1024))
+
+    def work():
+        frame = decode_uploads([data], [file.filename or "the upload"], server.max_image_pixels)[0]
+        return frame.shape, service.analyze_image(frame)
+
+    shape, faces = await workers.run(work)
+    return {"width": shape[1], "height": shape[0], "faces": [f.as_dict() for f in faces]}
+
+
+@router.get("/identities", summary="Enrolled people")
+def identities(service: EdgeService = Depends(get_service)) -> dict:
+    embedder = service.analyzer.embedder
+    return {"identities": service.gallery.names(), "embedder": embedder.name if embedder is not None else None}
+
+
+@router.get("/identities/{name}", summary="One enrolled person", responses=error_responses(404))
+def identity(name: str, service: EdgeService = Depends(get_service)) -> dict:
+    for row in service.gallery.names():
+        if row["name"] == name:
+            return row
+    raise ApiError(404, "unknown identity", f"nobody named {name!r} is enrolled")
+
+
+@router.post(
+    "/identities/{name}/faces",
+    status_code=201,
+    summary="Enroll a person from photos (one face each)",
+    responses=error_responses(400, 413, 415, 422, 429, 507),
+)
+async def enroll(
+    name: str,
+    files: List[UploadFile] = File(..., description="Photos of this person."),
+    service: EdgeService = Depends(get_service),
+    workers: ImageWorkers = Depends(get_workers),
+) -> dict:
+    server = service.settings.server
+    if len(files) > server.max_files_per_request:
+        raise ApiError(400, "too many photos", f"at most {server.max_files_per_request} per request")
+    max_bytes = int(server.max_upload_mb * 1024 * 1024)
+    blobs = [await read_upload(f, max_bytes) for f in files]
+    labels = [f.filename or f"photo {i + 1}" for i, f in enumerate(files)]
+
+    def work() -> int:
+        images = decode_uploads(blobs, labels, server.max_image_pixels)
+        try:
+            return service.enroll(name, images, labels)
+        except InvalidName as exc:
+            raise ApiError(400, "invalid name", str(exc)) from None
+        except ImageError as exc:
+            raise ApiError(422, "unusable photo", str(exc)) from None
+        except StorageError as exc:
+            raise ApiError(507, "storage error", str(exc)) from None
+
+    added = await workers.run(work)
+    return {"name": name.strip(), "added": added, "identities": service.gallery.names()}
+
+
+@router.delete(
+    "/identities/{name}", summary="Remove a person and their faces", responses=error_responses(400, 404, 507)
+)
+def delete_identity(
+    name: str,
+    redact_events: bool = Query(False, description="Also remove the name from every stored event about them."),
+    service: EdgeService = Depends(get_service),
+) -> dict:
+    try:
+        removed = service.gallery.delete(name)
+        redacted = service.events.redact_identity(name) if redact_events else 0
+    except UnknownIdentity:
+        raise ApiError(404, "unknown identity", f"nobody named {name!r} is enrolled") from None
+    except StorageError as exc:
+        raise ApiError(507, "storage error", f"{exc}; nothing was removed") from None
+    return {"name": name, "faces_removed": removed, "events_redacted": redacted}
