@@ -43,8 +43,8 @@ def image_size(data: bytes) -> Tuple[int, int]:
             return img.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError("the file is not an image (JPEG, PNG, BMP, WebP, TIFF)") from exc
-    except Image.DecompressionBombError as exc:  # over Pillow's own limit: certainly over ours
-        raise ImageTooLarge(str(exc)) from exc
+    except Image.DecompressionBombError as exc:  # over Pillow's own limit (it says how many pixels)
+        raise ImageTooLarge(f"{exc}".split(" exceeds")[0]) from exc
 
 
 def decode_image(data: bytes, max_pixels: Optional[int] = None) -> np.ndarray:
@@ -56,12 +56,13 @@ def decode_image(data: bytes, max_pixels: Optional[int] = None) -> np.ndarray:
     if not data:
         raise ImageError("the file is empty")
     if max_pixels is not None:
-        width, height = image_size(data)
+        limit = f"the limit is {max_pixels / 1e6:g} megapixels (server.max_image_pixels): send a smaller image"
+        try:
+            width, height = image_size(data)
+        except ImageTooLarge as exc:
+            raise ImageTooLarge(f"{exc}; {limit}") from exc
         if width * height > max_pixels:
-            raise ImageTooLarge(
-                f"{width}x{height} is {width * height / 1e6:.0f} megapixels; the limit is {max_pixels / 1e6:g} "
-                "(server.max_image_pixels): send a smaller image"
-            )
+            raise ImageTooLarge(f"{width}x{height} is {width * height / 1e6:.0f} megapixels; {limit}")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ImageError("the file is not an image OpenCV can decode (JPEG, PNG, BMP, WebP, TIFF)")

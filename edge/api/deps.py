@@ -23,11 +23,16 @@ def get_workers(request: Request) -> ImageWorkers:
     return request.app.state.workers
 
 
+def blank_to_none(value: Optional[str]) -> Optional[str]:
+    """A filter left empty (``?camera=``, as an HTML form sends it) means no filter."""
+    return value if value else None
+
+
 def parse_time(value: Optional[str], name: str) -> Optional[str]:
     """Validate an ISO-8601 time and return it in the stored form (UTC, 'Z')."""
     from datetime import datetime, timezone
 
-    if value is None:
+    if not value:  # absent, or left empty in a form: no bound
         return None
     hint = f"{value!r} is not an ISO-8601 time between years 1 and 9999, such as 2026-01-31T12:00:00Z"
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Dict, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -53,6 +53,22 @@ def error_json(status: int, error: str, detail: str = "", headers: Optional[Dict
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
+def _leaf_routes(routes: Iterable) -> Iterator:
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # newer FastAPI keeps included routers whole
+        yield from _leaf_routes(inner.routes) if inner is not None else (route,)
+
+
+def allowed_methods(request: Request) -> List[str]:
+    """Every method some route of the app accepts on this request's path."""
+    methods = set()
+    for route in _leaf_routes(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -64,9 +80,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_json(400, "invalid request", detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Keeps Starlette's headers: Allow on 405, WWW-Authenticate on 401.
-        return error_json(exc.status_code, str(exc.detail), "", getattr(exc, "headers", None))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names only the first route of the path; list them all
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_json(exc.status_code, str(exc.detail), "", headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

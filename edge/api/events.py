@@ -10,7 +10,7 @@ from typing import Optional
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from edge.api.deps import MAX_SEQ, get_service, parse_time
+from edge.api.deps import MAX_SEQ, blank_to_none, get_service, parse_time
 from edge.api.errors import ApiError, error_responses
 from edge.events import EVENT_TYPES
 from edge.service import EdgeService
@@ -31,7 +31,8 @@ async def events(
     wait: float = Query(0, ge=0, description="Seconds to wait for a new event when none is there yet."),
     service: EdgeService = Depends(get_service),
 ) -> dict:
-    types = [t.strip() for t in type.split(",") if t.strip()] if type else None
+    camera, identity, emotion = blank_to_none(camera), blank_to_none(identity), blank_to_none(emotion)
+    types = [t.strip() for t in type.split(",") if t.strip()] or None if type else None
     bad = [t for t in types or [] if t not in EVENT_TYPES]
     if bad:
         raise ApiError(400, "invalid 'type'", f"unknown event types {bad}; use {list(EVENT_TYPES)}")

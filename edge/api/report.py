@@ -7,7 +7,7 @@ from typing import Optional
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from edge.api.deps import get_service, parse_time
+from edge.api.deps import blank_to_none, get_service, parse_time
 from edge.api.errors import ApiError, error_responses
 from edge.models.labels import FER2013_CLASSES
 from edge.report import presence_report, report_csv
@@ -31,6 +31,7 @@ def report(
     if format not in ("json", "csv"):
         raise ApiError(400, "invalid 'format'", "use json or csv")
     since_s, until_s = parse_time(since, "since"), parse_time(until, "until")
+    camera = blank_to_none(camera)
     left, after = [], 0
     while True:  # page through every face.left event in the window
         page = service.events.query(after, 1000, camera, None, None, ["face.left"], since_s, until_s)

@@ -48,7 +48,7 @@ def snapshot(service: EdgeService = Depends(get_service)) -> Response:
 
 
 @router.post("/login", summary="Log the page in: sets the token cookie", responses=error_responses(400, 401))
-def login(request: Request, token: str = Form(..., max_length=512)) -> JSONResponse:
+def login(request: Request, token: str = Form(..., min_length=1, max_length=512)) -> JSONResponse:
     policy = request.app.state.policy
     if policy.token is None:
         return JSONResponse({"ok": True, "detail": "no token is configured"})

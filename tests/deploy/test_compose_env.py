@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from edge.access_token import resolve_access
 from edge.cli import build_parser
 from edge.config import ConfigError, load_settings
 from training.server_process import ServerProcess
@@ -46,6 +47,11 @@ def container_env(service: dict) -> Dict[str, str]:
     return {k: "" if v is None else str(v) for k, v in env.items()}
 
 
+def on_this_machine(env: Dict[str, str], tmp_path: Path) -> Dict[str, str]:
+    """The container's environment with its /data volume moved into ``tmp_path`` (nothing else changes)."""
+    return {k: str(tmp_path / "data" / v[len("/data/") :]) if v.startswith("/data/") else v for k, v in env.items()}
+
+
 @pytest.mark.parametrize("env_file", [".env", ".env.example"])
 def test_every_service_starts_from_its_compose_environment(env_file, tmp_path):
     services = compose_config(ROOT / env_file, tmp_path)
@@ -57,6 +63,9 @@ def test_every_service_starts_from_its_compose_environment(env_file, tmp_path):
         except ConfigError as exc:  # e.g. EDGE_PORT: a compose variable that the settings model rejects
             pytest.fail(f"{name} with {env_file}: the container would exit at start:\n{exc}")
         assert settings.server.host == "0.0.0.0"
+        # Off loopback the service refuses to start without a token: the compose setup must provide one.
+        token, protect_reads = resolve_access(load_settings(None, environ=on_this_machine(env, tmp_path)).server)
+        assert token and protect_reads
         published = service["ports"][0]
         assert int(published["target"]) == settings.server.port
         assert f":{settings.server.port}/health" in " ".join(service["healthcheck"]["test"])
@@ -73,23 +82,21 @@ def test_the_check_catches_a_compose_variable_in_the_service_namespace(tmp_path)
 @pytest.mark.slow
 @pytest.mark.parametrize("service_name", ["edge", "edge-cpu"])
 def test_the_service_serves_with_the_container_environment(service_name, tmp_path):
-    env = container_env(compose_config(ROOT / ".env.example", tmp_path)[service_name])
-    # Only what cannot exist on this machine is replaced: the GPU, the camera and the /data volume.
+    env = on_this_machine(container_env(compose_config(ROOT / ".env.example", tmp_path)[service_name]), tmp_path)
+    # Only what cannot exist on this machine is replaced: the GPU, the camera and the /data volume (above).
     # Host and port come from the CLI (loopback, a free port), as `serve --host --port` would override.
-    env.update(
-        {
-            "EDGE_DEVICE": "cpu",
-            "EDGE_SOURCE__URI": str(ROOT / "models" / "demo" / "walking.mp4"),
-            "EDGE_STORAGE__CACHE_DIR": str(tmp_path / "cache"),
-            "EDGE_MODELS_DIR": str(tmp_path / "models"),
-        }
-    )
+    env.update({"EDGE_DEVICE": "cpu", "EDGE_SOURCE__URI": str(ROOT / "models" / "demo" / "walking.mp4")})
     server = ServerProcess(tmp_path / "edge.db", env=env, inherit_edge_env=False)
     try:
         server.start(timeout=180)
         health = httpx.get(server.url + "/health", timeout=5).json()
         assert health["ready"] is True
         assert health["source"]["connected"] is True
+        token = (tmp_path / "data" / "api_token").read_text().strip()  # generated at the first start
+        assert health["auth"]["token"] is True
+        assert httpx.delete(server.url + "/identities/nobody").status_code == 401
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.delete(server.url + "/identities/nobody", headers=auth).status_code == 404
     finally:
         server.stop()
 
