@@ -70,3 +70,29 @@ def test_unwritable_database_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StorageError, match="cannot"):
         EventStore(str(blocker / "sub" / "e.db"))
+
+
+def test_redacting_a_person_removes_their_name_from_stored_events(tmp_path):
+    store = EventStore(str(tmp_path / "e.db"))
+    named = ev(track=7, name="ana")
+    named.data = {"label": "ana"}
+    store.append([named, ev("face.left", 7, "ana"), ev(track=8, name="bo")])
+    assert store.redact_identity("ana") == 2
+    assert store.query(identity="ana") == []
+    events = store.query()
+    assert [e["identity"]["name"] for e in events] == [None, None, "bo"]
+    assert events[0]["data"]["label"] == "visitor-7"
+    assert "ana" not in str(events)
+
+
+def test_open_tracks_become_face_left_at_the_next_start(tmp_path):
+    db = str(tmp_path / "e.db")
+    store = EventStore(db)
+    store.append([ev(track=3)])
+    store.save_open_tracks("demo", [ev("face.left", 3, label="sad")])
+    store.close()  # a crash: no face.left was stored
+    again = EventStore(db)
+    closed = again.close_open_tracks("demo")
+    assert [(e.type, e.track_id, e.data["closed_by"]) for e in closed] == [("face.left", 3, "restart")]
+    assert [e["type"] for e in again.query()] == ["face.appeared", "face.left"]
+    assert again.close_open_tracks("demo") == []  # closed once

@@ -129,7 +129,7 @@ def test_an_upload_over_the_limit_is_refused_before_or_while_it_arrives(server):
 
     def chunks():  # no Content-Length: counted while it arrives, cut off past the limit
         for _ in range(40):
-            yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jpg\"\r\n\r\n" + b"x" * 1_000_000
+            yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\n\r\n' + b"x" * 1_000_000
 
     streamed = httpx.post(
         server.url + "/analyze", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"}
