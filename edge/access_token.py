@@ -49,9 +49,8 @@ def load_or_create_token(path: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"cannot write a new API token to {path}: {exc}") from exc
     log.warning(
-        "generated an API token in %s (in Docker: `docker compose exec edge cat %s`); clients send "
+        "generated an API token in %s (in Docker: `docker compose exec edge python3 -m edge token`); clients send "
         "'Authorization: Bearer <token>' and the page asks for it once",
-        path,
         path,
     )
     return token

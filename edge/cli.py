@@ -178,6 +178,19 @@ def cmd_build_engines(args: argparse.Namespace) -> int:
     return 1 if analyzer.problems else 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print the API token clients send (creating the token file on first use, as the service does)."""
+    from edge.access_token import load_or_create_token
+
+    server = _settings(args).server
+    token = server.api_token or (load_or_create_token(Path(server.api_token_file)) if server.api_token_file else None)
+    if token is None:
+        print("error: no token is configured (server.api_token or server.api_token_file)", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
+
 def cmd_check_image(args: argparse.Namespace) -> int:
     """Exit 1 with the reasons when this environment lacks what the Jetson image needs."""
     from edge.image_check import image_problems
@@ -229,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build-engines", help="export ONNX / build TensorRT engines into the cache now")
     p.add_argument("--rebuild", action="store_true", help="delete the cached TensorRT engines first")
     p.set_defaults(func=cmd_build_engines)
+
+    p = sub.add_parser("token", help="print the API token (from server.api_token or server.api_token_file)")
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("check-image", help="fail unless OpenCV has GStreamer, TensorRT imports, torch is a CUDA build")
     p.set_defaults(func=cmd_check_image)

@@ -95,3 +95,11 @@ def test_a_protected_service_as_a_browser_and_a_script_see_it(tmp_path):
         srv.stop()
     mode = stat.S_IMODE((tmp_path / "edge.db").stat().st_mode)
     assert mode == 0o600, oct(mode)  # events name people: owner-only
+
+
+def test_the_token_command_prints_the_token_the_service_uses(tmp_path):
+    token_file = tmp_path / "api_token"
+    env = {"EDGE_SERVER__API_TOKEN_FILE": str(token_file), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "edge", "token"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == token_file.read_text().strip()
+    assert resolve_access(ServerConfig(host="0.0.0.0", api_token_file=str(token_file)))[0] == out.stdout.strip()
