@@ -4,7 +4,10 @@ Greedy matching (IoU, or centre distance for fast faces) against
 constant-velocity predictions: with a handful of faces per frame this is as
 good as the Hungarian algorithm and needs nothing beyond numpy. Between
 detections (``every_n_frames`` > 1) tracks coast on their velocity, so boxes
-keep following faces at the source frame rate.
+keep following faces at the source frame rate. Coasting stops after
+``max_coast`` frames without a detection (a lost face's box holds still instead
+of flying off), and every box is clipped to the frame, so no box is ever
+outside it or inside out.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ def match_scores(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
     return np.where(ratio <= 2.0, np.maximum(iou, closeness), 0.0)
 
 
+def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``box`` inside a width x height frame, ordered and at least 1 px wide and tall."""
+    x1, x2 = np.clip(np.sort([box[0], box[2]]), 0, width)
+    y1, y2 = np.clip(np.sort([box[1], box[3]]), 0, height)
+    x1, y1 = min(x1, width - 1.0), min(y1, height - 1.0)
+    return np.array([x1, y1, max(x2, x1 + 1.0), max(y2, y1 + 1.0)], np.float64)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of boxes ``a`` (N, 4) and ``b`` (M, 4)."""
     if len(a) == 0 or len(b) == 0:
@@ -63,7 +74,10 @@ class Track:
     last_seen: float
     emotion: EmotionSmoother
     identity: IdentityVote
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # per frame
+    observed_box: Optional[np.ndarray] = None  # the last detection's box (face.left reports it)
+    frames_since_observed: int = 0
+    coasted: int = 0  # frames moved on velocity alone since the last detection
     hits: int = 1
     missed: int = 0
     announced: bool = False
@@ -91,6 +105,7 @@ class FaceTracker:
         hysteresis: float = 0.1,
         votes: int = 5,
         first_id: int = 1,
+        max_coast: int = 6,
     ) -> None:
         self.classes = classes
         self.iou_match = iou_match
@@ -99,12 +114,17 @@ class FaceTracker:
         self.emotion_window = emotion_window
         self.hysteresis = hysteresis
         self.votes = votes
+        self.max_coast = max_coast
         self.tracks: List[Track] = []
         self._next_id = first_id  # continues after a restart so ids stay unique in the event log
 
-    def update(self, dets: Detections, now: float) -> Tuple[List[Track], List[Track]]:
-        """Match ``dets`` to tracks. Returns (tracks matched or created this frame, tracks that ended)."""
-        predicted = np.array([t.box + t.velocity for t in self.tracks]).reshape(-1, 4)
+    def update(
+        self, dets: Detections, now: float, frame_size: Optional[Tuple[int, int]] = None
+    ) -> Tuple[List[Track], List[Track]]:
+        """Match ``dets`` to tracks. Returns (tracks matched or created this frame, tracks that ended).
+
+        ``frame_size`` (width, height) clips every box to the frame."""
+        predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
         ious = match_scores(predicted, dets.boxes)
         matched_tracks, matched_dets = set(), set()
         # Greedy: best IoU pair first.
@@ -118,8 +138,11 @@ class FaceTracker:
             matched_dets.add(di)
             track = self.tracks[ti]
             new_box = dets.boxes[di].astype(np.float64)
-            track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.box)
+            frames = track.frames_since_observed + 1
+            track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.observed_box) / frames
             track.box, track.score, track.landmarks = new_box, float(dets.scores[di]), dets.landmarks[di]
+            track.observed_box = new_box
+            track.frames_since_observed = track.coasted = 0
             track.hits += 1
             track.missed = 0
             track.last_seen = now
@@ -127,7 +150,7 @@ class FaceTracker:
         for i, track in enumerate(self.tracks):
             if i not in matched_tracks:
                 track.missed += 1
-                track.box = track.box + track.velocity
+                self._coast(track)
         for di in range(len(dets)):
             if di not in matched_dets:
                 track = self._new_track(dets[di : di + 1], now)
@@ -135,12 +158,31 @@ class FaceTracker:
                 seen.append(track)
         ended = [t for t in self.tracks if t.missed > self.max_missed]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        if frame_size is not None:
+            self.clip(*frame_size)
         return seen, ended
 
-    def coast(self) -> None:
-        """Move every track along its velocity on a frame without detection."""
+    def coast(self, frame_size: Optional[Tuple[int, int]] = None) -> None:
+        """Move every track along its velocity on a frame without detection (for at most ``max_coast``)."""
         for track in self.tracks:
+            self._coast(track)
+        if frame_size is not None:
+            self.clip(*frame_size)
+
+    def clip(self, width: int, height: int) -> None:
+        """Keep every box inside the frame and at least one pixel wide and tall."""
+        for track in self.tracks:
+            track.box = clip_box(track.box, width, height)
+            track.observed_box = clip_box(track.observed_box, width, height)
+
+    def _predict(self, track: Track) -> np.ndarray:
+        return track.box + track.velocity if track.coasted < self.max_coast else track.box
+
+    def _coast(self, track: Track) -> None:
+        track.frames_since_observed += 1
+        if track.coasted < self.max_coast:
             track.box = track.box + track.velocity
+            track.coasted += 1
 
     def visible(self, max_missed: int = 0, tentative: bool = False) -> List[Track]:
         """Tracks confirmed by enough detections and missed in at most ``max_missed`` recent detections.
@@ -166,6 +208,7 @@ class FaceTracker:
             landmarks=det.landmarks[0],
             first_seen=now,
             last_seen=now,
+            observed_box=det.boxes[0].astype(np.float64),
             emotion=EmotionSmoother(self.classes, self.emotion_window, self.hysteresis),
             identity=IdentityVote(self.votes),
         )

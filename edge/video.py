@@ -46,6 +46,8 @@ class VideoAnalyzer:
             e.hysteresis,
             settings.identity.votes,
             first_id=first_track_id,
+            # A face missing at one detection keeps moving until the next; after that its box holds still.
+            max_coast=2 * settings.detector.every_n_frames,
         )
         self.frame_count = 0
         self._last_time: Optional[float] = None
@@ -59,19 +61,20 @@ class VideoAnalyzer:
         for track in self.tracker.tracks:
             track.emotion.tick(dt)
         events: List[Event] = []
+        frame_size = (frame.shape[1], frame.shape[0])
         detect_now = self.frame_count % self.settings.detector.every_n_frames == 0
         self.frame_count += 1
         if detect_now:
             t0 = time.perf_counter()
             dets = self.analyzer.detector.detect(frame)
             times.add("detect", time.perf_counter() - t0)
-            seen, ended = self.tracker.update(dets, now)
+            seen, ended = self.tracker.update(dets, now, frame_size)
             self._refresh(frame, seen, times)
             for track in seen:
                 events.extend(self._track_events(track))
             events.extend(self._left(t) for t in ended if t.announced)
         else:
-            self.tracker.coast()
+            self.tracker.coast(frame_size)
         return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
 
     def open_track_events(self) -> List[Event]:
@@ -126,14 +129,16 @@ class VideoAnalyzer:
             label=track.label,
         )
 
-    def _event(self, kind: str, track: Track, data: Optional[Dict[str, object]] = None) -> Event:
+    def _event(
+        self, kind: str, track: Track, data: Optional[Dict[str, object]] = None, box: Optional[np.ndarray] = None
+    ) -> Event:
         payload = {"label": track.label}
         payload.update(data or {})
         return Event(
             kind,
             self.settings.camera,
             track.track_id,
-            track.box.tolist(),
+            (track.box if box is None else box).tolist(),
             self._identity(track),
             self._emotion(track),
             payload,
@@ -169,4 +174,5 @@ class VideoAnalyzer:
                 "dominant_emotion": current[0] if current else None,
                 "emotion_shares": track.emotion.shares(),
             },
+            box=track.observed_box,  # where the face was last seen, not where coasting took its box
         )

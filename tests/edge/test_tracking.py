@@ -58,3 +58,24 @@ def test_new_faces_are_drawn_from_their_first_detection_but_confirmed_later():
     assert [t.track_id for t in tr.visible(tentative=True)] == [2]
     tr.update(dets([401, 400, 441, 440]), 2.0)
     assert [t.track_id for t in tr.visible()] == [2]
+
+
+def test_a_lost_face_does_not_fly_off_or_turn_inside_out():
+    """A face shrinking fast, then lost: coasting used to add its velocity to all four corners for
+    max_missed x every_n_frames frames (boxes like [393, 56, -122, -706] in face.left events)."""
+    tr = FaceTracker(["happy"], max_missed=8, min_hits=1, max_coast=6)
+    size = (1920, 1080)
+    for step, half in enumerate([120, 100, 80, 60]):
+        tr.update(dets([960 - half, 100 - half // 2, 960 + half, 100 + 3 * half // 2]), float(step), size)
+    observed = tr.tracks[0].observed_box.copy()
+    gone = []
+    for step in range(4, 60):  # never detected again; 2 coasted frames per detection frame
+        tr.coast(size)
+        tr.coast(size)
+        _, ended = tr.update(dets(), float(step), size)
+        gone += ended
+        for t in tr.tracks + ended:
+            x1, y1, x2, y2 = t.box
+            assert 0 <= x1 < x2 <= 1920 and 0 <= y1 < y2 <= 1080, t.box
+    assert not tr.tracks and len(gone) == 1
+    np.testing.assert_allclose(gone[0].observed_box, observed)  # face.left reports where it was last seen
