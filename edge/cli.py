@@ -114,11 +114,14 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     settings = _settings(args)
     analyzer = build_analyzer(settings)
     try:
-        added = analyzer.enroll(args.name, _read_images(args.photos), args.photos)
+        enrolled = analyzer.enroll(args.name, _read_images(args.photos), args.photos, args.face)
     except (ImageError, InvalidName) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"enrolled {added} face(s) for {args.name!r} into {settings.storage.database}")
+    for face in enrolled:
+        box = ", ".join(f"{v:.0f}" for v in face["box"])
+        print(f"  {face['photo']}: box [{box}] ({face['chosen']})")
+    print(f"enrolled {len(enrolled)} face(s) for {args.name!r} into {settings.storage.database}")
     return 0
 
 
@@ -225,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("enroll", help="enroll a person from photos (one face per photo)")
     p.add_argument("name")
     p.add_argument("photos", nargs="+")
+    p.add_argument(
+        "--face",
+        default="auto",
+        help="photos with several faces: auto (the only or clearly dominant face), largest, center, or N "
+        "(the number `analyze` prints)",
+    )
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("identities", help="list enrolled people, or --delete NAME")

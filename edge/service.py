@@ -239,9 +239,11 @@ class EdgeService:
         with self._analysis_lock:
             return self.analyzer.analyze_image(frame)
 
-    def enroll(self, name: str, images: List[np.ndarray], labels: List[str]) -> int:
+    def enroll(
+        self, name: str, images: List[np.ndarray], labels: List[str], face: str = "auto"
+    ) -> List[Dict[str, object]]:
         with self._analysis_lock:
-            return self.analyzer.enroll(name, images, labels)
+            return self.analyzer.enroll(name, images, labels, face)
 
     def refresh_gauges(self) -> None:
         """Rates that must fall to 0 when frames stop, not keep their last value."""

@@ -12,6 +12,12 @@ from typing import List, Optional
 from edge.config import TTA_MODES
 
 
+def write_json(path: Path, data: object) -> None:
+    """Write a command's results, creating its folder (a fresh clone has no runs/)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
 def _add_emotion(sub: argparse._SubParsersAction) -> None:
     from training.emotion import EmotionTrainConfig
 
@@ -199,7 +205,7 @@ def _run_evaluate_identity(args: argparse.Namespace) -> int:
     min_face_px = IdentityConfig().min_face_px if args.min_face_px is None else args.min_face_px
     report = evaluate_identity([Path(r) for r in args.roots], _embedder(args.models), args.enroll, min_face_px)
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+        write_json(Path(args.out), report)
     summary = {k: report[k] for k in ("embedder", "min_face_px", "people", "genuine_probes", "stranger_probes")}
     summary["gallery_at_default_threshold"] = report["at_default_threshold"]
     summary["head_at_0.7"] = report["head_at_0.7"]
@@ -232,7 +238,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         return 0
     rows = bench.benchmark(args.frames, args.every_n, tuple(args.scenario or bench.SCENARIOS))
     if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2))
+        write_json(Path(args.out), rows)
     return 0
 
 
@@ -248,7 +254,7 @@ def _run_bench_stream(args: argparse.Namespace) -> int:
 
     rows = bench_stream(args.viewers, args.seconds)
     if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2))
+        write_json(Path(args.out), rows)
     return 0
 
 
@@ -267,7 +273,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
     rows = export_all(Path(args.models), Path(args.out), Path(args.fer), Path(args.photo))
     print(table(rows))
-    (Path(args.out) / "parity.json").write_text(json.dumps(rows, indent=2))
+    write_json(Path(args.out) / "parity.json", rows)
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
 from edge.analyzer import ImageError, ImageTooLarge, decode_image
 from edge.api.deps import get_service, get_workers
@@ -79,6 +79,12 @@ def identity(name: str, service: EdgeService = Depends(get_service)) -> dict:
 async def enroll(
     name: str,
     files: List[UploadFile] = File(..., description="Photos of this person."),
+    face: str = Form(
+        "auto",
+        pattern=r"^(auto|largest|center|[1-9][0-9]{0,2})$",
+        description="Which face in photos with several: auto (the only or clearly dominant one), largest, "
+        "center, or its number in /analyze's list (1-based).",
+    ),
     service: EdgeService = Depends(get_service),
     workers: ImageWorkers = Depends(get_workers),
 ) -> dict:
@@ -89,10 +95,10 @@ async def enroll(
     blobs = [await read_upload(f, max_bytes) for f in files]
     labels = [f.filename or f"photo {i + 1}" for i, f in enumerate(files)]
 
-    def work() -> int:
+    def work() -> list:
         images = decode_uploads(blobs, labels, server.max_image_pixels)
         try:
-            return service.enroll(name, images, labels)
+            return service.enroll(name, images, labels, face)
         except InvalidName as exc:
             raise ApiError(400, "invalid name", str(exc)) from None
         except ImageError as exc:
@@ -100,8 +106,8 @@ async def enroll(
         except StorageError as exc:
             raise ApiError(507, "storage error", str(exc)) from None
 
-    added = await workers.run(work)
-    return {"name": name.strip(), "added": added, "identities": service.gallery.names()}
+    enrolled = await workers.run(work)
+    return {"name": name.strip(), "added": len(enrolled), "faces": enrolled, "identities": service.gallery.names()}
 
 
 @router.delete(

@@ -70,3 +70,9 @@ def test_build_engines_rebuild_deletes_cached_engines(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "deleted" in out.stdout and not list(cache.glob("*.engine"))
+
+
+def test_enroll_picks_a_face_of_a_group_photo_on_request(tmp_path):
+    out = edge("enroll", "crowd", str(FACES / "scenes" / "multiface.jpg"), "--face", "2", db=tmp_path / "edge.db")
+    assert out.returncode == 0, out.stderr
+    assert "(face 2)" in out.stdout and "enrolled 1 face(s)" in out.stdout

@@ -142,7 +142,17 @@ def test_enroll_list_and_delete(server):
         for i in httpx.get(server.url + "/identities").json()["identities"]
     )
     assert httpx.get(server.url + "/identities/Barack Obama").json()["faces"] == 1
+    assert r.json()["faces"][0]["chosen"] == "only face" and len(r.json()["faces"][0]["box"]) == 4
     assert httpx.delete(server.url + "/identities/Barack Obama").json()["faces_removed"] == 1
+    group = (FACES / "scenes" / "multiface.jpg").read_bytes()
+    r = httpx.post(
+        server.url + "/identities/Front Row/faces",
+        files=[("files", ("g.jpg", group, "image/jpeg"))],
+        data={"face": "largest"},
+        timeout=60,
+    )
+    assert r.status_code == 201 and r.json()["faces"][0]["chosen"] == "largest"
+    assert httpx.delete(server.url + "/identities/Front Row").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ def run_training(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 
 def test_bench_runs_on_a_few_frames(tmp_path, shared):
-    out = tmp_path / "bench.json"
+    out = tmp_path / "runs" / "bench.json"  # a folder that does not exist yet, as in a fresh clone
     proc = run_training("bench", "--frames", "3", "--scenario", "faces1", "--out", str(out))
     row = json.loads(out.read_text())[0]
     assert row["scenario"] == "faces1" and row["loop"]["fps"] > 0 and row["ours"]["fps"] > 0
@@ -25,7 +25,7 @@ def test_bench_runs_on_a_few_frames(tmp_path, shared):
 
 
 def test_bench_stream_counts_frames_for_every_viewer(tmp_path, shared):
-    out = tmp_path / "stream.json"
+    out = tmp_path / "runs" / "stream.json"
     proc = run_training("bench-stream", "--viewers", "3", "--seconds", "3", "--out", str(out), timeout=300)
     one, many = json.loads(out.read_text())
     assert one["viewers"] == 1 and many["viewers"] == 3

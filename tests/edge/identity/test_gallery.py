@@ -23,7 +23,7 @@ def test_enrolled_people_are_named_and_strangers_are_not(tmp_path, parts):
     detector, embedder = parts
     gallery = IdentityGallery(str(tmp_path / "g.db"))
     analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
-    assert analyzer.enroll("Barack Obama", [photo("barack_obama", 0)]) == 1
+    assert [f["chosen"] for f in analyzer.enroll("Barack Obama", [photo("barack_obama", 0)])] == ["only face"]
     analyzer.enroll("Kate Siegel", [photo("kate_siegel")])
     analyzer.enroll("Paul Rudd", [photo("paul_rudd")])
     # Another photo of Obama; a crop of Kate from another source; Biden was never enrolled.
@@ -97,3 +97,35 @@ def test_faces_below_the_identity_size_are_not_identified(tmp_path, parts):
     assert small.identity is None
     analyzer.identity_min_face_px = int(width) - 1
     assert analyzer.analyze_image(other)[0].identity.name == "Barack Obama"
+
+
+def test_choose_face_takes_a_clearly_dominant_face_and_otherwise_lists_them():
+    from edge.analyzer import choose_face
+
+    subject, background = [300, 200, 500, 450], [20, 20, 80, 90]
+    boxes = np.array([background, subject], np.float32)
+    assert choose_face(boxes, 800, 600, "auto", "p.jpg", "Ada") == (1, "dominant (largest and nearest the centre)")
+    assert choose_face(boxes, 800, 600, "2", "p.jpg", "Ada") == (1, "face 2")
+    assert choose_face(boxes, 800, 600, "center", "p.jpg", "Ada")[0] == 1
+    two_alike = np.array([[100, 200, 300, 450], [500, 200, 700, 450]], np.float32)
+    with pytest.raises(ImageError, match=r"2 faces found and none clearly is Ada \(1: \[100, 200, 300, 450\]"):
+        choose_face(two_alike, 800, 600, "auto", "p.jpg", "Ada")
+    assert choose_face(two_alike, 800, 600, "largest", "p.jpg", "Ada")[1] == "largest"
+    with pytest.raises(ImageError, match="face 3 asked for, but 2"):
+        choose_face(two_alike, 800, 600, "3", "p.jpg", "Ada")
+
+
+def test_a_photo_with_a_small_background_face_is_enrolled_by_its_subject(tmp_path, parts):
+    detector, embedder = parts
+    subject = photo("paul_rudd")
+    stranger = cv2.resize(photo("kate_siegel"), None, fx=0.35, fy=0.35)  # someone small in the background
+    scene = subject.copy()
+    scene[: stranger.shape[0], : stranger.shape[1]] = stranger
+    analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=IdentityGallery(str(tmp_path / "g.db")))
+    found = analyzer.analyze_image(scene)
+    assert len(found) == 2
+    enrolled = analyzer.enroll("Paul Rudd", [scene])
+    assert enrolled[0]["chosen"].startswith("dominant")
+    big = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    np.testing.assert_allclose(enrolled[0]["box"], big.box, atol=0.1)
+    assert analyzer.analyze_image(photo("paul_rudd"))[0].identity.name == "Paul Rudd"
