@@ -82,6 +82,13 @@ class EmotionConfig(Strict):
         description="Test-time views averaged per face: 'none', 'flip' (2 views) or 'zoom' (6). Default: the "
         "model's manifest tta_mode, with which its accuracy was measured; fewer views are faster.",
     )
+    uncertain_below: Optional[float] = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A face whose smoothed top probability is under this shows '?' and sends no emotion.changed. "
+        "Default: the model's manifest value, chosen on PublicTest (README, Emotion); 0 turns it off.",
+    )
     int8_calibration: Optional[str] = Field(
         None,
         description="A folder of face images (e.g. a few hundred FER2013 faces, any layout) to calibrate an INT8 "

@@ -25,6 +25,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def probabilities(view_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Mean over the views of softmax(logits / temperature): ``(views, N, C)`` -> ``(N, C)``."""
+    views, n, c = view_logits.shape
+    return softmax(view_logits.reshape(views * n, c) / temperature).reshape(views, n, c).mean(axis=0)
+
+
 def check_tta(mode: str) -> str:
     """``mode`` if it names test-time views, else a ValueError that lists them."""
     if mode not in TTA_MODES:
@@ -81,10 +87,22 @@ class EmotionClassifier:
     the evaluation that the shipped accuracy comes from, unless ``tta`` says otherwise).
     """
 
-    def __init__(self, backend: InferenceBackend, classes: Sequence[str], tta: str = "flip") -> None:
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        classes: Sequence[str],
+        tta: str = "flip",
+        temperature: float = 1.0,
+        uncertain_below: float = 0.0,
+    ) -> None:
         self.backend = backend
         self.classes: List[str] = list(classes)
         self.tta = check_tta(tta)
+        # Logits are divided by this before the softmax (temperature scaling, fitted on PublicTest by
+        # `python -m training calibrate-emotion`), so that a 0.6 means right about 60% of the time.
+        self.temperature = float(temperature)
+        # A smoothed top probability under this is shown as uncertain ("?"), with no emotion.changed event.
+        self.uncertain_below = float(uncertain_below)
 
     @classmethod
     def from_manifest(
@@ -115,7 +133,14 @@ class EmotionClassifier:
         calibrate = (lambda: calibration_faces(int8_calibration)) if int8_calibration else None
         spec = ModelSpec(name, entry["sha256"], (1, INPUT_SIZE, INPUT_SIZE), build, calibrate)
         mode = tta or entry["input"].get("tta_mode", "flip")
-        return cls(make_backend(backend, spec, device=device, cache_dir=cache_dir), entry["classes"], mode)
+        calibration = entry.get("calibration") or {}
+        return cls(
+            make_backend(backend, spec, device=device, cache_dir=cache_dir),
+            entry["classes"],
+            mode,
+            temperature=calibration.get("temperature", 1.0),
+            uncertain_below=calibration.get("uncertain_below", 0.0),
+        )
 
     def crops(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Gray 48x48 crops as a float batch ``(N, 1, 48, 48)`` in [0, 1]."""
@@ -123,13 +148,16 @@ class EmotionClassifier:
         faces = [crop_resize(gray, square_box(b), INPUT_SIZE) for b in boxes]
         return (np.stack(faces)[:, None].astype(np.float32) / 255.0) if faces else np.zeros((0, 1, 48, 48), np.float32)
 
+    def view_logits(self, faces: np.ndarray) -> np.ndarray:
+        """Raw logits ``(views, N, classes)`` of a prepared batch ``(N, 1, 48, 48)``, every view in one call."""
+        views = tta_views(faces, self.tta)
+        return self.backend(np.concatenate(views)).reshape(len(views), len(faces), -1)
+
     def predict(self, faces: np.ndarray) -> np.ndarray:
-        """Probabilities for a prepared batch ``(N, 1, 48, 48)``."""
+        """Calibrated probabilities for a prepared batch ``(N, 1, 48, 48)`` (the mean over the views)."""
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        views = tta_views(faces, self.tta)
-        p = softmax(self.backend(np.concatenate(views)))  # every view of every face in one batch
-        return p.reshape(len(views), len(faces), -1).mean(axis=0)
+        return probabilities(self.view_logits(faces), self.temperature)
 
     def classify(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """All faces of a frame in one batch."""

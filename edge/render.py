@@ -8,6 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from edge.smoothing import UNCERTAIN
 from edge.types import FaceResult
 
 KNOWN = (80, 200, 60)  # BGR
@@ -26,7 +27,9 @@ def annotate(frame: np.ndarray, faces: Sequence[FaceResult], copy: bool = True) 
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thick)
         name = face.label or (face.identity.name if known else "unknown")
         text = name
-        if face.emotion is not None:
+        if face.emotion is not None and face.emotion.label == UNCERTAIN:
+            text += " | ?"  # the model cannot tell: no label is better than a confident wrong one
+        elif face.emotion is not None:
             text += f" | {face.emotion.label} {face.emotion.score * 100:.0f}%"
         font_scale = 0.55 * scale
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)

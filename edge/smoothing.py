@@ -7,6 +7,8 @@ from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+UNCERTAIN = "uncertain"  # the label of a face whose emotion the model cannot tell with enough confidence
+
 
 class EmotionSmoother:
     """Moving average of emotion probabilities with a hysteresis on the dominant label.
@@ -16,20 +18,27 @@ class EmotionSmoother:
     expressions does not flood clients with ``emotion.changed`` events.
     """
 
-    def __init__(self, classes: Sequence[str], window: int = 8, hysteresis: float = 0.1) -> None:
+    def __init__(
+        self, classes: Sequence[str], window: int = 8, hysteresis: float = 0.1, uncertain_below: float = 0.0
+    ) -> None:
         self.classes = list(classes)
         self.hysteresis = hysteresis
+        self.uncertain_below = uncertain_below
         self._recent: Deque[np.ndarray] = deque(maxlen=window)
-        self.dominant: Optional[int] = None
+        self.dominant: Optional[int] = None  # the last confident label; kept while uncertain
+        self.uncertain = False  # the smoothed top probability is under ``uncertain_below``
         self.last: Optional[np.ndarray] = None  # the newest unsmoothed sample
-        self._time_share = np.zeros(len(self.classes))
+        self._time_share = np.zeros(len(self.classes) + 1)  # the last slot: time spent uncertain
 
     def add(self, probs: np.ndarray) -> bool:
-        """Add one sample; returns True when the dominant label changed."""
+        """Add one sample; returns True when the dominant label changed (never for an uncertain face)."""
         self.last = np.asarray(probs, dtype=np.float64)
         self._recent.append(self.last)
         mean = self.mean()
         best = int(mean.argmax())
+        self.uncertain = bool(mean[best] < self.uncertain_below)
+        if self.uncertain:
+            return False
         if self.dominant is None:
             self.dominant = best
             return True
@@ -42,20 +51,27 @@ class EmotionSmoother:
         return np.mean(self._recent, axis=0) if self._recent else np.zeros(len(self.classes))
 
     def tick(self, seconds: float) -> None:
-        """Credit ``seconds`` of screen time to the current dominant label (for emotion shares)."""
-        if self.dominant is not None:
+        """Credit ``seconds`` of screen time to the current label, or to "uncertain" (for emotion shares)."""
+        if self.uncertain:
+            self._time_share[-1] += seconds
+        elif self.dominant is not None:
             self._time_share[self.dominant] += seconds
 
     def shares(self) -> Dict[str, float]:
         total = self._time_share.sum()
         if total <= 0:
             return {}
-        return {c: round(float(v / total), 4) for c, v in zip(self.classes, self._time_share) if v > 0}
+        labels = self.classes + [UNCERTAIN]
+        return {c: round(float(v / total), 4) for c, v in zip(labels, self._time_share) if v > 0}
 
     def current(self) -> Optional[Tuple[str, float, Dict[str, float]]]:
+        """(label, smoothed probability, all smoothed probabilities); the label is "uncertain" when the
+        smoothed top probability is under ``uncertain_below``."""
+        mean = self.mean()
+        if self.uncertain:
+            return UNCERTAIN, float(mean.max()), dict(zip(self.classes, map(float, mean)))
         if self.dominant is None:
             return None
-        mean = self.mean()
         return self.classes[self.dominant], float(mean[self.dominant]), dict(zip(self.classes, map(float, mean)))
 
 

@@ -106,6 +106,7 @@ class FaceTracker:
         votes: int = 5,
         first_id: int = 1,
         max_coast: int = 6,
+        uncertain_below: float = 0.0,
     ) -> None:
         self.classes = classes
         self.iou_match = iou_match
@@ -115,6 +116,7 @@ class FaceTracker:
         self.hysteresis = hysteresis
         self.votes = votes
         self.max_coast = max_coast
+        self.uncertain_below = uncertain_below
         self.tracks: List[Track] = []
         self._next_id = first_id  # continues after a restart so ids stay unique in the event log
 
@@ -209,7 +211,7 @@ class FaceTracker:
             first_seen=now,
             last_seen=now,
             observed_box=det.boxes[0].astype(np.float64),
-            emotion=EmotionSmoother(self.classes, self.emotion_window, self.hysteresis),
+            emotion=EmotionSmoother(self.classes, self.emotion_window, self.hysteresis, self.uncertain_below),
             identity=IdentityVote(self.votes),
         )
         self._next_id += 1

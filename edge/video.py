@@ -48,6 +48,7 @@ class VideoAnalyzer:
             first_id=first_track_id,
             # A face missing at one detection keeps moving until the next; after that its box holds still.
             max_coast=2 * settings.detector.every_n_frames,
+            uncertain_below=self._uncertain_below(analyzer, e.uncertain_below),
         )
         self.frame_count = 0
         self._last_time: Optional[float] = None
@@ -76,6 +77,12 @@ class VideoAnalyzer:
         else:
             self.tracker.coast(frame_size)
         return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
+
+    @staticmethod
+    def _uncertain_below(analyzer: FaceAnalyzer, configured: Optional[float]) -> float:
+        if configured is not None:
+            return configured
+        return analyzer.emotion.uncertain_below if analyzer.emotion is not None else 0.0
 
     def open_track_events(self) -> List[Event]:
         """The face.left event each announced track on screen would get now (the crash-recovery record)."""

@@ -85,6 +85,22 @@ def _run_evaluate_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calibrate_emotion(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate-emotion", help="temperature scaling + uncertain threshold on PublicTest")
+    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
+    p.add_argument("--models", default="models")
+    p.add_argument("--out", default="models/emotion", help="folder for reliability.png and calibration.json")
+    p.add_argument("--write", action="store_true", help="store the result in the manifest's emotion entry")
+
+
+def _run_calibrate_emotion(args: argparse.Namespace) -> int:
+    from training.calibrate import calibrate_emotion
+
+    report = calibrate_emotion(Path(args.val), Path(args.models), Path(args.out), args.write)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
@@ -290,6 +306,7 @@ COMMANDS = {
     "identity": (_add_identity, _run_identity),
     "emotion": (_add_emotion, _run_emotion),
     "evaluate-emotion": (_add_evaluate_emotion, _run_evaluate_emotion),
+    "calibrate-emotion": (_add_calibrate_emotion, _run_calibrate_emotion),
 }
 
 

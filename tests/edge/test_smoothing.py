@@ -28,3 +28,19 @@ def test_identity_vote_needs_a_majority():
     for _ in range(4):
         v.add("bob", 0.92)
     assert v.name == "bob"
+
+
+def test_an_uncertain_face_shows_no_label_and_sends_no_change():
+    s = EmotionSmoother(CLASSES, window=2, hysteresis=0.1, uncertain_below=0.6)
+    assert s.add(np.array([0.9, 0.1])) is True and s.current()[0] == "happy"
+    assert s.add(np.array([0.2, 0.8])) is False  # mean 0.55 / 0.45: neither is sure enough
+    assert s.current()[0] == "uncertain"
+    assert s.add(np.array([0.2, 0.8])) is True and s.current()[0] == "sad"  # 0.2 / 0.8: sure again
+    s2 = EmotionSmoother(CLASSES, window=1, uncertain_below=0.6)
+    assert s2.add(np.array([0.55, 0.45])) is False  # never confident: no event at all
+    label, score, probs = s2.current()
+    assert label == "uncertain" and score == 0.55 and probs == {"happy": 0.55, "sad": 0.45}
+    s2.tick(3.0)
+    assert s2.add(np.array([0.2, 0.8])) is True and s2.current()[0] == "sad"
+    s2.tick(1.0)
+    assert s2.shares() == {"sad": 0.25, "uncertain": 0.75}
