@@ -12,6 +12,7 @@ from edge.api.errors import ApiError, error_responses
 from edge.models.labels import FER2013_CLASSES
 from edge.report import presence_report, report_csv
 from edge.service import EdgeService
+from edge.smoothing import UNCERTAIN
 
 router = APIRouter()
 
@@ -42,5 +43,5 @@ def report(
     rows = presence_report(left)
     if format == "csv":
         classes = service.analyzer.emotion.classes if service.analyzer.emotion is not None else FER2013_CLASSES
-        return PlainTextResponse(report_csv(rows, classes), media_type="text/csv")
+        return PlainTextResponse(report_csv(rows, [*classes, UNCERTAIN]), media_type="text/csv")
     return JSONResponse({"people": rows, "since": since_s, "until": until_s, "camera": camera})
