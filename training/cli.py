@@ -101,6 +101,26 @@ def _run_calibrate_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_calibrate_identity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate-identity", help="open-set folds on lfw_calib: scoring rules, DET curves, threshold")
+    p.add_argument("--data", default="../shared/data/faces/lfw_calib", help="<person>/<photos> folders")
+    p.add_argument("--models", default="models")
+    p.add_argument("--out", default="models/identity", help="folder for det.png, calibration.json, embeddings")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--enroll", type=int, default=3)
+    p.add_argument("--max-far", type=float, default=0.02, help="most strangers that may be named")
+
+
+def _run_calibrate_identity(args: argparse.Namespace) -> int:
+    from training.identity_calibration import calibrate_identity, candidate_rows
+
+    report = calibrate_identity(
+        Path(args.data), _embedder(args.models), Path(args.out), args.folds, args.enroll, args.max_far
+    )
+    print("\n".join(candidate_rows(report)))
+    return 0
+
+
 def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
@@ -147,7 +167,7 @@ def _embedder(models: str):
     from edge.identity.embedders import load_embedder
     from edge.manifest import ModelManifest
 
-    return load_embedder(ModelManifest(Path(models)), "auto", backend="torch")
+    return load_embedder(ModelManifest(Path(models)), "auto", backend="auto")
 
 
 def _add_extract_faces(sub: argparse._SubParsersAction) -> None:
@@ -307,6 +327,7 @@ COMMANDS = {
     "emotion": (_add_emotion, _run_emotion),
     "evaluate-emotion": (_add_evaluate_emotion, _run_evaluate_emotion),
     "calibrate-emotion": (_add_calibrate_emotion, _run_calibrate_emotion),
+    "calibrate-identity": (_add_calibrate_identity, _run_calibrate_identity),
 }
 
 
