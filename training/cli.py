@@ -109,13 +109,20 @@ def _add_calibrate_identity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--enroll", type=int, default=3)
     p.add_argument("--max-far", type=float, default=0.02, help="most strangers that may be named")
+    p.add_argument("--write", action="store_true", help="ship the threshold in the manifest's embedder entry")
 
 
 def _run_calibrate_identity(args: argparse.Namespace) -> int:
     from training.identity_calibration import calibrate_identity, candidate_rows
 
     report = calibrate_identity(
-        Path(args.data), _embedder(args.models), Path(args.out), args.folds, args.enroll, args.max_far
+        Path(args.data),
+        _embedder(args.models),
+        Path(args.out),
+        args.folds,
+        args.enroll,
+        args.max_far,
+        Path(args.models) / "manifest.json" if args.write else None,
     )
     print("\n".join(candidate_rows(report)))
     return 0

@@ -20,19 +20,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
+from edge.identity.gallery import person_templates
 from training.identity_eval import embed_folder_tree
 
 Scorer = Callable[[np.ndarray, List[np.ndarray]], np.ndarray]  # probes (N, d), enrolled per person -> (N, P)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def nearest(probes: np.ndarray, enrolled: List[np.ndarray]) -> np.ndarray:
@@ -40,7 +37,7 @@ def nearest(probes: np.ndarray, enrolled: List[np.ndarray]) -> np.ndarray:
 
 
 def template(probes: np.ndarray, enrolled: List[np.ndarray]) -> np.ndarray:
-    return probes @ _unit(np.stack([faces.mean(axis=0) for faces in enrolled])).T
+    return probes @ person_templates(enrolled).T  # what the service's gallery does
 
 
 def both(probes: np.ndarray, enrolled: List[np.ndarray]) -> np.ndarray:
@@ -132,11 +129,20 @@ def plot_det(curves: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]], path:
     plt.close(fig)
 
 
+SHIPPED_RULE = "template"  # what IdentityGallery.match does; "both" named 0.6 points more but 0.3% wrongly
+
+
 def calibrate_identity(
-    root: Path, embedder: Embedder, out: Path, folds: int = 5, enroll: int = 3, max_far: float = 0.02
+    root: Path,
+    embedder: Embedder,
+    out: Path,
+    folds: int = 5,
+    enroll: int = 3,
+    max_far: float = 0.02,
+    manifest: Optional[Path] = None,
 ) -> Dict:
     """Every scoring rule on ``root`` by the fold protocol; writes det.png and calibration.json into ``out``."""
-    cache = out / f"embeddings-{embedder.name}.npz"
+    cache = Path("runs") / "identity" / f"{root.name}-{embedder.name}.npz"  # embeddings: a cache, not shipped
     if cache.exists():
         data = np.load(cache)
         people = {k: data[k] for k in data.files}
@@ -144,9 +150,10 @@ def calibrate_identity(
         detector = FaceDetector(max_side=1280, min_face_px=20)
         found = embed_folder_tree([root], embedder, detector)
         people = {k: np.stack([p.vector for p in v]) for k, v in found.items()}
-        out.mkdir(parents=True, exist_ok=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, **people)
     curves = {name: fold_scores(people, scorer, folds, enroll) for name, scorer in SCORERS.items()}
+    out.mkdir(parents=True, exist_ok=True)
     plot_det(curves, out / "det.png")
     report = {
         "embedder": embedder.name,
@@ -165,6 +172,18 @@ def calibrate_identity(
         },
     }
     (out / "calibration.json").write_text(json.dumps(report, indent=2))
+    if manifest is not None:  # ship the operating point of the rule the gallery uses
+        data = json.loads(manifest.read_text())
+        point = report["rules"][SHIPPED_RULE]["operating_point"]
+        data["models"][embedder.name]["calibration"] = {
+            "threshold": point["threshold"],
+            "scoring": SHIPPED_RULE,
+            "set": f"{root.name}: {report['people']} people, {report['photos']} photos, {folds} folds, "
+            f"{enroll} photos enrolled, at most {max_far:.0%} strangers named",
+            **{k: v for k, v in point.items() if k != "threshold"},
+            "command": "python -m training calibrate-identity --write",
+        }
+        manifest.write_text(json.dumps(data, indent=2) + "\n")
     return report
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from edge.crops import IMAGE_SUFFIXES
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
+from edge.identity.gallery import person_templates
 
 
 @dataclass
@@ -71,12 +72,16 @@ Matcher = Callable[[np.ndarray], Tuple[str, float]]
 
 
 def gallery_matcher(enrolled: Dict[str, np.ndarray]) -> Optional[Matcher]:
-    """The service's gallery: the enrolled person with the most similar stored embedding (cosine)."""
+    """The service's gallery: the enrolled person whose template (mean embedding) is most similar (cosine)."""
     if not enrolled:
         return None
+    names = list(enrolled)
+    templates = person_templates([enrolled[n] for n in names])
 
     def match(vector: np.ndarray) -> Tuple[str, float]:
-        return max(((name, float((mat @ vector).max())) for name, mat in enrolled.items()), key=lambda x: x[1])
+        scores = templates @ vector
+        best = int(scores.argmax())
+        return names[best], float(scores[best])
 
     return match
 

@@ -74,8 +74,12 @@ class FaceDescriptorEmbedder:
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return net
 
-        spec = ModelSpec(cls.name, manifest.entry(cls.name)["sha256"], (3, cls.size, cls.size), build)
-        return cls(make_backend(backend, spec, device=device, cache_dir=cache_dir))
+        entry = manifest.entry(cls.name)
+        spec = ModelSpec(cls.name, entry["sha256"], (3, cls.size, cls.size), build)
+        embedder = cls(make_backend(backend, spec, device=device, cache_dir=cache_dir))
+        # The threshold calibrated on lfw_calib (`python -m training calibrate-identity`), shipped in the manifest.
+        embedder.threshold = float((entry.get("calibration") or {}).get("threshold", cls.threshold))
+        return embedder
 
     def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Aligned uint8 RGB chips ``(N, 150, 150, 3)``."""

@@ -60,6 +60,14 @@ def validate_name(name: str) -> str:
     return name
 
 
+def person_templates(enrolled: Sequence[np.ndarray]) -> np.ndarray:
+    """One unit-length template per person from their enrolled unit vectors ``(n_i, d)``: the re-normalised
+    mean. On lfw_calib (5 folds, 3 photos enrolled, <= 2% strangers named) it names 90.7% of genuine probes
+    where the nearest single enrolled face named 86.8% (README, Identity)."""
+    means = np.stack([np.asarray(v, np.float32).mean(axis=0) for v in enrolled])
+    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -164,23 +172,28 @@ class IdentityGallery:
             )
         self._cache = None
 
-    def _matrix(self, embedder: str) -> Tuple[List[str], np.ndarray]:
+    def _templates(self, embedder: str) -> Tuple[List[str], np.ndarray]:
+        """(names, one unit-length template per person): the mean of their enrolled embeddings."""
         cache = self._cache
         if cache is not None and cache[0] == embedder:
             return cache[1], cache[2]
         with self._lock:
             rows = self._conn.execute(
-                "SELECT f.name, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE e.embedder = ?",
+                "SELECT f.name, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE e.embedder = ? "
+                "ORDER BY f.name",
                 (embedder,),
             ).fetchall()
-        names = [r[0] for r in rows]
-        mat = np.stack([np.frombuffer(r[1], np.float32) for r in rows]) if rows else np.zeros((0, 1), np.float32)
+        vectors: Dict[str, List[np.ndarray]] = {}
+        for name, blob in rows:
+            vectors.setdefault(name, []).append(np.frombuffer(blob, np.float32))
+        names = list(vectors)
+        mat = person_templates([np.stack(v) for v in vectors.values()]) if names else np.zeros((0, 1), np.float32)
         self._cache = (embedder, names, mat)
         return names, mat
 
     def match(self, vectors: np.ndarray, embedder: str, threshold: float) -> List[Identity]:
-        """Open-set nearest neighbour: each vector's best enrolled name, or None under ``threshold``."""
-        names, mat = self._matrix(embedder)
+        """Open-set: each vector's most similar person (cosine to their template), or None under ``threshold``."""
+        names, mat = self._templates(embedder)
         if len(names) == 0 or len(vectors) == 0:
             best = np.zeros(len(vectors))
             return [Identity(None, float(s)) for s in best]

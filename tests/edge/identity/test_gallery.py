@@ -54,12 +54,12 @@ def test_switching_embedder_re_embeds_from_stored_crops(tmp_path, parts):
     gallery = IdentityGallery(str(tmp_path / "g.db"))
     analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
     analyzer.enroll("paul", [photo("paul_rudd")])
-    original = gallery._matrix(embedder.name)[1][0].copy()
+    original = gallery._templates(embedder.name)[1][0].copy()
     gallery._conn.execute("DELETE FROM embeddings")  # as if enrolled under another model
     gallery._conn.commit()
     gallery._cache = None
     assert analyzer.sync_gallery() == 1
-    again = gallery._matrix(embedder.name)[1][0]
+    again = gallery._templates(embedder.name)[1][0]
     assert float(original @ again) > 0.99  # the crop kept in SQLite gives the same face back
 
 
