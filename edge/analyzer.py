@@ -21,7 +21,7 @@ from edge.emotion import EmotionClassifier
 from edge.identity.embedders import Embedder
 from edge.identity.gallery import IdentityGallery, validate_name
 from edge.identity.head import IdentityHead
-from edge.types import Detections, Emotion, FaceResult, Identity
+from edge.types import Detections, Emotion, FaceCrop, FaceResult, Identity
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,19 @@ class FaceAnalyzer:
             chosen.append({"photo": label, "box": [round(float(v), 1) for v in dets.boxes[0]], "chosen": reason})
         self.gallery.add_faces(name, faces, self.embedder.name)
         return chosen
+
+
+def enroll_crops_into(analyzer: FaceAnalyzer, name: str, crops: Sequence[FaceCrop]) -> List[Dict[str, object]]:
+    """Enroll ``name`` from a track's kept crops (best quality first), in one transaction."""
+    if analyzer.embedder is None or analyzer.gallery is None:
+        raise ImageError(f"identity is off: {analyzer.problems.get('identity', 'no embedder loaded')}")
+    name = validate_name(name)
+    faces = []
+    for c in crops:
+        chip = analyzer.embedder.chips(c.crop, np.asarray(c.box)[None], np.asarray(c.landmarks)[None])
+        faces.append((c.crop, c.box, c.landmarks, analyzer.embedder.embed_chips(chip)[0]))
+    analyzer.gallery.add_faces(name, faces, analyzer.embedder.name)
+    return [{"quality": round(float(c.quality), 3), "size_px": round(float(c.box[2] - c.box[0]))} for c in crops]
 
 
 # A face is taken from a photo with several when it is the largest, by at least this area ratio, and the one

@@ -101,6 +101,11 @@ class EventStore:
         self.notifier.notify()
         return list(events)
 
+    def get(self, seq: int) -> Optional[Dict[str, object]]:
+        """The stored event ``seq``, or None."""
+        found = self.query(after=seq - 1, limit=1) if seq > 0 else []
+        return found[0] if found and found[0]["seq"] == seq else None
+
     def save_open_tracks(self, camera: str, would_leave: Sequence[Event]) -> None:
         """Record the tracks on screen (each as its face.left event now), replacing the last record."""
         rows = [(camera, ev.track_id, json.dumps(ev.as_dict())) for ev in would_leave]

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from edge.access_token import resolve_access
-from edge.analyzer import FaceAnalyzer
+from edge.analyzer import FaceAnalyzer, enroll_crops_into
 from edge.broadcast import MjpegBroadcaster
 from edge.config import REPO_ROOT, Settings
 from edge.detection import FaceDetector
@@ -37,6 +37,7 @@ from edge.mqtt import MqttPublisher
 from edge.render import render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError, StorageReserve
+from edge.track_crops import TrackCropStore
 from edge.types import Event, FaceResult
 from edge.video import VideoAnalyzer
 
@@ -108,6 +109,7 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
     return analyzer
 
 
+RETENTION_EVERY_S = 3600.0  # how often old events and face crops are deleted while running
 OPEN_TRACKS_EVERY_S = 2.0  # how often the record of tracks on screen is rewritten (crash recovery)
 
 
@@ -121,6 +123,10 @@ def redact_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}{port}"))
 
 
+class UnknownTrack(LookupError):
+    """No faces are kept for that track."""
+
+
 class EdgeService:
     """The running service; the HTTP API reads from it."""
 
@@ -131,14 +137,10 @@ class EdgeService:
         self.storage_problem: Optional[str] = None
         self.reserve = StorageReserve(settings.storage.database, settings.storage.reserve_mb)
         self.events = EventStore(settings.storage.database)
-        try:
-            removed = self.events.delete_older_than(settings.storage.retention_days)
-            if removed:
-                log.info("retention: deleted %d events older than %g days", removed, settings.storage.retention_days)
-        except StorageError as exc:  # a read-only or full volume: serve anyway, and say so
-            self._storage_failed(exc)
         if not self.reserve.ensure():
             log.warning("no room for the %g MB storage reserve %s", settings.storage.reserve_mb, self.reserve.path)
+        self.crops = TrackCropStore(settings.storage.database)
+        self._apply_retention()
         self.gallery = IdentityGallery(settings.storage.database)
         self.analyzer = build_analyzer(settings, self.gallery)
         self.video = VideoAnalyzer(self.analyzer, settings, first_track_id=self.events.max_track_id() + 1)
@@ -198,6 +200,7 @@ class EdgeService:
         if self.capture.is_alive():
             self.capture.join(timeout=5)
         self._store(self.video.finish())
+        self._keep_left_crops()
         if not self._pending:  # every face.left is stored: nothing is left open for the next start
             self._save_open_tracks(force=True)
         else:
@@ -205,6 +208,7 @@ class EdgeService:
         if self.mqtt is not None:
             self.mqtt.close()
         self.events.close()
+        self.crops.close()
         self.gallery.close()
 
     # state for the API -------------------------------------------------------
@@ -299,6 +303,34 @@ class EdgeService:
         }
 
     # storage -------------------------------------------------------------------
+    def _apply_retention(self) -> None:
+        """Delete events and kept face crops older than storage.retention_days (at start, then hourly)."""
+        self._retention_at = time.monotonic()
+        days = self.settings.storage.retention_days
+        try:
+            removed = self.events.delete_older_than(days), self.crops.delete_older_than(days)
+            if any(removed):
+                log.info("retention: deleted %d events and %d face crops older than %g days", *removed, days)
+        except StorageError as exc:  # a read-only or full volume: serve anyway, and say so
+            self._storage_failed(exc)
+
+    def _keep_left_crops(self) -> None:
+        for track_id, crops in self.video.take_left_crops().items():
+            try:
+                self.crops.save(self.settings.camera, track_id, crops)
+            except StorageError as exc:
+                self._storage_failed(exc)
+
+    def enroll_track(self, name: str, track_id: int) -> List[Dict[str, object]]:
+        """Enroll ``name`` from a track's best crops: on screen now, or kept since it left."""
+        with self._analysis_lock:
+            crops = self.video.track_crops(track_id)
+            if not crops:
+                crops = self.crops.load(self.settings.camera, track_id)
+            if not crops:
+                raise UnknownTrack(f"no faces of track {track_id} are kept (not on screen, or past retention)")
+            return enroll_crops_into(self.analyzer, name, crops)
+
     def _storage_failed(self, exc: StorageError) -> None:
         if str(exc) != self.storage_problem:
             log.error("%s", exc)
@@ -347,6 +379,7 @@ class EdgeService:
         left = self.video.finish()
         if left:
             self._store(left)
+            self._keep_left_crops()
             self._save_open_tracks(force=True)
         with self._faces_lock:
             self._faces = []
@@ -383,7 +416,10 @@ class EdgeService:
             with self._faces_lock:
                 self._faces = faces
             self._store(events)
+            self._keep_left_crops()
             self._save_open_tracks(force=any(e.type in ("face.appeared", "face.left") for e in events))
+            if time.monotonic() - self._retention_at > RETENTION_EVERY_S:
+                self._apply_retention()
             self.metrics.set("faces", len(faces))
             self.metrics.inc("analyzed_frames_total")
             fps_n += 1

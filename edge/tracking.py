@@ -18,7 +18,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from edge.smoothing import EmotionSmoother, IdentityVote
-from edge.types import Detections
+from edge.types import Detections, FaceCrop
 
 
 def match_scores(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
@@ -86,6 +86,7 @@ class Track:
     visitor_label: Optional[str] = None
     pending_emotion_change: bool = False  # the smoothed emotion changed since the last event check
     announced_identity: Optional[str] = None  # the name the latest event about this track carried
+    best_crops: List[FaceCrop] = field(default_factory=list)  # highest quality first (enroll a visitor)
 
     @property
     def label(self) -> str:

@@ -59,6 +59,18 @@ class Emotion:
 
 
 @dataclass
+class FaceCrop:
+    """A face cut from a frame with its quality: what a visitor is enrolled from.
+
+    ``crop`` is RGB; ``box`` and ``landmarks`` are in the crop's pixels."""
+
+    quality: float
+    crop: np.ndarray
+    box: np.ndarray
+    landmarks: np.ndarray
+
+
+@dataclass
 class FaceResult:
     """One analysed face: what ``/analyze``, ``/tracks`` and the renderer show."""
 

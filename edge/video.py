@@ -11,12 +11,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+import cv2
 import numpy as np
 
-from edge.analyzer import FaceAnalyzer
+from edge.analyzer import FaceAnalyzer, face_crop
 from edge.config import Settings
+from edge.identity.quality import face_quality
 from edge.tracking import FaceTracker, Track
-from edge.types import Detections, Emotion, Event, FaceResult, Identity
+from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity
+
+KEPT_CROPS = 3  # best faces kept per track, to enroll a visitor from
 
 
 @dataclass
@@ -52,6 +56,7 @@ class VideoAnalyzer:
         )
         self.frame_count = 0
         self._last_time: Optional[float] = None
+        self._left_crops: Dict[int, List[FaceCrop]] = {}
 
     def step(self, frame: np.ndarray, now: Optional[float] = None) -> Tuple[List[FaceResult], List[Event], StageTimes]:
         """Analyse one frame; returns the faces to draw, the new events and stage timings."""
@@ -71,9 +76,10 @@ class VideoAnalyzer:
             times.add("detect", time.perf_counter() - t0)
             seen, ended = self.tracker.update(dets, now, frame_size)
             self._refresh(frame, seen, times)
+            self._keep_best_crops(frame, seen)
             for track in seen:
                 events.extend(self._track_events(track))
-            events.extend(self._left(t) for t in ended if t.announced)
+            events.extend(self._ended(ended))
         else:
             self.tracker.coast(frame_size)
         return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
@@ -90,7 +96,40 @@ class VideoAnalyzer:
 
     def finish(self) -> List[Event]:
         """End every track (source stopped or service shutting down)."""
-        return [self._left(t) for t in self.tracker.end_all() if t.announced]
+        return self._ended(self.tracker.end_all())
+
+    def take_left_crops(self) -> Dict[int, List[FaceCrop]]:
+        """The best crops of the tracks that left since the last call (stored with their face.left)."""
+        crops, self._left_crops = self._left_crops, {}
+        return crops
+
+    def track_crops(self, track_id: int) -> Optional[List[FaceCrop]]:
+        """The best crops of a track on screen now, or None when no such track is on screen."""
+        for track in self.tracker.tracks:
+            if track.track_id == track_id and track.announced:
+                return list(track.best_crops)
+        return None
+
+    def _ended(self, tracks: List[Track]) -> List[Event]:
+        announced = [t for t in tracks if t.announced]
+        for t in announced:
+            if t.best_crops:
+                self._left_crops[t.track_id] = t.best_crops
+        return [self._left(t) for t in announced]
+
+    def _keep_best_crops(self, frame: np.ndarray, seen: List[Track]) -> None:
+        """Each track keeps its ``KEPT_CROPS`` best faces by quality, from faces big enough to be named."""
+        for track in seen:
+            if track.box[2] - track.box[0] < self.analyzer.identity_min_face_px:
+                continue
+            crop_bgr, box, landmarks = face_crop(frame, track.box, track.landmarks)
+            quality = face_quality(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), box, landmarks)
+            worst = track.best_crops[-1].quality if len(track.best_crops) >= KEPT_CROPS else -1.0
+            if quality > worst:
+                rgb = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)
+                track.best_crops = sorted(
+                    [*track.best_crops, FaceCrop(quality, rgb, box, landmarks)], key=lambda c: -c.quality
+                )[:KEPT_CROPS]
 
     def _refresh(self, frame: np.ndarray, seen: List[Track], times: StageTimes) -> None:
         cfg = self.settings

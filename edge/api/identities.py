@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import List, Sequence
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from edge.analyzer import ImageError, ImageTooLarge, decode_image
-from edge.api.deps import get_service, get_workers
+from edge.api.deps import MAX_SEQ, get_service, get_workers
 from edge.api.errors import ApiError, error_responses
 from edge.api.workers import ImageWorkers
 from edge.identity.gallery import InvalidName, UnknownIdentity
-from edge.service import EdgeService
+from edge.service import EdgeService, UnknownTrack
 from edge.sqlite import StorageError
 
 router = APIRouter()
@@ -126,3 +126,47 @@ def delete_identity(
     except StorageError as exc:
         raise ApiError(507, "storage error", f"{exc}; nothing was removed") from None
     return {"name": name, "faces_removed": removed, "events_redacted": redacted}
+
+
+def _enroll_track(service: EdgeService, name: str, track_id: int) -> dict:
+    try:
+        enrolled = service.enroll_track(name, track_id)
+    except UnknownTrack as exc:
+        raise ApiError(404, "no faces kept", str(exc)) from None
+    except InvalidName as exc:
+        raise ApiError(400, "invalid name", str(exc)) from None
+    except ImageError as exc:
+        raise ApiError(422, "cannot enroll", str(exc)) from None
+    except StorageError as exc:
+        raise ApiError(507, "storage error", str(exc)) from None
+    return {"name": name.strip(), "track_id": track_id, "added": len(enrolled), "faces": enrolled}
+
+
+NAME_FIELD = Form(..., min_length=1, max_length=64, description="The person's name (1-64 letters, digits, ' ._-').")
+
+
+@router.post(
+    "/tracks/{track_id}/enroll",
+    status_code=201,
+    summary="Name a visitor on screen: enroll the track's best faces (by quality) under a name",
+    responses=error_responses(400, 404, 422, 507),
+)
+def enroll_track(
+    track_id: int = Path(..., ge=1, le=2**62), name: str = NAME_FIELD, service: EdgeService = Depends(get_service)
+) -> dict:
+    return _enroll_track(service, name, track_id)
+
+
+@router.post(
+    "/events/{seq}/enroll",
+    status_code=201,
+    summary="Name the visitor of an event: enroll that track's best faces, kept while retention allows",
+    responses=error_responses(400, 404, 422, 507),
+)
+def enroll_event(
+    seq: int = Path(..., ge=1, le=MAX_SEQ), name: str = NAME_FIELD, service: EdgeService = Depends(get_service)
+) -> dict:
+    event = service.events.get(seq)
+    if event is None:
+        raise ApiError(404, "unknown event", f"no event with seq {seq} is stored")
+    return _enroll_track(service, name, int(event["track_id"]))

@@ -298,3 +298,27 @@ def test_api_token_protects_changes(tmp_path):
         assert "s3cret" not in srv.log_path.read_text()
     finally:
         srv.stop()
+
+
+def test_a_visitor_is_named_from_the_stream_and_from_an_event(server):
+    deadline = time.monotonic() + 90
+    named_live = None
+    while named_live is None and time.monotonic() < deadline:
+        for track in httpx.get(server.url + "/tracks").json()["tracks"]:
+            r = httpx.post(server.url + f"/tracks/{track['track_id']}/enroll", data={"name": "Walker One"}, timeout=60)
+            if r.status_code == 201:
+                named_live = r.json()
+                break
+            assert r.status_code == 404 and r.json()["error"] == "no faces kept"  # too small to keep, or gone
+        time.sleep(0.5)
+    assert named_live and 1 <= named_live["added"] <= 3
+    assert all(0 < f["quality"] <= 1 and f["size_px"] >= 44 for f in named_live["faces"])
+    left = wait_for_events(server.url, "face.left")
+    answers = [httpx.post(server.url + f"/events/{e['seq']}/enroll", data={"name": "Walker Two"}) for e in left]
+    assert any(r.status_code == 201 for r in answers), [r.text for r in answers]
+    names = {i["name"]: i["faces"] for i in httpx.get(server.url + "/identities").json()["identities"]}
+    assert names["Walker One"] == named_live["added"] and names["Walker Two"] >= 1
+    assert httpx.post(server.url + "/events/999999999/enroll", data={"name": "x"}).status_code == 404
+    assert httpx.post(server.url + "/tracks/1/enroll", data={"name": "../x"}).status_code in (400, 404)
+    for name in ("Walker One", "Walker Two"):
+        assert httpx.delete(server.url + f"/identities/{name}").status_code == 200

@@ -1,0 +1,90 @@
+"""TrackCropStore: the best face crops of tracks that left, kept as long as retention allows.
+
+They let a user name a visitor after the fact (``POST /events/{seq}/enroll``). Crops of strangers are
+personal data: they are deleted with the events of the same age (``storage.retention_days``) and never
+kept longer. The database file is owner-only (see :mod:`edge.sqlite`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import List, Sequence
+
+import cv2
+import numpy as np
+
+from edge.events import utc_iso
+from edge.sqlite import connect, prepare_schema, storage_error
+from edge.types import FaceCrop
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS track_crops (
+    camera TEXT NOT NULL,
+    track_id INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    quality REAL NOT NULL,
+    png BLOB NOT NULL,
+    box TEXT NOT NULL,
+    landmarks TEXT NOT NULL,
+    PRIMARY KEY (camera, track_id, rank)
+);
+CREATE INDEX IF NOT EXISTS track_crops_time ON track_crops(time);
+"""
+
+
+class TrackCropStore:
+    """Best crops per (camera, track), in the service's SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self._lock = threading.Lock()
+        self._conn = connect(path)
+        prepare_schema(self._conn, SCHEMA, "track crop")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def save(self, camera: str, track_id: int, crops: Sequence[FaceCrop]) -> None:
+        rows = []
+        now = utc_iso()
+        for rank, c in enumerate(crops):
+            ok, png = cv2.imencode(".png", cv2.cvtColor(c.crop, cv2.COLOR_RGB2BGR))
+            if ok:
+                box, landmarks = json.dumps(np.asarray(c.box).tolist()), json.dumps(np.asarray(c.landmarks).tolist())
+                rows.append((camera, track_id, rank, now, float(c.quality), png.tobytes(), box, landmarks))
+        try:
+            with self._lock, self._conn:
+                self._conn.executemany("INSERT OR REPLACE INTO track_crops VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error as exc:
+            raise storage_error(f"could not keep the faces of track {track_id}", exc) from exc
+
+    def load(self, camera: str, track_id: int) -> List[FaceCrop]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT quality, png, box, landmarks FROM track_crops WHERE camera = ? AND track_id = ? ORDER BY rank",
+                (camera, track_id),
+            ).fetchall()
+        out = []
+        for quality, png, box, landmarks in rows:
+            bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+            out.append(
+                FaceCrop(
+                    quality,
+                    cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
+                    np.array(json.loads(box)),
+                    np.array(json.loads(landmarks)),
+                )
+            )
+        return out
+
+    def delete_older_than(self, days: float) -> int:
+        cutoff = utc_iso(datetime.now(timezone.utc) - timedelta(days=days))
+        try:
+            with self._lock, self._conn:
+                return self._conn.execute("DELETE FROM track_crops WHERE time < ?", (cutoff,)).rowcount
+        except sqlite3.Error as exc:
+            raise storage_error("could not apply retention to track crops", exc) from exc
