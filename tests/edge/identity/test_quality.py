@@ -1,7 +1,6 @@
 """Face quality on a real face: blur, a turned head and a small face all rank lower."""
 
 import cv2
-import numpy as np
 
 from edge.detection import FaceDetector
 from edge.identity.quality import face_quality, frontal_score, sharpness_score, size_score
