@@ -116,10 +116,12 @@ def plot_reliability(before: np.ndarray, after: np.ndarray, labels: np.ndarray, 
     plt.close(fig)
 
 
-def calibrate_emotion(val: Path, models_dir: Path, out: Optional[Path] = None, write: bool = False) -> Dict:
-    """Fit the temperature and threshold on ``val`` (PublicTest) for the shipped model; report the demo."""
+def calibrate_emotion(
+    val: Path, models_dir: Path, out: Optional[Path] = None, write: bool = False, name: str = "emotion"
+) -> Dict:
+    """Fit the temperature and threshold on ``val`` (PublicTest) for the model ``name``; report the demo."""
     manifest = ModelManifest(models_dir)
-    classifier = EmotionClassifier.from_manifest(manifest, "emotion", backend="auto")
+    classifier = EmotionClassifier.from_manifest(manifest, name, backend="auto")
     data = load_fer(val, classifier.classes, usage=("PublicTest",))
     faces = data.images[:, None].astype(np.float32) / 255.0
     view_logits = np.concatenate(
@@ -153,7 +155,7 @@ def calibrate_emotion(val: Path, models_dir: Path, out: Optional[Path] = None, w
             "labels_after": distribution(probabilities(demo_logits, temperature), classifier.classes, threshold),
             "how": "live detector on every 3rd frame of models/demo/walking.mp4, one frame at a time (no smoothing)",
         },
-        "command": "python -m training calibrate-emotion --val ../shared/data/fer2013/val --write",
+        "command": f"python -m training calibrate-emotion --name {name} --write",
     }
     if out is not None:
         plot_reliability(before, after, data.labels, out / "reliability.png")
@@ -161,6 +163,6 @@ def calibrate_emotion(val: Path, models_dir: Path, out: Optional[Path] = None, w
     if write:
         path = models_dir / "manifest.json"
         manifest_data = json.loads(path.read_text())
-        manifest_data["models"]["emotion"]["calibration"] = report
+        manifest_data["models"][name]["calibration"] = report
         path.write_text(json.dumps(manifest_data, indent=2) + "\n")
     return report

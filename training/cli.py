@@ -89,14 +89,16 @@ def _add_calibrate_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate-emotion", help="temperature scaling + uncertain threshold on PublicTest")
     p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
     p.add_argument("--models", default="models")
-    p.add_argument("--out", default="models/emotion", help="folder for reliability.png and calibration.json")
-    p.add_argument("--write", action="store_true", help="store the result in the manifest's emotion entry")
+    p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
+    p.add_argument("--out", default=None, help="folder for reliability.png and calibration.json (models/NAME)")
+    p.add_argument("--write", action="store_true", help="store the result in the manifest entry")
 
 
 def _run_calibrate_emotion(args: argparse.Namespace) -> int:
     from training.calibrate import calibrate_emotion
 
-    report = calibrate_emotion(Path(args.val), Path(args.models), Path(args.out), args.write)
+    out = Path(args.out or Path(args.models) / args.name)
+    report = calibrate_emotion(Path(args.val), Path(args.models), out, args.write, args.name)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -125,6 +127,19 @@ def _run_calibrate_identity(args: argparse.Namespace) -> int:
         Path(args.models) / "manifest.json" if args.write else None,
     )
     print("\n".join(candidate_rows(report)))
+    return 0
+
+
+def _add_derive_emotion5(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("derive-emotion5", help="the 5-class model (angry, happy, sad, surprise, neutral) + manifest")
+    p.add_argument("--models", default="models")
+    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
+
+
+def _run_derive_emotion5(args: argparse.Namespace) -> int:
+    from training.emotion5 import derive_five_class
+
+    print(json.dumps(derive_five_class(Path(args.models), Path(args.val))["metrics"], indent=2))
     return 0
 
 
@@ -334,6 +349,7 @@ COMMANDS = {
     "emotion": (_add_emotion, _run_emotion),
     "evaluate-emotion": (_add_evaluate_emotion, _run_evaluate_emotion),
     "calibrate-emotion": (_add_calibrate_emotion, _run_calibrate_emotion),
+    "derive-emotion5": (_add_derive_emotion5, _run_derive_emotion5),
     "calibrate-identity": (_add_calibrate_identity, _run_calibrate_identity),
 }
 

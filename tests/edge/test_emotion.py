@@ -86,3 +86,18 @@ def test_tta_views_are_the_face_two_zooms_and_their_mirrors(shared):
     assert isinstance(clf.backend, TorchBackend)
     expected = np.mean([softmax(clf.backend(v) / clf.temperature) for v in views], axis=0)  # calibrated
     assert np.allclose(clf.predict(faces), expected, atol=1e-5)
+
+
+def test_the_five_class_model_is_the_seven_class_one_without_disgust_and_fear(shared):
+    from training.export import fer_batch
+
+    manifest = ModelManifest(REPO_ROOT / "models")
+    seven = EmotionClassifier.from_manifest(manifest, "emotion", backend="torch", tta="none")
+    five = EmotionClassifier.from_manifest(manifest, "emotion5", backend="torch", tta="none")
+    assert five.classes == ["angry", "happy", "sad", "surprise", "neutral"]
+    assert manifest.entry("emotion5")["metrics"]["publictest_accuracy"] > 0.7
+    seven.temperature = five.temperature = 1.0
+    faces = fer_batch(FER / "val", per_class=2)
+    p7, p5 = seven.predict(faces), five.predict(faces)
+    kept = p7[:, [seven.classes.index(c) for c in five.classes]]
+    np.testing.assert_allclose(p5, kept / kept.sum(axis=1, keepdims=True), atol=1e-5)

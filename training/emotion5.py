@@ -1,0 +1,59 @@
+"""The 5-class emotion model (angry, happy, sad, surprise, neutral: the original project's classes).
+
+Derived from the shipped 7-class network by keeping the five rows of its last layer: the softmax over
+the kept logits is the 7-class distribution conditioned on "not disgust, not fear", so no retraining is
+needed for a first model, and its accuracy is measured on the PublicTest faces of those five classes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Dict
+
+import torch
+
+from edge.manifest import ModelManifest, sha256_of
+from edge.models.labels import FER2013_5_CLASSES
+from training.evaluate import evaluate_emotion
+
+FILE = "emotion5_resnet9_w32.pt"
+
+
+def derive_five_class(models_dir: Path, val: Path) -> Dict:
+    """Write the 5-class weights beside the 7-class ones and add the ``emotion5`` manifest entry."""
+    manifest = ModelManifest(models_dir)
+    seven = manifest.entry("emotion")
+    state = torch.load(manifest.verified_path("emotion"), map_location="cpu", weights_only=True)
+    keep = [seven["classes"].index(c) for c in FER2013_5_CLASSES]
+    state["classifier.3.weight"] = state["classifier.3.weight"][keep].clone()
+    state["classifier.3.bias"] = state["classifier.3.bias"][keep].clone()
+    path = models_dir / FILE
+    torch.save(state, path)
+    entry = copy.deepcopy(seven)
+    entry.pop("calibration", None)
+    entry.pop("training_stages", None)
+    entry.update(
+        file=FILE,
+        sha256=sha256_of(path),
+        bytes=path.stat().st_size,
+        classes=list(FER2013_5_CLASSES),
+        source="derived from the 7-class model by python -m training derive-emotion5 (five rows of its last layer)",
+    )
+    data = json.loads((models_dir / "manifest.json").read_text())
+    data["models"]["emotion5"] = entry
+    (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
+    report = evaluate_emotion(str(val), str(path), usage="PublicTest", out=str(models_dir / "emotion5"))
+    entry["metrics"] = {
+        "publictest_accuracy": report["accuracy"],
+        "publictest_macro_f1": report["macro_f1"],
+        "per_class_f1": {c: report["per_class"][c]["f1"] for c in FER2013_5_CLASSES},
+        "faces": report["n"],
+    }
+    entry["metrics_command"] = (
+        f"python -m training evaluate-emotion --data {val} --model models/{FILE} --usage PublicTest"
+    )
+    data["models"]["emotion5"] = entry
+    (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
+    return entry
