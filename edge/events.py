@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional, Sequence
 
 from edge.notify import Notifier
-from edge.sqlite import connect, prepare_schema, storage_error
+from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
 from edge.types import Event
 
 EVENT_TYPES = ("face.appeared", "identity.changed", "emotion.changed", "face.left")
@@ -41,11 +40,6 @@ CREATE TABLE IF NOT EXISTS open_tracks (
     PRIMARY KEY (camera, track_id)
 );
 """
-
-
-def utc_iso(ts: Optional[datetime] = None) -> str:
-    ts = ts or datetime.now(timezone.utc)
-    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventStore:
@@ -190,12 +184,7 @@ class EventStore:
         return out
 
     def delete_older_than(self, days: float) -> int:
-        cutoff = utc_iso(datetime.now(timezone.utc) - timedelta(days=days))
-        try:
-            with self._lock, self._conn:
-                return self._conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
-        except sqlite3.Error as exc:
-            raise storage_error("could not apply retention", exc) from exc
+        return delete_rows_older_than(self._conn, self._lock, "events", days)
 
     async def wait_after(self, after: int, timeout: float) -> bool:
         """Wait until an event with ``seq > after`` exists or ``timeout`` passes; True if one exists."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -122,3 +123,19 @@ def prepare_schema(conn: sqlite3.Connection, schema: str, what: str) -> None:
         has_tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
         if error.kind != "readonly" or not has_tables:
             raise error from exc
+
+
+def utc_iso(ts: Optional[datetime] = None) -> str:
+    """The stored form of a time: UTC ISO-8601 with milliseconds and 'Z' (sorts as text)."""
+    ts = ts or datetime.now(timezone.utc)
+    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def delete_rows_older_than(conn: sqlite3.Connection, lock, table: str, days: float) -> int:
+    """Retention: delete the rows of ``table`` whose ``time`` (see :func:`utc_iso`) is over ``days`` old."""
+    cutoff = utc_iso(datetime.now(timezone.utc) - timedelta(days=days))
+    try:
+        with lock, conn:
+            return conn.execute(f"DELETE FROM {table} WHERE time < ?", (cutoff,)).rowcount
+    except sqlite3.Error as exc:
+        raise storage_error(f"could not apply retention to {table}", exc) from exc

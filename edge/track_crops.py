@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
 from typing import List, Sequence
 
 import cv2
 import numpy as np
 
-from edge.events import utc_iso
-from edge.sqlite import connect, prepare_schema, storage_error
+from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
 from edge.types import FaceCrop
 
 SCHEMA = """
@@ -82,9 +80,4 @@ class TrackCropStore:
         return out
 
     def delete_older_than(self, days: float) -> int:
-        cutoff = utc_iso(datetime.now(timezone.utc) - timedelta(days=days))
-        try:
-            with self._lock, self._conn:
-                return self._conn.execute("DELETE FROM track_crops WHERE time < ?", (cutoff,)).rowcount
-        except sqlite3.Error as exc:
-            raise storage_error("could not apply retention to track crops", exc) from exc
+        return delete_rows_older_than(self._conn, self._lock, "track_crops", days)

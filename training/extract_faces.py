@@ -17,12 +17,8 @@ from tqdm import tqdm
 from edge.analyzer import face_crop
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
+from edge.identity.quality import laplacian_variance
 from edge.tracking import FaceTracker
-
-
-def sharpness(gray: np.ndarray) -> float:
-    """Variance of the Laplacian: low for blurred or tiny faces."""
-    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
 def extract_faces(
@@ -61,7 +57,7 @@ def extract_faces(
                 if track.box[2] - track.box[0] < min_face_px:
                     continue
                 crop, _, _ = face_crop(rgb, track.box, track.landmarks, margin=0.6)
-                if sharpness(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)) < min_sharpness:
+                if laplacian_variance(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)) < min_sharpness:
                     continue
                 vec = embedder.embed_chips(embedder.chips(rgb, track.box[None], track.landmarks[None]))[0]
                 prev = last_kept.get(track.track_id)

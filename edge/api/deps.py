@@ -8,8 +8,8 @@ from fastapi import Request
 
 from edge.api.errors import ApiError
 from edge.api.workers import ImageWorkers
-from edge.events import utc_iso
 from edge.service import EdgeService
+from edge.sqlite import utc_iso
 
 # SQLite integers are signed 64-bit: larger cursors cannot name an event.
 MAX_SEQ = 2**63 - 1

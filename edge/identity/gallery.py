@@ -13,13 +13,12 @@ import json
 import re
 import sqlite3
 import threading
-from datetime import datetime, timezone
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from edge.sqlite import connect, prepare_schema, storage_error
+from edge.sqlite import connect, prepare_schema, storage_error, utc_iso
 from edge.types import Identity
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,62}[A-Za-z0-9_]$|^[A-Za-z0-9]$")
@@ -68,10 +67,6 @@ def person_templates(enrolled: Sequence[np.ndarray]) -> np.ndarray:
     return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class IdentityGallery:
     """Enrolled faces and open-set matching for one embedder at a time."""
 
@@ -113,7 +108,7 @@ class IdentityGallery:
         ids = []
         try:
             with self._lock, self._conn:
-                self._conn.execute("INSERT OR IGNORE INTO identities(name, created) VALUES (?, ?)", (name, _now()))
+                self._conn.execute("INSERT OR IGNORE INTO identities(name, created) VALUES (?, ?)", (name, utc_iso()))
                 for png, box, landmarks, vector in encoded:
                     cur = self._conn.execute(
                         "INSERT INTO faces(name, crop, box, landmarks, created) VALUES (?, ?, ?, ?, ?)",
@@ -122,7 +117,7 @@ class IdentityGallery:
                             png,
                             json.dumps(np.asarray(box).tolist()),
                             json.dumps(np.asarray(landmarks).tolist()),
-                            _now(),
+                            utc_iso(),
                         ),
                     )
                     ids.append(int(cur.lastrowid))

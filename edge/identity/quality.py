@@ -17,12 +17,17 @@ def size_score(box: np.ndarray) -> float:
     return float(min(1.0, max(box[2] - box[0], 0.0) / FULL_SIZE_PX))
 
 
+def laplacian_variance(gray: np.ndarray) -> float:
+    """Variance of the Laplacian: low for blurred or tiny faces."""
+    return float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
 def sharpness_score(gray_face: np.ndarray) -> float:
-    """Variance of the Laplacian on the face resized to 64x64: blur and motion blur bring it down."""
+    """:func:`laplacian_variance` of the face resized to 64x64, so faces of any size compare; in [0, 1]."""
     if gray_face.size == 0:
         return 0.0
     small = cv2.resize(gray_face, (64, 64), interpolation=cv2.INTER_AREA)
-    return float(min(1.0, cv2.Laplacian(small, cv2.CV_64F).var() / SHARP_VARIANCE))
+    return float(min(1.0, laplacian_variance(small) / SHARP_VARIANCE))
 
 
 def frontal_score(landmarks: np.ndarray) -> float:
