@@ -1,8 +1,8 @@
 """IdentityGallery: enrolled people, their face crops and embeddings, in SQLite.
 
 Recognition is open-set: a face takes the name of the enrolled person whose
-closest stored embedding is most similar (cosine), or none when that
-similarity is under the embedder's threshold. Embeddings are stored per
+template (the mean of their stored embeddings) is most similar (cosine), or
+none when that similarity is under the embedder's threshold. Embeddings are stored per
 embedder model; the face crops themselves are kept, so switching embedder
 re-embeds from them instead of asking people to enrol again.
 """
