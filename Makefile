@@ -46,3 +46,4 @@ clean:
 bench: $(VENV)/.installed
 	$(PY) -m training bench --frames 30 --out runs/bench.json
 	$(PY) -m training bench-stream --viewers 20 --out runs/bench_stream.json
+	$(PY) -m bench tracking --out runs/bench_tracking.json

@@ -1,0 +1,175 @@
+"""Tracking against ground truth: MOT metrics (motmetrics) and the accuracy of the boxes the stream shows.
+
+Ground truth in MOTChallenge ``gt.txt`` form (``frame,id,x,y,w,h,1,-1,-1,-1``, frames from 1).
+:func:`annotate` makes a first version semi-automatically: MTCNN at full resolution with the still-photo
+settings on every frame, detections linked frame to frame by IoU (Hungarian), tracks shorter than
+``min_frames`` dropped; it is then checked by looking at the frames (:func:`contact_sheet`) and corrected
+by hand, and the corrections are written down beside the file.
+
+:func:`evaluate` replays the video through the service's own ``VideoAnalyzer`` at the rate the live
+service analyses (every ``analyse_every``-th frame, the source's frames in between showing the latest
+analysis, as the stream does), and scores every frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from tqdm import tqdm
+
+from edge.config import load_settings
+from edge.detection import FaceDetector
+from edge.tracking import iou_matrix
+
+Box = Tuple[float, float, float, float]
+
+
+def read_frames(video: Path) -> List[np.ndarray]:
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return frames
+        frames.append(frame)
+
+
+def annotate(video: Path, min_frames: int = 5, link_iou: float = 0.3) -> Dict[int, Dict[int, Box]]:
+    """{frame (from 1): {id: box x1,y1,x2,y2}} from full-resolution MTCNN on every frame, linked by IoU."""
+    settings = load_settings(None, environ={}).detector
+    detector = FaceDetector(max_side=4096, min_face_px=settings.photo_min_face_px)
+    tracks: Dict[int, Dict[int, Box]] = {}
+    last: Dict[int, np.ndarray] = {}  # id -> last box, for tracks seen in the previous frame
+    next_id = 1
+    for index, frame in enumerate(tqdm(read_frames(video), desc="full-resolution MTCNN"), start=1):
+        boxes = detector.detect(frame, max_side=max(frame.shape[:2]), min_face_px=settings.photo_min_face_px).boxes
+        ids = list(last)
+        iou = iou_matrix(np.array([last[i] for i in ids]).reshape(-1, 4), boxes)
+        rows, cols = linear_sum_assignment(-iou) if iou.size else ([], [])
+        current: Dict[int, np.ndarray] = {}
+        taken = set()
+        for r, c in zip(rows, cols):
+            if iou[r, c] >= link_iou:
+                current[ids[r]] = boxes[c]
+                taken.add(c)
+        for c in range(len(boxes)):
+            if c not in taken:
+                current[next_id] = boxes[c]
+                next_id += 1
+        for track_id, box in current.items():
+            tracks.setdefault(track_id, {})[index] = tuple(float(v) for v in box)
+        last = current
+    kept = {t: f for t, f in tracks.items() if len(f) >= min_frames}
+    by_frame: Dict[int, Dict[int, Box]] = {}
+    for new_id, (_, frames) in enumerate(sorted(kept.items()), start=1):
+        for index, box in frames.items():
+            by_frame.setdefault(index, {})[new_id] = box
+    return by_frame
+
+
+def write_mot(gt: Dict[int, Dict[int, Box]], path: Path) -> None:
+    lines = []
+    for index in sorted(gt):
+        for track_id, (x1, y1, x2, y2) in sorted(gt[index].items()):
+            lines.append(f"{index},{track_id},{x1:.1f},{y1:.1f},{x2 - x1:.1f},{y2 - y1:.1f},1,-1,-1,-1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def read_mot(path: Path) -> Dict[int, Dict[int, Box]]:
+    gt: Dict[int, Dict[int, Box]] = {}
+    for line in path.read_text().splitlines():
+        f, i, x, y, w, h = line.split(",")[:6]
+        gt.setdefault(int(f), {})[int(i)] = (float(x), float(y), float(x) + float(w), float(y) + float(h))
+    return gt
+
+
+def contact_sheet(video: Path, gt: Dict[int, Dict[int, Box]], frames: List[int], path: Path) -> None:
+    """Chosen frames with their ground-truth boxes and ids, tiled, to check the annotation by eye."""
+    all_frames = read_frames(video)
+    tiles = []
+    for index in frames:
+        img = all_frames[index - 1].copy()
+        for track_id, (x1, y1, x2, y2) in gt.get(index, {}).items():
+            cv2.rectangle(img, (int(x1), int(y1)), (int(x2), int(y2)), (0, 255, 0), 3)
+            cv2.putText(img, str(track_id), (int(x1), int(y1) - 8), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 255, 0), 3)
+        cv2.putText(img, f"frame {index}", (20, 60), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 255), 4)
+        tiles.append(cv2.resize(img, (960, 540)))
+    while len(tiles) % 2:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i : i + 2]) for i in range(0, len(tiles), 2)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.vstack(rows))
+
+
+def _valid(box, width: int, height: int) -> bool:
+    x1, y1, x2, y2 = box
+    return 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+
+
+def replay(video: Path, analyse_every: int) -> Tuple[Dict[int, List[Tuple[int, Box]]], int, Tuple[int, int]]:
+    """The boxes the stream shows on each frame ({frame: [(track id, box)]}), the number of invalid boxes
+    in events and on the stream, and the frame size."""
+    from edge.service import build_analyzer
+    from edge.video import VideoAnalyzer
+
+    settings = load_settings(None, environ={"EDGE_IDENTITY__ENABLED": "false"})
+    analyzer = build_analyzer(settings)
+    video_analyzer = VideoAnalyzer(analyzer, settings)
+    frames = read_frames(video)
+    height, width = frames[0].shape[:2]
+    shown: Dict[int, List[Tuple[int, Box]]] = {}
+    current: List[Tuple[int, Box]] = []
+    invalid = 0
+    for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
+        if (index - 1) % analyse_every == 0:
+            faces, events, _ = video_analyzer.step(frame, now=index / 25.0)
+            current = [(int(f.track_id), tuple(f.box)) for f in faces]
+            invalid += sum(not _valid(e.box, width, height) for e in events)
+        shown[index] = current
+        invalid += sum(not _valid(box, width, height) for _, box in current)
+    invalid += sum(not _valid(e.box, width, height) for e in video_analyzer.finish())
+    return shown, invalid, (width, height)
+
+
+def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, float]:
+    """MOT metrics of the shown boxes against ``gt_path``, tracks per person, displayed-box accuracy."""
+    import motmetrics as mm
+
+    gt = read_mot(gt_path)
+    shown, invalid, _ = replay(video, analyse_every)
+    acc = mm.MOTAccumulator(auto_id=True)
+    displayed_hits, gt_boxes = 0, 0
+    for index in sorted(shown):
+        truth = gt.get(index, {})
+        g_ids, g_boxes = list(truth), np.array(list(truth.values())).reshape(-1, 4)
+        h_ids, h_boxes = [t for t, _ in shown[index]], np.array([b for _, b in shown[index]]).reshape(-1, 4)
+        iou = iou_matrix(g_boxes, h_boxes)
+        # motmetrics' own iou_matrix uses a NumPy 1 API; the distance it wants is 1 - IoU, NaN under IoU 0.5.
+        acc.update(g_ids, h_ids, np.where(iou >= 0.5, 1 - iou, np.nan))
+        if iou.size:
+            rows, cols = linear_sum_assignment(-iou)
+            displayed_hits += int((iou[rows, cols] >= 0.5).sum())
+        gt_boxes += len(g_ids)
+    summary = mm.metrics.create().compute(
+        acc, metrics=["idf1", "mota", "motp", "num_switches", "num_fragmentations", "num_unique_objects"], name="x"
+    )
+    events = acc.mot_events
+    matched = events[events["Type"].isin(["MATCH", "SWITCH"])]
+    per_person = matched.groupby("OId")["HId"].nunique()
+    row = summary.loc["x"]
+    return {
+        "idf1": round(float(row["idf1"]), 4),
+        "mota": round(float(row["mota"]), 4),
+        "id_switches": int(row["num_switches"]),
+        "fragmentations": int(row["num_fragmentations"]),
+        "gt_identities": int(row["num_unique_objects"]),
+        "tracks_per_identity": round(float(per_person.mean()), 3) if len(per_person) else 0.0,
+        "invalid_boxes": int(invalid),
+        "displayed_box_iou50": round(displayed_hits / max(gt_boxes, 1), 4),
+        "analyse_every": analyse_every,
+    }

@@ -1,0 +1,29 @@
+"""The tracking benchmark runs on its committed ground truth, so it cannot rot; its numbers go to the README."""
+
+import json
+import subprocess
+import sys
+
+from bench.tracking import read_mot
+from tests.conftest import ROOT
+
+GT = ROOT / "bench" / "data" / "walking" / "gt.txt"
+
+
+def test_ground_truth_is_well_formed():
+    gt = read_mot(GT)
+    assert min(gt) >= 1 and max(gt) <= 105 and len(gt) >= 100  # frames of the 105-frame demo
+    for boxes in gt.values():
+        for x1, y1, x2, y2 in boxes.values():
+            assert 0 <= x1 < x2 <= 1920 and 0 <= y1 < y2 <= 1080
+
+
+def test_bench_tracking_scores_the_service_with_no_invalid_box(tmp_path):
+    out = tmp_path / "runs" / "tracking.json"
+    command = [sys.executable, "-m", "bench", "tracking", "--out", str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["invalid_boxes"] == 0  # boxes never leave the frame or turn inside out
+    assert 0 <= result["idf1"] <= 1 and result["gt_identities"] == 14
+    assert "| walking.mp4 |" in proc.stdout
