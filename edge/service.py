@@ -227,10 +227,11 @@ class EdgeService:
         if self.capture.error:
             return self.capture.error
         age = self.capture.frame_age()
-        if self.capture.state == "opening":
+        stale = age is None or age > self.settings.server.stale_after_s
+        if self.capture.state == "opening" and stale:  # a looping file reopens every pass: not a problem
             since = self.capture.opening_since or time.monotonic()
             return f"opening {redact_uri(self.capture.uri)} ({time.monotonic() - since:.0f} s so far)"
-        if age is not None and age > self.settings.server.stale_after_s:
+        if age is not None and stale:
             return f"no frame from {redact_uri(self.capture.uri)} for {age:.0f} s"
         return None
 
