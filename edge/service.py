@@ -341,10 +341,10 @@ class EdgeService:
     def _store(self, events: List[Event]) -> None:
         """Store events in order. When storage fails they wait in memory (bounded, drops counted) and go
         with the next batch; a full disk first releases the reserve so that storing goes on."""
-        self._pending.extend(events)
-        if not self._pending:
+        # Only events that failed to store wait in _pending (health reports them): the batch in flight does not.
+        batch = [*self._pending, *events]
+        if not batch:
             return
-        batch = list(self._pending)
         for attempt in range(2):
             try:
                 self.events.append(batch)
@@ -353,10 +353,9 @@ class EdgeService:
                     log.error("disk full: released the storage reserve %s; free space now", self.reserve.path)
                     continue
                 self._storage_failed(exc)
-                overflow = len(self._pending) - self.settings.storage.max_pending_events
-                for _ in range(max(overflow, 0)):
-                    self._pending.popleft()
-                    self.dropped_events += 1
+                overflow = max(len(batch) - self.settings.storage.max_pending_events, 0)
+                self.dropped_events += overflow
+                self._pending = deque(batch[overflow:])
                 return
             break
         self._pending.clear()
