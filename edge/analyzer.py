@@ -186,18 +186,17 @@ class FaceAnalyzer:
         self.gallery.add_faces(name, faces, self.embedder.name)
         return chosen
 
-
-def enroll_crops_into(analyzer: FaceAnalyzer, name: str, crops: Sequence[FaceCrop]) -> List[Dict[str, object]]:
-    """Enroll ``name`` from a track's kept crops (best quality first), in one transaction."""
-    if analyzer.embedder is None or analyzer.gallery is None:
-        raise ImageError(f"identity is off: {analyzer.problems.get('identity', 'no embedder loaded')}")
-    name = validate_name(name)
-    faces = []
-    for c in crops:
-        chip = analyzer.embedder.chips(c.crop, np.asarray(c.box)[None], np.asarray(c.landmarks)[None])
-        faces.append((c.crop, c.box, c.landmarks, analyzer.embedder.embed_chips(chip)[0]))
-    analyzer.gallery.add_faces(name, faces, analyzer.embedder.name)
-    return [{"quality": round(float(c.quality), 3), "size_px": round(float(c.box[2] - c.box[0]))} for c in crops]
+    def enroll_crops(self, name: str, crops: Sequence[FaceCrop]) -> List[Dict[str, object]]:
+        """Enroll ``name`` from a track's kept crops (best quality first), in one transaction."""
+        if self.embedder is None or self.gallery is None:
+            raise ImageError(f"identity is off: {self.problems.get('identity', 'no embedder loaded')}")
+        name = validate_name(name)
+        faces = []
+        for c in crops:
+            chip = self.embedder.chips(c.crop, np.asarray(c.box)[None], np.asarray(c.landmarks)[None])
+            faces.append((c.crop, c.box, c.landmarks, self.embedder.embed_chips(chip)[0]))
+        self.gallery.add_faces(name, faces, self.embedder.name)
+        return [{"quality": round(float(c.quality), 3), "size_px": round(float(c.box[2] - c.box[0]))} for c in crops]
 
 
 # A face is taken from a photo with several when it is the largest, by at least this area ratio, and the one

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from edge.access_token import resolve_access
-from edge.analyzer import FaceAnalyzer, enroll_crops_into
+from edge.analyzer import FaceAnalyzer
 from edge.broadcast import MjpegBroadcaster
 from edge.config import REPO_ROOT, Settings
 from edge.detection import FaceDetector
@@ -330,7 +330,7 @@ class EdgeService:
                 crops = self.crops.load(self.settings.camera, track_id)
             if not crops:
                 raise UnknownTrack(f"no faces of track {track_id} are kept (not on screen, or past retention)")
-            return enroll_crops_into(self.analyzer, name, crops)
+            return self.analyzer.enroll_crops(name, crops)
 
     def _storage_failed(self, exc: StorageError) -> None:
         if str(exc) != self.storage_problem:

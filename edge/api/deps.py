@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Optional
 
 from fastapi import Request
@@ -30,8 +31,6 @@ def blank_to_none(value: Optional[str]) -> Optional[str]:
 
 def parse_time(value: Optional[str], name: str) -> Optional[str]:
     """Validate an ISO-8601 time and return it in the stored form (UTC, 'Z')."""
-    from datetime import datetime, timezone
-
     if not value:  # absent, or left empty in a form: no bound
         return None
     hint = f"{value!r} is not an ISO-8601 time between years 1 and 9999, such as 2026-01-31T12:00:00Z"
