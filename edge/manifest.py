@@ -164,7 +164,10 @@ def seed_models_dir(target: Path, shipped: Path) -> List[str]:
         if current is not None and current.get("installed_at"):
             continue
         source, dest = shipped / entry["file"], target / entry["file"]
-        if source.is_file() and not (dest.is_file() and sha256_of(dest) == entry["sha256"]):
+        # Hash the volume's copy only when the entry changed: hashing 100+ MB at every start costs seconds
+        # on the eMMC, and verified_path checks the file anyway before it is loaded.
+        unchanged = current == entry and dest.is_file()
+        if source.is_file() and not unchanged and not (dest.is_file() and sha256_of(dest) == entry["sha256"]):
             shutil.copy2(source, dest)
         if current != entry:
             entries[name] = entry
