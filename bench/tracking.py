@@ -13,6 +13,7 @@ analysis, as the stream does), and scores every frame.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -111,9 +112,20 @@ def _valid(box, width: int, height: int) -> bool:
     return 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
 
 
-def replay(video: Path, analyse_every: int) -> Tuple[Dict[int, List[Tuple[int, Box]]], int, Tuple[int, int]]:
-    """The boxes the stream shows on each frame ({frame: [(track id, box)]}), the number of invalid boxes
-    in events and on the stream, and the frame size."""
+SHOW_MODES = ("latest analysis", "followed")
+
+
+def replay(
+    video: Path, analyse_every: int
+) -> Tuple[Dict[str, Dict[int, List[Tuple[int, Box]]]], int, Dict[str, float]]:
+    """What the stream shows on each frame, per way of showing ({mode: {frame: [(track id, box)]}}), the number
+    of invalid boxes in events and on the stream, and the follower's cost.
+
+    Analysis of frame k takes one analysis period, so its result reaches the stream at frame
+    k + ``analyse_every``. "latest analysis" draws that result as it is until the next one; "followed" moves
+    it along optical flow (``ShownBoxes``) onto every frame, as the service's stream does.
+    """
+    from edge.box_follow import ShownBoxes
     from edge.service import build_analyzer
     from edge.video import VideoAnalyzer
 
@@ -122,32 +134,65 @@ def replay(video: Path, analyse_every: int) -> Tuple[Dict[int, List[Tuple[int, B
     video_analyzer = VideoAnalyzer(analyzer, settings)
     frames = read_frames(video)
     height, width = frames[0].shape[:2]
-    shown: Dict[int, List[Tuple[int, Box]]] = {}
-    current: List[Tuple[int, Box]] = []
-    invalid = 0
+    shown: Dict[str, Dict[int, List[Tuple[int, Box]]]] = {mode: {} for mode in SHOW_MODES}
+    follower = ShownBoxes()
+    in_flight: List[Tuple[int, int, List[Tuple[int, Box]]]] = []  # (visible from, analysed frame, faces)
+    latest: List[Tuple[int, Box]] = []
+    invalid, follow_s = 0, 0.0
     for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
         if (index - 1) % analyse_every == 0:
             faces, events, _ = video_analyzer.step(frame, now=index / 25.0)
-            current = [(int(f.track_id), tuple(f.box)) for f in faces]
+            in_flight.append((index + analyse_every, index, [(int(f.track_id), tuple(f.box)) for f in faces]))
             invalid += sum(not _valid(e.box, width, height) for e in events)
-        shown[index] = current
-        invalid += sum(not _valid(box, width, height) for _, box in current)
+        while in_flight and in_flight[0][0] <= index:
+            _, analysed, latest = in_flight.pop(0)
+            follower.update({track_id: np.array(box) for track_id, box in latest}, analysed)
+        t0 = time.perf_counter()
+        followed = follower.on_frame(index, frame, (width, height))
+        follow_s += time.perf_counter() - t0
+        shown["latest analysis"][index] = latest
+        shown["followed"][index] = [(track_id, tuple(box)) for track_id, box in followed.items()]
+        invalid += sum(not _valid(box, width, height) for mode in SHOW_MODES for _, box in shown[mode][index])
     invalid += sum(not _valid(e.box, width, height) for e in video_analyzer.finish())
-    return shown, invalid, (width, height)
+    return shown, invalid, {"follow_ms_per_frame": round(1000 * follow_s / len(frames), 2)}
 
 
-def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, float]:
-    """MOT metrics of the shown boxes against ``gt_path``, tracks per person, displayed-box accuracy."""
+def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, object]:
+    """MOT metrics of the shown boxes against ``gt_path`` for each way of showing them, on every annotated
+    face and on the faces at least ``detector.min_face_px`` tall (the smallest the service is set to find)."""
+    gt = read_mot(gt_path)
+    shown, invalid, costs = replay(video, analyse_every)
+    min_px = load_settings(None, environ={}).detector.min_face_px
+    return {
+        "video": video.name,
+        "analyse_every": analyse_every,
+        "invalid_boxes": int(invalid),
+        "min_face_px": min_px,
+        **costs,
+        "modes": {mode: score(gt, shown[mode]) for mode in SHOW_MODES},
+        "modes_min_face": {mode: score(gt, shown[mode], min_px) for mode in SHOW_MODES},
+    }
+
+
+def score(
+    gt: Dict[int, Dict[int, Box]], shown: Dict[int, List[Tuple[int, Box]]], min_height: float = 0.0
+) -> Dict[str, float]:
+    """motmetrics' IDF1, MOTA, switches, fragmentations; tracks per person; share of GT boxes shown at IoU >= 0.5.
+
+    Faces under ``min_height`` px are "don't care" (as MOTChallenge treats ignored regions): neither they nor
+    a shown box on them (IoU >= 0.5) count.
+    """
     import motmetrics as mm
 
-    gt = read_mot(gt_path)
-    shown, invalid, _ = replay(video, analyse_every)
     acc = mm.MOTAccumulator(auto_id=True)
     displayed_hits, gt_boxes = 0, 0
     for index in sorted(shown):
         truth = gt.get(index, {})
+        small = np.array([b for b in truth.values() if b[3] - b[1] < min_height]).reshape(-1, 4)
+        truth = {i: b for i, b in truth.items() if b[3] - b[1] >= min_height}
+        hyps = [(t, b) for t, b in shown[index] if not (iou_matrix(np.array([b]), small) >= 0.5).any()]
         g_ids, g_boxes = list(truth), np.array(list(truth.values())).reshape(-1, 4)
-        h_ids, h_boxes = [t for t, _ in shown[index]], np.array([b for _, b in shown[index]]).reshape(-1, 4)
+        h_ids, h_boxes = [t for t, _ in hyps], np.array([b for _, b in hyps]).reshape(-1, 4)
         iou = iou_matrix(g_boxes, h_boxes)
         # motmetrics' own iou_matrix uses a NumPy 1 API; the distance it wants is 1 - IoU, NaN under IoU 0.5.
         acc.update(g_ids, h_ids, np.where(iou >= 0.5, 1 - iou, np.nan))
@@ -156,7 +201,18 @@ def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, fl
             displayed_hits += int((iou[rows, cols] >= 0.5).sum())
         gt_boxes += len(g_ids)
     summary = mm.metrics.create().compute(
-        acc, metrics=["idf1", "mota", "motp", "num_switches", "num_fragmentations", "num_unique_objects"], name="x"
+        acc,
+        metrics=[
+            "idf1",
+            "mota",
+            "num_switches",
+            "num_fragmentations",
+            "num_unique_objects",
+            "num_misses",
+            "num_false_positives",
+            "num_objects",
+        ],
+        name="x",
     )
     events = acc.mot_events
     matched = events[events["Type"].isin(["MATCH", "SWITCH"])]
@@ -168,8 +224,9 @@ def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, fl
         "id_switches": int(row["num_switches"]),
         "fragmentations": int(row["num_fragmentations"]),
         "gt_identities": int(row["num_unique_objects"]),
+        "missed_boxes": int(row["num_misses"]),
+        "false_boxes": int(row["num_false_positives"]),
+        "gt_boxes": int(row["num_objects"]),
         "tracks_per_identity": round(float(per_person.mean()), 3) if len(per_person) else 0.0,
-        "invalid_boxes": int(invalid),
         "displayed_box_iou50": round(displayed_hits / max(gt_boxes, 1), 4),
-        "analyse_every": analyse_every,
     }

@@ -66,6 +66,12 @@ class TrackerConfig(Strict):
     iou_match: float = Field(0.3, gt=0, lt=1, description="Least IoU for a detection to continue a track.")
     max_missed: int = Field(8, ge=0, description="Detections a track may miss before it is ended (face.left).")
     min_hits: int = Field(2, ge=1, description="Detections before a track is announced (face.appeared).")
+    follow_boxes: bool = Field(
+        True,
+        description="Carry boxes onto each frame by finding the face near its last place (edge.box_follow), "
+        "between detections and on every streamed frame (README, Tracking against ground truth); off: boxes "
+        "coast on their velocity and the stream shows the latest analysis.",
+    )
 
 
 class EmotionConfig(Strict):

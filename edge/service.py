@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Deque, Dict, List, Optional
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,7 @@ import numpy as np
 
 from edge.access_token import resolve_access
 from edge.analyzer import FaceAnalyzer
+from edge.box_follow import ShownBoxes
 from edge.broadcast import MjpegBroadcaster
 from edge.config import REPO_ROOT, Settings
 from edge.detection import FaceDetector
@@ -151,6 +153,7 @@ class EdgeService:
             s.uri, self.slot, s.loop, s.realtime, s.width, s.height, s.reconnect_min_s, s.reconnect_max_s
         )
         self._faces: List[FaceResult] = []
+        self._faces_frame = 0  # the captured frame the faces were found on
         self._faces_lock = threading.Lock()
         self._analysis_lock = threading.Lock()  # /analyze and the pipeline share the models
         self._pending: Deque[Event] = deque()  # events not stored yet (disk full or read-only)
@@ -414,7 +417,7 @@ class EdgeService:
                 self.metrics.observe(stage, seconds)
             self.metrics.observe("analysis", time.perf_counter() - t0)
             with self._faces_lock:
-                self._faces = faces
+                self._faces, self._faces_frame = faces, index
             self._store(events)
             self._keep_left_crops()
             self._save_open_tracks(force=any(e.type in ("face.appeared", "face.left") for e in events))
@@ -430,10 +433,22 @@ class EdgeService:
             if rest > 0:
                 self._stop.wait(rest)
 
+    def _shown_faces(self, shown: Optional[ShownBoxes], index: int, frame: np.ndarray) -> List[FaceResult]:
+        """The latest analysis, its boxes carried onto frame ``index`` (analysis lags a few frames behind)."""
+        with self._faces_lock:
+            faces, analysed = list(self._faces), self._faces_frame
+        if shown is None:
+            return faces
+        if analysed != shown.analysed:
+            shown.update({f.track_id: np.array(f.box) for f in faces if f.track_id is not None}, analysed)
+        boxes = shown.on_frame(index, frame, (frame.shape[1], frame.shape[0]))
+        return [replace(f, box=boxes[f.track_id].tolist()) if f.track_id in boxes else f for f in faces]
+
     def _render_loop(self) -> None:
         seen = 0
         max_side = self.settings.server.stream_max_side
         quality = self.settings.server.jpeg_quality
+        shown = ShownBoxes() if self.settings.tracker.follow_boxes else None
         fps_t0, fps_n = time.monotonic(), 0
         while not self._stop.is_set():
             got = self.slot.get_newer(seen, timeout=0.5)
@@ -441,7 +456,8 @@ class EdgeService:
                 continue
             seen, frame, ts = got
             t0 = time.perf_counter()
-            self.broadcaster.publish(render_jpeg(frame, self.faces(), max_side, quality))
+            faces = self._shown_faces(shown, seen, frame)
+            self.broadcaster.publish(render_jpeg(frame, faces, max_side, quality))
             self.metrics.observe("render", time.perf_counter() - t0)
             self.metrics.observe("capture_to_jpeg", time.time() - ts)
             self.metrics.inc("output_frames_total")

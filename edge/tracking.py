@@ -78,6 +78,7 @@ class Track:
     observed_box: Optional[np.ndarray] = None  # the last detection's box (face.left reports it)
     frames_since_observed: int = 0
     coasted: int = 0  # frames moved on velocity alone since the last detection
+    followed: bool = False  # the box was moved onto the current frame by optical flow: no velocity to add
     hits: int = 1
     missed: int = 0
     announced: bool = False
@@ -146,6 +147,7 @@ class FaceTracker:
             track.box, track.score, track.landmarks = new_box, float(dets.scores[di]), dets.landmarks[di]
             track.observed_box = new_box
             track.frames_since_observed = track.coasted = 0
+            track.followed = False
             track.hits += 1
             track.missed = 0
             track.last_seen = now
@@ -172,6 +174,16 @@ class FaceTracker:
         if frame_size is not None:
             self.clip(*frame_size)
 
+    def follow(self, boxes: np.ndarray, moved: np.ndarray) -> None:
+        """Put each track's box where optical flow found it on the current frame (``moved``: where it did).
+
+        Called before ``update`` or ``coast`` on the same frame; a followed box is not moved on velocity.
+        """
+        for track, box, ok in zip(self.tracks, boxes, moved):
+            track.followed = bool(ok)
+            if ok:
+                track.box = np.asarray(box, np.float64)
+
     def clip(self, width: int, height: int) -> None:
         """Keep every box inside the frame and at least one pixel wide and tall."""
         for track in self.tracks:
@@ -179,11 +191,15 @@ class FaceTracker:
             track.observed_box = clip_box(track.observed_box, width, height)
 
     def _predict(self, track: Track) -> np.ndarray:
-        return track.box + track.velocity if track.coasted < self.max_coast else track.box
+        if track.followed or track.coasted >= self.max_coast:
+            return track.box
+        return track.box + track.velocity
 
     def _coast(self, track: Track) -> None:
         track.frames_since_observed += 1
-        if track.coasted < self.max_coast:
+        if track.followed:
+            track.followed = False
+        elif track.coasted < self.max_coast:
             track.box = track.box + track.velocity
             track.coasted += 1
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from edge.analyzer import FaceAnalyzer, face_crop
+from edge.box_follow import BoxFollower
 from edge.config import Settings
 from edge.identity.quality import face_quality
 from edge.tracking import FaceTracker, Track
@@ -55,6 +56,8 @@ class VideoAnalyzer:
             uncertain_below=self._uncertain_below(analyzer, e.uncertain_below),
         )
         self.frame_count = 0
+        # Boxes are carried from one analysed frame to the next by finding the face (beats velocity at walking pace).
+        self.follower = BoxFollower() if t.follow_boxes else None
         self._last_time: Optional[float] = None
         self._left_crops: Dict[int, List[FaceCrop]] = {}
 
@@ -69,6 +72,7 @@ class VideoAnalyzer:
         events: List[Event] = []
         frame_size = (frame.shape[1], frame.shape[0])
         detect_now = self.frame_count % self.settings.detector.every_n_frames == 0
+        self._follow(frame)
         self.frame_count += 1
         if detect_now:
             t0 = time.perf_counter()
@@ -83,6 +87,15 @@ class VideoAnalyzer:
         else:
             self.tracker.coast(frame_size)
         return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
+
+    def _follow(self, frame: np.ndarray) -> None:
+        """Move every track's box from the previous analysed frame onto this one along optical flow."""
+        if self.follower is None:
+            return
+        self.follower.add_frame(self.frame_count, frame)
+        if self.tracker.tracks and self.frame_count > 0:
+            boxes = np.stack([t.box for t in self.tracker.tracks])
+            self.tracker.follow(*self.follower.follow(boxes, self.frame_count - 1, self.frame_count))
 
     @staticmethod
     def _uncertain_below(analyzer: FaceAnalyzer, configured: Optional[float]) -> float:

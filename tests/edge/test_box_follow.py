@@ -1,0 +1,85 @@
+"""BoxFollower and ShownBoxes on synthetic motion and on the demo video's fast walker."""
+
+import cv2
+import numpy as np
+
+from edge.box_follow import BoxFollower, ShownBoxes
+from edge.tracking import FaceTracker, iou_matrix
+from tests.conftest import DEMO
+from tests.edge.test_tracking import dets
+
+
+def textured_scene(offset, size=(360, 640)):
+    """A noise background with a textured square (the 'face') whose corner is at ``offset``."""
+    rng = np.random.default_rng(0)
+    frame = (rng.random(size + (3,)) * 60).astype(np.uint8)
+    face = (np.random.default_rng(1).random((60, 60, 3)) * 255).astype(np.uint8)
+    x, y = offset
+    frame[y : y + 60, x : x + 60] = face
+    return frame
+
+
+def test_a_moving_patch_is_found_where_it_went():
+    follower = BoxFollower()
+    follower.add_frame(0, textured_scene((100, 100)))
+    follower.add_frame(3, textured_scene((137, 88)))
+    boxes, found = follower.follow(np.array([[100, 100, 160, 160]]), 0, 3)
+    assert found.tolist() == [True]
+    assert np.abs(boxes[0] - [137, 88, 197, 148]).max() <= 1.0
+
+
+def test_a_face_that_is_not_found_stays_where_it_was():
+    follower = BoxFollower()
+    follower.add_frame(0, textured_scene((100, 100)))
+    follower.add_frame(1, np.zeros((360, 640, 3), np.uint8))  # the scene went dark: nothing to match
+    boxes, found = follower.follow(np.array([[100, 100, 160, 160]]), 0, 1)
+    assert found.tolist() == [False] and boxes[0].tolist() == [100, 100, 160, 160]
+    boxes, found = follower.follow(np.array([[100, 100, 160, 160]]), 0, 7)  # frame 7 was never seen
+    assert found.tolist() == [False] and boxes[0].tolist() == [100, 100, 160, 160]
+
+
+def demo_frames(indices):
+    cap = cv2.VideoCapture(str(DEMO))
+    frames, index = {}, 0
+    while len(frames) < len(indices):
+        ok, frame = cap.read()
+        assert ok
+        index += 1
+        if index in indices:
+            frames[index] = frame
+    return frames
+
+
+def test_the_fast_walker_is_followed_on_the_demo_video():
+    # Frames 7 and 10 of the demo: the man in front walks about 115 px to the right; MTCNN at full
+    # resolution puts his face at the boxes below (bench/data/walking/gt.txt, id 1).
+    frames = demo_frames({7, 10})
+    follower = BoxFollower()
+    follower.add_frame(7, frames[7])
+    follower.add_frame(10, frames[10])
+    boxes, found = follower.follow(np.array([[486.3, 727.4, 581.5, 864.2]]), 7, 10)
+    truth = np.array([[602.6, 746.1, 699.6, 877.8]])
+    assert found.tolist() == [True]
+    assert iou_matrix(boxes, truth)[0, 0] > 0.8
+
+
+def test_shown_boxes_follow_the_latest_analysis_and_stay_in_the_frame():
+    shown = ShownBoxes()
+    shown.on_frame(0, textured_scene((100, 100)), (640, 360))
+    shown.update({5: np.array([100, 100, 160, 160]), 6: np.array([600, 300, 700, 400])}, 0)
+    boxes = shown.on_frame(1, textured_scene((110, 104)), (640, 360))
+    assert np.abs(boxes[5] - [110, 104, 170, 164]).max() <= 1.0
+    x1, y1, x2, y2 = boxes[6]
+    assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360  # clipped, never outside the frame
+
+
+def test_a_followed_track_is_not_moved_again_on_its_velocity():
+    tracker = FaceTracker(["happy"], max_coast=10)
+    tracker.update(dets([0, 0, 40, 40]), 0.0)
+    tracker.update(dets([20, 0, 60, 40]), 1.0)  # velocity 10 px per frame to the right
+    tracker.follow(np.array([[30, 0, 70, 40]]), np.array([True]))
+    tracker.coast()
+    assert tracker.tracks[0].box.tolist() == [30, 0, 70, 40]
+    tracker.follow(np.array([[99, 0, 139, 40]]), np.array([False]))  # not found: velocity carries it
+    tracker.coast()
+    assert tracker.tracks[0].box.tolist() == [40, 0, 80, 40]
