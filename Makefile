@@ -44,6 +44,6 @@ clean:
 
 # Our pipeline against the per-frame loop on the same frames (see README "Benchmarks").
 bench: $(VENV)/.installed
-	$(PY) -m training bench --frames 30 --out runs/bench.json
-	$(PY) -m training bench-stream --viewers 20 --out runs/bench_stream.json
+	$(PY) -m bench pipeline --frames 30 --out runs/bench.json
+	$(PY) -m bench stream --viewers 20 --out runs/bench_stream.json
 	$(PY) -m bench tracking --out runs/bench_tracking.json

@@ -1,4 +1,9 @@
-"""``python -m bench``: tracking against ground truth (and the annotation tool that makes it)."""
+"""``python -m bench``: the benchmarks (README, Benchmarks).
+
+- ``pipeline``: our pipeline against the straightforward per-frame loop, same frames, one run;
+- ``stream``: what N MJPEG viewers cost the running service;
+- ``tracking``: tracking against ground truth (and ``annotate``, the tool that makes it).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,17 @@ GROUND_TRUTH = Path(__file__).resolve().parent / "data"
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pipeline", help="our pipeline vs the per-frame loop on the demo video and 1/4/8-face frames")
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--every-n", type=int, help="our detector runs every Nth frame (default: detector.every_n_frames)")
+    p.add_argument("--scenario", action="append", help="demo1080p, faces1, faces4, faces8 (default: all)")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p.add_argument("--mode", help=argparse.SUPPRESS)  # internal: one (mode, scenario) in a subprocess
+    p.add_argument("--tmp", help=argparse.SUPPRESS)
+    p = sub.add_parser("stream", help="what N MJPEG viewers cost the running service (1 viewer vs N)")
+    p.add_argument("--viewers", type=int, default=20)
+    p.add_argument("--seconds", type=float, default=20.0, help="measurement time per phase")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("annotate", help="first-pass ground truth: full-resolution MTCNN on every frame, linked")
     p.add_argument("video", type=Path)
     p.add_argument("--out", type=Path, required=True, help="gt.txt (MOTChallenge) to write")
@@ -26,6 +42,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--analyse-every", type=int, default=3, help="live analysis rate: 1080p at 25 fps is every 3rd")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
+
+    if args.command == "pipeline":
+        return _pipeline(args)
+    if args.command == "stream":
+        from bench.stream import bench_stream
+
+        write_json(args.out, bench_stream(args.viewers, args.seconds))
+        return 0
 
     from bench import tracking
 
@@ -53,10 +77,27 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f"| {args.video.name} | {faces} | {mode} | {r['idf1']:.3f} | {r['mota']:.3f} | {r['id_switches']} | "
                 f"{r['fragmentations']} | {r['tracks_per_identity']:.2f} | {r['displayed_box_iou50']:.1%} |"
             )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from bench import pipeline
+    from edge.config import DetectorConfig
+
+    every_n = args.every_n or DetectorConfig().every_n_frames
+    if args.mode:
+        print(json.dumps(pipeline.run_mode(args.mode, args.scenario[0], args.frames, every_n, Path(args.tmp))))
+        return 0
+    write_json(args.out, pipeline.benchmark(args.frames, every_n, tuple(args.scenario or pipeline.SCENARIOS)))
+    return 0
+
+
+def write_json(path: Optional[Path], data: object) -> None:
+    """Results as JSON at ``path`` (its folder made: a fresh clone has no runs/), if one was given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2))
 
 
 if __name__ == "__main__":

@@ -271,51 +271,6 @@ def _run_evaluate_identity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="our pipeline vs the per-frame loop on the demo video and 1/4/8-face frames")
-    p.add_argument("--frames", type=int, default=60)
-    p.add_argument(
-        "--every-n", type=int, default=None, help="our detector runs every Nth frame (default: detector.every_n_frames)"
-    )
-    p.add_argument("--scenario", action="append", help="demo1080p, faces1, faces4, faces8 (default: all)")
-    p.add_argument("--out", help="write the results as JSON here")
-    p.add_argument("--mode", help=argparse.SUPPRESS)  # internal: one (mode, scenario) in a subprocess
-    p.add_argument("--tmp", help=argparse.SUPPRESS)
-
-
-def _run_bench(args: argparse.Namespace) -> int:
-    from training import bench
-
-    if args.every_n is None:
-        from edge.config import DetectorConfig
-
-        args.every_n = DetectorConfig().every_n_frames
-    if args.mode:
-        out = bench.run_mode(args.mode, args.scenario[0], args.frames, args.every_n, Path(args.tmp))
-        print(json.dumps(out))
-        return 0
-    rows = bench.benchmark(args.frames, args.every_n, tuple(args.scenario or bench.SCENARIOS))
-    if args.out:
-        write_json(Path(args.out), rows)
-    return 0
-
-
-def _add_bench_stream(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench-stream", help="what N MJPEG viewers cost the running service (1 viewer vs N)")
-    p.add_argument("--viewers", type=int, default=20)
-    p.add_argument("--seconds", type=float, default=20.0, help="measurement time per phase")
-    p.add_argument("--out", help="write the results as JSON here")
-
-
-def _run_bench_stream(args: argparse.Namespace) -> int:
-    from training.bench_stream import bench_stream
-
-    rows = bench_stream(args.viewers, args.seconds)
-    if args.out:
-        write_json(Path(args.out), rows)
-    return 0
-
-
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="every installed network as ONNX, checked against PyTorch on real faces")
     p.add_argument("--out", default="runs/onnx")
@@ -336,9 +291,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "bench": (_add_bench, _run_bench),
     "export": (_add_export, _run_export),
-    "bench-stream": (_add_bench_stream, _run_bench_stream),
     "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
     "publish-emotion": (_add_publish_emotion, _run_publish_emotion),
     "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from edge.crops import IMAGE_SUFFIXES
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
 from edge.identity.gallery import person_templates
+from training.photo_faces import largest_face
 
 
 @dataclass
@@ -35,20 +35,6 @@ class Probe:
     path: str
     vector: np.ndarray
     face_px: float = 1e9  # width of the face box in the photo
-
-
-def largest_face(photo: Path, embedder: Embedder, detector: FaceDetector) -> Optional[Tuple[np.ndarray, float]]:
-    """The embedder's chip of the largest face in ``photo`` and that face's width, or None (unreadable, no face)."""
-    img = cv2.imread(str(photo))
-    if img is None:
-        return None
-    dets = detector.detect(img)
-    if len(dets) == 0:
-        return None
-    widths = dets.boxes[:, 2] - dets.boxes[:, 0]
-    k = int(np.argmax(widths * (dets.boxes[:, 3] - dets.boxes[:, 1])))
-    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return embedder.chips(rgb, dets.boxes[k : k + 1], dets.landmarks[k : k + 1])[0], float(widths[k])
 
 
 def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceDetector) -> Dict[str, List[Probe]]:

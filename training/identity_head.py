@@ -21,7 +21,7 @@ from tqdm import tqdm
 from edge.crops import IMAGE_SUFFIXES
 from edge.detection import FaceDetector
 from edge.identity.embedders import Embedder
-from training.identity_eval import largest_face
+from training.photo_faces import largest_face
 
 
 def augmented_embeddings(

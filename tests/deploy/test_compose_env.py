@@ -19,10 +19,10 @@ import httpx
 import pytest
 import yaml
 
+from bench.server_process import ServerProcess
 from edge.access_token import resolve_access
 from edge.cli import build_parser
 from edge.config import ConfigError, load_settings
-from training.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_FILES = ["compose.yaml", "docker"]

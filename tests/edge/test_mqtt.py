@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from training.server_process import ServerProcess, free_port
+from bench.server_process import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 AMQTT = shutil.which("amqtt", path=str(Path(sys.executable).parent))

@@ -9,8 +9,8 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.server_process import ServerProcess
 from tests.conftest import FACES
-from training.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

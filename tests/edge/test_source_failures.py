@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.server_process import ServerProcess
 from tests.conftest import DEMO
-from training.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

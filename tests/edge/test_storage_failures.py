@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.server_process import ServerProcess
 from edge.events import EventStore
 from edge.sqlite import StorageError
 from edge.types import Event
-from training.server_process import ServerProcess
 
 
 @contextlib.contextmanager

@@ -9,11 +9,11 @@ import sys
 import httpx
 import pytest
 
+from bench.server_process import ServerProcess
 from edge.access_token import is_loopback, resolve_access
 from edge.api.access import AccessPolicy, cross_site, presented_token
 from edge.config import ConfigError, ServerConfig
 from tests.conftest import FACES, ROOT
-from training.server_process import ServerProcess
 
 TOKEN = "s3cret-token-for-tests"
 

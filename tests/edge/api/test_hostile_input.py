@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.server_process import ServerProcess
 from tests.conftest import FACES
-from training.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from training.server_process import ServerProcess
+from bench.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 SECONDS = 4.0

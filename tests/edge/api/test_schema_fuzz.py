@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from training.server_process import ServerProcess
+from bench.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 TOKEN = "fuzz-token"

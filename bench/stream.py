@@ -1,4 +1,4 @@
-"""``python -m training bench-stream``: what MJPEG viewers cost the running service.
+"""``python -m bench stream``: what MJPEG viewers cost the running service.
 
 The real service (``python -m edge serve`` on the demo video, loopback port) is
 measured for a while with one viewer, then with N viewers at once. Each viewer
@@ -21,7 +21,7 @@ from typing import Dict, List
 
 import httpx
 
-from training.server_process import ServerProcess
+from bench.server_process import ServerProcess
 
 MARK = b"--frame\r\n"
 

@@ -1,4 +1,4 @@
-"""``python -m training bench``: our pipeline against the straightforward per-frame loop, same frames, one run.
+"""``python -m bench pipeline``: our pipeline against the straightforward per-frame loop, same frames, one run.
 
 Scenarios: the 1080p demo video, and 640x480 frames with 1, 4 and 8 real faces
 (crops of the shared photos, drifting a few pixels a frame like people in a
@@ -260,8 +260,8 @@ def benchmark(frames: int = 60, every_n: int = 3, scenarios=SCENARIOS) -> List[D
                 cmd = [
                     sys.executable,
                     "-m",
-                    "training",
                     "bench",
+                    "pipeline",
                     "--mode",
                     mode,
                     "--scenario",
