@@ -26,11 +26,12 @@ lint: $(VENV)/.installed
 	# The Jetson image runs Python 3.8: fail on anything newer under edge/.
 	$(VENV)/bin/vermin --no-tips --violations -t=3.8- --eval-annotations --backport typing --backport dataclasses edge/
 
-# Debian's docker-compose validates compose.yaml without a Docker engine (root installs it; others skip that test).
+# Debian's docker-compose validates compose.yaml without a Docker engine; Debian's chromium runs the browser
+# tests (Playwright cannot download browsers here). Root installs them; others are told what the tests need.
 tools:
-	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-		apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } || \
-		echo "docker-compose not installed (needs root or: apt-get install docker-compose): the compose tests will fail"
+	@command -v docker-compose >/dev/null && command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose chromium >/dev/null; } || \
+		echo "docker-compose or chromium not installed (needs root or: apt-get install docker-compose chromium): the compose and browser tests will fail"
 
 test: $(VENV)/.installed lint tools
 	$(PY) -m pytest -q

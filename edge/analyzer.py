@@ -191,6 +191,13 @@ class FaceAnalyzer:
         if self.embedder is None or self.gallery is None:
             raise ImageError(f"identity is off: {self.problems.get('identity', 'no embedder loaded')}")
         name = validate_name(name)
+        usable = [c for c in crops if c.box[2] - c.box[0] >= self.identity_min_face_px]
+        if not usable:
+            raise ImageError(
+                f"the kept faces of this visitor are narrower than identity.min_face_px ({self.identity_min_face_px}"
+                " px): too small to recognise them by; enroll them from a photo instead"
+            )
+        crops = usable
         faces = []
         for c in crops:
             chip = self.embedder.chips(c.crop, np.asarray(c.box)[None], np.asarray(c.landmarks)[None])

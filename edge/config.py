@@ -175,7 +175,12 @@ class StorageConfig(Strict):
     cache_dir: str = Field(
         "data/cache", description="Exported ONNX files and TensorRT engines, per model sha256 (a volume on the Jetson)."
     )
-    retention_days: float = Field(30.0, gt=0, description="Events older than this are deleted.")
+    retention_days: float = Field(
+        30.0, gt=0, description="Events, and the face thumbnails kept with them, older than this are deleted."
+    )
+    max_thumbnail_mb: float = Field(
+        200.0, gt=0, description="Most space the kept face crops of tracks (event thumbnails) take; oldest go first."
+    )
     reserve_mb: float = Field(
         8.0,
         ge=0,
@@ -208,6 +213,22 @@ class MqttConfig(Strict):
     max_queued: int = Field(10000, ge=1, description="Events kept while the broker is unreachable; older are dropped.")
 
 
+OVERLAYS = ("boxes", "emoji", "blur-strangers", "blur-all")
+
+
+class RenderConfig(Strict):
+    overlay: str = Field(
+        "boxes",
+        pattern=f"^({'|'.join(OVERLAYS)})$",
+        description="What the stream and snapshots draw: 'boxes' (box, name, emotion), 'emoji' (boxes and an "
+        "emoji of the smoothed emotion), 'blur-strangers' (every face not enrolled is blurred), 'blur-all'. "
+        "With a blur mode set here, viewers cannot ask for less blurring (?overlay=).",
+    )
+    blur_margin: float = Field(
+        0.25, ge=0, le=1, description="The blurred region reaches this share of the face size beyond its box."
+    )
+
+
 class Settings(Strict):
     """The whole configuration of one service instance."""
 
@@ -222,6 +243,7 @@ class Settings(Strict):
     emotion: EmotionConfig = EmotionConfig()
     identity: IdentityConfig = IdentityConfig()
     server: ServerConfig = ServerConfig()
+    render: RenderConfig = RenderConfig()
     storage: StorageConfig = StorageConfig()
     mqtt: MqttConfig = MqttConfig()
 

@@ -80,3 +80,47 @@ def report_csv(rows: List[Dict[str, object]], emotions: Iterable[str]) -> str:
             + [shares.get(e, 0.0) for e in emotions]
         )
     return out.getvalue()
+
+
+STRANGERS = "strangers"
+
+
+def presence_timeline(left_events: Iterable[dict], bucket_s: float = 3600.0) -> Dict[str, object]:
+    """Presence and emotion over time, for the report's charts, in buckets of ``bucket_s`` seconds.
+
+    Each visit's time is spread over the buckets it overlaps; its emotion shares over that time.
+    ``presence[person][i]`` is seconds seen in bucket ``i``; ``emotions[person][label][i]`` the seconds
+    of it with that dominant emotion. Strangers together are ``"strangers"``.
+    """
+    visits = []
+    for event in left_events:
+        data = event.get("data") or {}
+        first, last = data.get("first_seen"), data.get("last_seen")
+        if first is None or last is None:
+            continue
+        name = (event.get("identity") or {}).get("name") or STRANGERS
+        visits.append((name, float(first), max(float(last), float(first)), data.get("emotion_shares") or {}))
+    if not visits:
+        return {"bucket_s": bucket_s, "buckets": [], "presence": {}, "emotions": {}}
+    start = min(v[1] for v in visits) // bucket_s * bucket_s
+    count = int((max(v[2] for v in visits) - start) // bucket_s) + 1
+    presence: Dict[str, List[float]] = {}
+    emotions: Dict[str, Dict[str, List[float]]] = {}
+    for name, first, last, shares in visits:
+        row = presence.setdefault(name, [0.0] * count)
+        for i in range(int((first - start) // bucket_s), int((last - start) // bucket_s) + 1):
+            lo, hi = start + i * bucket_s, start + (i + 1) * bucket_s
+            seen = max(0.0, min(last, hi) - max(first, lo))
+            row[i] += seen
+            for label, share in shares.items():
+                emotions.setdefault(name, {}).setdefault(label, [0.0] * count)[i] += seen * float(share)
+    return {
+        "bucket_s": bucket_s,
+        "buckets": [_iso(start + i * bucket_s) for i in range(count)],
+        "presence": {name: _rounded(row) for name, row in presence.items()},
+        "emotions": {n: {k: _rounded(v) for k, v in sorted(e.items())} for n, e in emotions.items()},
+    }
+
+
+def _rounded(values: List[float]) -> List[float]:
+    return [round(v, 2) for v in values]

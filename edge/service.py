@@ -17,16 +17,17 @@ import time
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
-from typing import Deque, Dict, List, Optional
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
+import cv2
 import numpy as np
 
 from edge.access_token import resolve_access
 from edge.analyzer import FaceAnalyzer
 from edge.box_follow import ShownBoxes
 from edge.broadcast import MjpegBroadcaster
-from edge.config import REPO_ROOT, Settings
+from edge.config import OVERLAYS, REPO_ROOT, Settings
 from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
 from edge.events import EventStore
@@ -36,7 +37,7 @@ from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
-from edge.render import render_jpeg
+from edge.render import PRIVACY, encode_jpeg, fit, render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError, StorageReserve
 from edge.track_crops import TrackCropStore
@@ -146,7 +147,11 @@ class EdgeService:
         self.gallery = IdentityGallery(settings.storage.database)
         self.analyzer = build_analyzer(settings, self.gallery)
         self.video = VideoAnalyzer(self.analyzer, settings, first_track_id=self.events.max_track_id() + 1)
-        self.broadcaster = MjpegBroadcaster()
+        # One broadcaster per overlay; a mode is rendered only while someone watches it (the configured one always).
+        self.overlay = settings.render.overlay
+        self.broadcasters = {mode: MjpegBroadcaster() for mode in OVERLAYS}
+        self.broadcaster = self.broadcasters[self.overlay]
+        self._last_shown: Optional[Tuple[np.ndarray, List[FaceResult]]] = None  # (frame, faces) last rendered
         self.slot = LatestFrame()
         s = settings.source
         self.capture = CaptureThread(
@@ -203,7 +208,7 @@ class EdgeService:
         if self.capture.is_alive():
             self.capture.join(timeout=5)
         self._store(self.video.finish())
-        self._keep_left_crops()
+        self._keep_crops()
         if not self._pending:  # every face.left is stored: nothing is left open for the next start
             self._save_open_tracks(force=True)
         else:
@@ -238,10 +243,33 @@ class EdgeService:
             return f"no frame from {redact_uri(self.capture.uri)} for {age:.0f} s"
         return None
 
-    def current_jpeg(self) -> Optional[bytes]:
-        """The latest annotated frame, or None when there is none or it is stale."""
-        _, jpeg = self.broadcaster.latest()
-        return None if jpeg is None or self.source_stale() else jpeg
+    def overlay_for(self, requested: Optional[str]) -> str:
+        """The overlay a viewer gets: ``requested`` (default: ``render.overlay``), never less private than set.
+
+        Raises ``PermissionError`` when ``requested`` would show faces the device is set to blur."""
+        if requested is None:
+            return self.overlay
+        if PRIVACY[requested] < PRIVACY[self.overlay]:
+            raise PermissionError(
+                f"this device is set to render.overlay={self.overlay}; '{requested}' would show faces it blurs"
+            )
+        return requested
+
+    def current_jpeg(self, overlay: Optional[str] = None) -> Optional[bytes]:
+        """The latest frame drawn with ``overlay``, or None when there is none or it is stale."""
+        mode = self.overlay_for(overlay)
+        if self.source_stale():
+            return None
+        _, jpeg = self.broadcasters[mode].latest()
+        if mode != self.overlay or jpeg is None:  # nobody watches this mode: draw the last frame now
+            shown = self._last_shown
+            if shown is None:
+                return None
+            s = self.settings
+            jpeg = render_jpeg(
+                shown[0], shown[1], s.server.stream_max_side, s.server.jpeg_quality, mode, s.render.blur_margin
+            )
+        return jpeg
 
     def analyze_image(self, frame: np.ndarray) -> List[FaceResult]:
         with self._analysis_lock:
@@ -256,7 +284,7 @@ class EdgeService:
     def refresh_gauges(self) -> None:
         """Rates that must fall to 0 when frames stop, not keep their last value."""
         self.metrics.set("source_fps", self.capture.fps)
-        self.metrics.set("viewers", self.broadcaster.viewers)
+        self.metrics.set("viewers", sum(b.viewers for b in self.broadcasters.values()))
         self.metrics.set("events_pending", len(self._pending))
         self.metrics.set("events_dropped", self.dropped_events)
         if self.source_stale():
@@ -318,12 +346,51 @@ class EdgeService:
         except StorageError as exc:  # a read-only or full volume: serve anyway, and say so
             self._storage_failed(exc)
 
-    def _keep_left_crops(self) -> None:
-        for track_id, crops in self.video.take_left_crops().items():
-            try:
+    def _keep_crops(self, events: Sequence[Event] = ()) -> None:
+        """Keep the best faces of tracks just announced (their events' thumbnails) and of tracks that left."""
+        kept = {e.track_id: self.video.track_crops(e.track_id) for e in events if e.type == "face.appeared"}
+        kept.update(self.video.take_left_crops())
+        kept = {track_id: crops for track_id, crops in kept.items() if crops}
+        if not kept:
+            return
+        try:
+            for track_id, crops in kept.items():
                 self.crops.save(self.settings.camera, track_id, crops)
-            except StorageError as exc:
-                self._storage_failed(exc)
+            self.crops.enforce_limit(int(self.settings.storage.max_thumbnail_mb * 1024 * 1024))
+        except StorageError as exc:
+            self._storage_failed(exc)
+
+    def thumbnail(self, seq: int, max_side: int = 160) -> Optional[bytes]:
+        """A JPEG of the best face of event ``seq``'s track (on screen now, or kept), or None."""
+        event = self.events.get(seq)
+        if event is None:
+            return None
+        track_id = int(event["track_id"])  # type: ignore[call-overload]
+        crops = None
+        if event["camera"] == self.settings.camera:
+            with self._analysis_lock:
+                crops = self.video.track_crops(track_id)
+        crops = crops or self.crops.load(str(event["camera"]), track_id, limit=1)
+        if not crops:
+            return None
+        return encode_jpeg(fit(cv2.cvtColor(crops[0].crop, cv2.COLOR_RGB2BGR), max_side), 85)
+
+    def forget_person(self, name: str, redact_events: bool) -> Dict[str, int]:
+        """Delete an enrolled person, the face crops of every track named as them, and (optionally) their name
+        in the events. Raises ``UnknownIdentity``."""
+        tracks = []
+        after = 0
+        while True:
+            page = self.events.query(after, 1000, identity=name)
+            tracks += [(str(e["camera"]), int(e["track_id"])) for e in page]  # type: ignore[call-overload]
+            if len(page) < 1000:
+                break
+            after = int(page[-1]["seq"])  # type: ignore[call-overload]
+        with self._analysis_lock:
+            removed = self.gallery.delete(name)
+        crops = self.crops.delete_tracks(tracks)
+        redacted = self.events.redact_identity(name) if redact_events else 0
+        return {"faces_removed": removed, "crops_removed": crops, "events_redacted": redacted}
 
     def enroll_track(self, name: str, track_id: int) -> List[Dict[str, object]]:
         """Enroll ``name`` from a track's best crops: on screen now, or kept since it left."""
@@ -382,7 +449,7 @@ class EdgeService:
         left = self.video.finish()
         if left:
             self._store(left)
-            self._keep_left_crops()
+            self._keep_crops()
             self._save_open_tracks(force=True)
         with self._faces_lock:
             self._faces = []
@@ -419,7 +486,7 @@ class EdgeService:
             with self._faces_lock:
                 self._faces, self._faces_frame = faces, index
             self._store(events)
-            self._keep_left_crops()
+            self._keep_crops(events)
             self._save_open_tracks(force=any(e.type in ("face.appeared", "face.left") for e in events))
             if time.monotonic() - self._retention_at > RETENTION_EVERY_S:
                 self._apply_retention()
@@ -457,7 +524,12 @@ class EdgeService:
             seen, frame, ts = got
             t0 = time.perf_counter()
             faces = self._shown_faces(shown, seen, frame)
-            self.broadcaster.publish(render_jpeg(frame, faces, max_side, quality))
+            self._last_shown = (frame, faces)
+            for mode, broadcaster in self.broadcasters.items():
+                if mode == self.overlay or broadcaster.viewers:
+                    broadcaster.publish(
+                        render_jpeg(frame, faces, max_side, quality, mode, self.settings.render.blur_margin)
+                    )
             self.metrics.observe("render", time.perf_counter() - t0)
             self.metrics.observe("capture_to_jpeg", time.time() - ts)
             self.metrics.inc("output_frames_total")

@@ -1,8 +1,11 @@
-"""TrackCropStore: the best face crops of tracks that left, kept as long as retention allows.
+"""TrackCropStore: the best face crops of each announced track, kept as long as retention allows.
 
-They let a user name a visitor after the fact (``POST /events/{seq}/enroll``). Crops of strangers are
-personal data: they are deleted with the events of the same age (``storage.retention_days``) and never
-kept longer. The database file is owner-only (see :mod:`edge.sqlite`).
+They are the thumbnails of the track's events (``GET /events/{seq}/thumbnail.jpg``) and let a user name
+a visitor after the fact (``POST /events/{seq}/enroll``). Saved when a track is announced and again,
+with its best faces by then, when it leaves. Crops of strangers are personal data: they are deleted
+with the events of the same age (``storage.retention_days``), with the person they show, and the oldest
+go first when they take more than ``storage.max_thumbnail_mb``. The database file is owner-only (see
+:mod:`edge.sqlite`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -60,11 +63,13 @@ class TrackCropStore:
         except sqlite3.Error as exc:
             raise storage_error(f"could not keep the faces of track {track_id}", exc) from exc
 
-    def load(self, camera: str, track_id: int) -> List[FaceCrop]:
+    def load(self, camera: str, track_id: int, limit: int = 1 << 30) -> List[FaceCrop]:
+        """The kept crops of a track, best first (at most ``limit``)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT quality, png, box, landmarks FROM track_crops WHERE camera = ? AND track_id = ? ORDER BY rank",
-                (camera, track_id),
+                "SELECT quality, png, box, landmarks FROM track_crops WHERE camera = ? AND track_id = ? "
+                "ORDER BY rank LIMIT ?",
+                (camera, track_id, limit),
             ).fetchall()
         out = []
         for quality, png, box, landmarks in rows:
@@ -78,6 +83,40 @@ class TrackCropStore:
                 )
             )
         return out
+
+    def delete_tracks(self, tracks: Sequence[Tuple[str, int]]) -> int:
+        """Forget every crop of these (camera, track id) pairs; returns how many crops went."""
+        try:
+            with self._lock, self._conn:
+                return sum(
+                    self._conn.execute(
+                        "DELETE FROM track_crops WHERE camera = ? AND track_id = ?", (camera, track_id)
+                    ).rowcount
+                    for camera, track_id in set(tracks)
+                )
+        except sqlite3.Error as exc:
+            raise storage_error("could not delete face crops", exc) from exc
+
+    def enforce_limit(self, max_bytes: int) -> int:
+        """Delete the oldest tracks' crops until all take at most ``max_bytes``; returns how many went."""
+        removed = 0
+        try:
+            with self._lock, self._conn:
+                total = self._conn.execute("SELECT COALESCE(SUM(LENGTH(png)), 0) FROM track_crops").fetchone()[0]
+                rows = self._conn.execute(
+                    "SELECT camera, track_id, SUM(LENGTH(png)) FROM track_crops GROUP BY camera, track_id "
+                    "ORDER BY MIN(time), track_id"
+                ).fetchall()
+                for camera, track_id, size in rows:
+                    if total <= max_bytes:
+                        break
+                    removed += self._conn.execute(
+                        "DELETE FROM track_crops WHERE camera = ? AND track_id = ?", (camera, track_id)
+                    ).rowcount
+                    total -= size
+        except sqlite3.Error as exc:
+            raise storage_error("could not trim the kept face crops", exc) from exc
+        return removed
 
     def delete_older_than(self, days: float) -> int:
         return delete_rows_older_than(self._conn, self._lock, "track_crops", days)

@@ -131,10 +131,9 @@ class VideoAnalyzer:
         return [self._left(t) for t in announced]
 
     def _keep_best_crops(self, frame: np.ndarray, seen: List[Track]) -> None:
-        """Each track keeps its ``KEPT_CROPS`` best faces by quality, from faces big enough to be named."""
+        """Each track keeps its ``KEPT_CROPS`` best faces by quality (its thumbnails; enrollment takes the ones
+        big enough to be named)."""
         for track in seen:
-            if track.box[2] - track.box[0] < self.analyzer.identity_min_face_px:
-                continue
             crop_bgr, box, landmarks = face_crop(frame, track.box, track.landmarks)
             quality = face_quality(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), box, landmarks)
             worst = track.best_crops[-1].quality if len(track.best_crops) >= KEPT_CROPS else -1.0

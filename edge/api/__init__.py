@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from edge import __version__
 from edge.api import events, health, identities, report, stream
@@ -50,6 +51,8 @@ def create_app(service: EdgeService) -> FastAPI:
     install_error_handlers(app)
     for area in (stream, events, report, identities, health):
         app.include_router(area.router)
+    # The pages' CSS, JS modules, vendored Chart.js and emoji: plain files, no build step.
+    app.mount("/static", StaticFiles(directory=str(stream.WEB)), name="static")
 
     per_file = int(server.max_upload_mb * MB)
 

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 COOKIE = "edge_token"
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
-# Open without a token even when reads are protected: health checks, the page shell (it shows the
-# login form), the login itself and the API description.
+# Open without a token even when reads are protected: health checks, the page shells and their static
+# files (they show the login form; the data they fetch is guarded), the login itself and the API description.
 OPEN_PATHS = ("/health", "/", "/login", "/logout", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/favicon.ico")
 
 
@@ -44,7 +44,7 @@ class AccessPolicy:
         )
 
     def needs_token(self, method: str, path: str) -> bool:
-        if self.token is None or path in OPEN_PATHS or path.startswith("/static/"):
+        if self.token is None or path in OPEN_PATHS or path.startswith(("/static/", "/ui/")):
             return False
         return method not in READ_METHODS or self.protect_reads
 

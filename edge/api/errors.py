@@ -16,9 +16,10 @@ log = logging.getLogger(__name__)
 ERROR_MEANINGS = {
     400: "Malformed request: a parameter or body that does not validate.",
     401: "The API token is missing or wrong.",
-    403: "A cross-site request to change something was refused.",
+    403: "Refused: a cross-site request to change something, or an overlay less private than render.overlay.",
     404: "Not found.",
     405: "Method not allowed (the Allow header lists the methods).",
+    409: "Conflict: the name is already taken.",
     413: "An upload over server.max_upload_mb, or an image over server.max_image_pixels.",
     415: "The upload is not an image.",
     422: "The photo cannot be used (no face, or several without a choice).",

@@ -7,8 +7,8 @@ import json
 import re
 from typing import Optional
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response, StreamingResponse
 
 from edge.api.deps import MAX_SEQ, blank_to_none, get_service, parse_time
 from edge.api.errors import ApiError, error_responses
@@ -96,6 +96,19 @@ async def event_stream(
                 yield f"id: {ev['seq']}\nevent: {ev['type']}\ndata: {json.dumps(ev)}\n\n"
 
     return StreamingResponse(gen(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/events/{seq}/thumbnail.jpg",
+    summary="The best face of the event's track (kept while retention and storage.max_thumbnail_mb allow)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+)
+def thumbnail(seq: int = Path(..., ge=1, le=MAX_SEQ), service: EdgeService = Depends(get_service)) -> Response:
+    jpeg = service.thumbnail(seq)
+    if jpeg is None:
+        raise ApiError(404, "no thumbnail", f"no face is kept for event {seq} (unknown event, or past retention)")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.get("/tracks", summary="Faces on screen now")

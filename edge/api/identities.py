@@ -1,17 +1,20 @@
-"""Enrollment (upload photos of a person, list, remove) and single-image analysis."""
+"""People: enrollment (photos, or a visitor's track), list with their faces, rename, remove; single-image analysis."""
 
 from __future__ import annotations
 
 from typing import List, Sequence
 
+import cv2
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, UploadFile
+from fastapi.responses import Response
 
 from edge.analyzer import ImageError, ImageTooLarge, decode_image
 from edge.api.deps import MAX_SEQ, get_service, get_workers
 from edge.api.errors import ApiError, error_responses
 from edge.api.workers import ImageWorkers
 from edge.identity.gallery import InvalidName, UnknownIdentity
+from edge.render import encode_jpeg, fit
 from edge.service import EdgeService, UnknownTrack
 from edge.sqlite import StorageError
 
@@ -62,12 +65,57 @@ def identities(service: EdgeService = Depends(get_service)) -> dict:
     return {"identities": service.gallery.names(), "embedder": embedder.name if embedder is not None else None}
 
 
-@router.get("/identities/{name}", summary="One enrolled person", responses=error_responses(404))
+def _unknown(name: str) -> ApiError:
+    return ApiError(404, "unknown identity", f"nobody named {name!r} is enrolled")
+
+
+@router.get(
+    "/identities/{name}", summary="One enrolled person, with the ids of their faces", responses=error_responses(404)
+)
 def identity(name: str, service: EdgeService = Depends(get_service)) -> dict:
     for row in service.gallery.names():
         if row["name"] == name:
-            return row
-    raise ApiError(404, "unknown identity", f"nobody named {name!r} is enrolled")
+            return {**row, "face_ids": service.gallery.face_ids(name)}
+    raise _unknown(name)
+
+
+@router.get(
+    "/identities/{name}/faces/{face_id}.jpg",
+    summary="An enrolled face (the crop it was enrolled from)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+)
+def identity_face(
+    name: str, face_id: int = Path(..., ge=1, le=MAX_SEQ), service: EdgeService = Depends(get_service)
+) -> Response:
+    crop = service.gallery.face_crop(name, face_id)
+    if crop is None:
+        raise ApiError(404, "unknown face", f"{name!r} has no enrolled face {face_id}")
+    jpeg = encode_jpeg(fit(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), 160), 85)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.patch(
+    "/identities/{name}",
+    summary="Rename a person (their faces follow; stored events keep the name they had)",
+    responses=error_responses(400, 404, 409, 507),
+)
+def rename_identity(
+    name: str,
+    new_name: str = Body(..., embed=True, alias="name", min_length=1, max_length=64),
+    service: EdgeService = Depends(get_service),
+) -> dict:
+    try:
+        service.gallery.rename(name, new_name)
+    except UnknownIdentity:
+        raise _unknown(name) from None
+    except InvalidName as exc:
+        raise ApiError(400, "invalid name", str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(409, "name taken", str(exc)) from None
+    except StorageError as exc:
+        raise ApiError(507, "storage error", str(exc)) from None
+    return {"name": new_name.strip(), "previous": name, "identities": service.gallery.names()}
 
 
 @router.post(
@@ -111,7 +159,9 @@ async def enroll(
 
 
 @router.delete(
-    "/identities/{name}", summary="Remove a person and their faces", responses=error_responses(400, 404, 507)
+    "/identities/{name}",
+    summary="Remove a person, their faces and the kept face crops of their tracks",
+    responses=error_responses(400, 404, 507),
 )
 def delete_identity(
     name: str,
@@ -119,13 +169,12 @@ def delete_identity(
     service: EdgeService = Depends(get_service),
 ) -> dict:
     try:
-        removed = service.gallery.delete(name)
-        redacted = service.events.redact_identity(name) if redact_events else 0
+        removed = service.forget_person(name, redact_events)
     except UnknownIdentity:
-        raise ApiError(404, "unknown identity", f"nobody named {name!r} is enrolled") from None
+        raise _unknown(name) from None
     except StorageError as exc:
-        raise ApiError(507, "storage error", f"{exc}; nothing was removed") from None
-    return {"name": name, "faces_removed": removed, "events_redacted": redacted}
+        raise ApiError(507, "storage error", str(exc)) from None
+    return {"name": name, **removed}
 
 
 def _enroll_track(service: EdgeService, name: str, track_id: int) -> dict:

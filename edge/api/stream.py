@@ -1,21 +1,39 @@
-"""The page, the live MJPEG stream, the latest frame and the page's login."""
+"""The pages (one HTML file and one JS module per view, under edge/web), the live MJPEG stream, the latest
+frame and the pages' login."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from edge.api.access import COOKIE
 from edge.api.deps import get_service
 from edge.api.errors import ApiError, error_responses
 from edge.broadcast import BOUNDARY
+from edge.config import OVERLAYS
 from edge.service import EdgeService
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
 router = APIRouter()
+OVERLAY_QUERY = Query(
+    None,
+    pattern=f"^({'|'.join(OVERLAYS)})$",
+    description="What to draw (default: render.overlay). Never less private than render.overlay (403).",
+)
+
+
+def _overlay(service: EdgeService, requested: Optional[str]) -> str:
+    try:
+        return service.overlay_for(requested)
+    except PermissionError as exc:
+        raise ApiError(403, "overlay not allowed", str(exc)) from exc
+
+
+PAGES = ("events", "people", "report", "health")
 
 
 @router.get("/", response_class=HTMLResponse, summary="Live page: stream, faces on screen, latest events")
@@ -24,11 +42,27 @@ def index() -> HTMLResponse:
 
 
 @router.get(
-    "/stream.mjpg", summary="Annotated live video (multipart/x-mixed-replace MJPEG)", response_class=StreamingResponse
+    "/ui/{page}",
+    response_class=HTMLResponse,
+    summary=f"The other pages: {', '.join(PAGES)}",
+    responses=error_responses(404),
 )
-def stream(service: EdgeService = Depends(get_service)) -> StreamingResponse:
+def page(page: str) -> HTMLResponse:
+    if page not in PAGES:
+        raise ApiError(404, "unknown page", f"the pages are {', '.join(PAGES)}")
+    return HTMLResponse((WEB / f"{page}.html").read_text())
+
+
+@router.get(
+    "/stream.mjpg",
+    summary="Annotated live video (multipart/x-mixed-replace MJPEG)",
+    response_class=StreamingResponse,
+    responses=error_responses(400, 403),
+)
+def stream(overlay: Optional[str] = OVERLAY_QUERY, service: EdgeService = Depends(get_service)) -> StreamingResponse:
+    mode = _overlay(service, overlay)
     return StreamingResponse(
-        service.broadcaster.stream(),
+        service.broadcasters[mode].stream(),
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
     )
@@ -38,10 +72,10 @@ def stream(service: EdgeService = Depends(get_service)) -> StreamingResponse:
     "/snapshot.jpg",
     summary="The latest annotated frame",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(503)},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(400, 403, 503)},
 )
-def snapshot(service: EdgeService = Depends(get_service)) -> Response:
-    jpeg = service.current_jpeg()
+def snapshot(overlay: Optional[str] = OVERLAY_QUERY, service: EdgeService = Depends(get_service)) -> Response:
+    jpeg = service.current_jpeg(_overlay(service, overlay))
     if jpeg is None:
         raise ApiError(503, "no current frame", service.source_problem() or "the source has not delivered a frame yet")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})

@@ -130,6 +130,41 @@ class IdentityGallery:
         self._cache = None
         return ids
 
+    def face_ids(self, name: str) -> List[int]:
+        """The ids of a person's enrolled faces, oldest first. Raises ``UnknownIdentity``."""
+        with self._lock:
+            if self._conn.execute("SELECT 1 FROM identities WHERE name = ?", (name,)).fetchone() is None:
+                raise UnknownIdentity(name)
+            rows = self._conn.execute("SELECT id FROM faces WHERE name = ? ORDER BY id", (name,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def face_crop(self, name: str, face_id: int) -> Optional[np.ndarray]:
+        """The enrolled crop (RGB) of face ``face_id`` of ``name``, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT crop FROM faces WHERE id = ? AND name = ?", (face_id, name)).fetchone()
+        if row is None:
+            return None
+        bgr = cv2.imdecode(np.frombuffer(row[0], np.uint8), cv2.IMREAD_COLOR)
+        return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def rename(self, name: str, new_name: str) -> None:
+        """Give a person another name, faces and all. Raises ``UnknownIdentity``, ``InvalidName``, and
+        ``ValueError`` when ``new_name`` is taken."""
+        new_name = validate_name(new_name)
+        try:
+            with self._lock, self._conn:
+                row = self._conn.execute("SELECT created FROM identities WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    raise UnknownIdentity(name)
+                if self._conn.execute("SELECT 1 FROM identities WHERE name = ?", (new_name,)).fetchone():
+                    raise ValueError(f"{new_name!r} is already enrolled; delete or rename them first")
+                self._conn.execute("INSERT INTO identities(name, created) VALUES (?, ?)", (new_name, row[0]))
+                self._conn.execute("UPDATE faces SET name = ? WHERE name = ?", (new_name, name))
+                self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))
+        except sqlite3.Error as exc:
+            raise storage_error(f"could not rename {name!r} (nothing changed)", exc) from exc
+        self._cache = None
+
     def delete(self, name: str) -> int:
         """Remove a person and all their faces; returns how many faces went."""
         try:

@@ -1,0 +1,74 @@
+// Events page: filters, cursor paging (oldest first from "since"), live updates over SSE, name a visitor.
+import {api, clock, emo, esc, header, say, showStatus, who} from "/static/app.js";
+
+header();
+showStatus();
+const form = document.getElementById("filters");
+const rows = document.getElementById("rows");
+const more = document.getElementById("more");
+const message = document.getElementById("message");
+let cursor = 0, shown = 0, live = null;
+
+// A day back by default, so a long log does not start at its first event.
+const dayAgo = new Date(Date.now() - 86400e3);
+form.since.value = new Date(dayAgo.getTime() - dayAgo.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+
+const iso = local => local ? new Date(local).toISOString() : "";
+function query(after) {
+  const q = new URLSearchParams({after, limit: 50});
+  for (const k of ["identity", "type", "emotion", "camera"]) if (form[k].value.trim()) q.set(k, form[k].value.trim());
+  if (form.since.value) q.set("since", iso(form.since.value));
+  if (form.until.value) q.set("until", iso(form.until.value));
+  return q;
+}
+function wanted(ev) {  // "who" is not a server filter: visitors are events without a name
+  const named = !!(ev.identity && ev.identity.name);
+  return form.who.value === "" || (form.who.value === "known") === named;
+}
+function row(ev) {
+  const tr = document.createElement("tr");
+  const thumb = `<img class="thumb" loading="lazy" src="/events/${ev.seq}/thumbnail.jpg" alt="face of track ${ev.track_id}" onerror="this.style.visibility='hidden'">`;
+  const name = ev.identity && ev.identity.name ? "" : `<button data-seq="${ev.seq}">name…</button>`;
+  tr.innerHTML = `<td>${thumb}</td><td class="t">${clock(ev.time)}</td><td>${esc(ev.type)}</td><td>#${ev.track_id}</td><td>${who(ev)}</td><td>${emo(ev.emotion)}</td><td>${esc(ev.camera)}</td><td>${name}</td>`;
+  return tr;
+}
+async function load(reset) {
+  if (reset) { rows.innerHTML = ""; cursor = 0; shown = 0; }
+  try {
+    const j = await api(`/events?${query(cursor)}`);
+    j.events.filter(wanted).forEach(ev => { rows.append(row(ev)); shown++; });
+    cursor = j.next;
+    more.hidden = j.events.length < 50;
+    document.getElementById("count").textContent = `${shown} events`;
+    say(message, "", true);
+    if (reset) follow(j.last_seq);
+  } catch (e) { say(message, e.message); }
+}
+function follow(after) {  // new events that match the filters appear at the end as they happen
+  if (live) live.close();
+  if (form.until.value) return;
+  live = new EventSource(`/events/stream?after=${after}`);
+  const filters = query(0);
+  const add = m => {
+    const ev = JSON.parse(m.data);
+    if (!wanted(ev)) return;
+    if (filters.get("identity") && (ev.identity || {}).name !== filters.get("identity")) return;
+    if (filters.get("type") && ev.type !== filters.get("type")) return;
+    if (filters.get("emotion") && (ev.emotion || {}).label !== filters.get("emotion")) return;
+    if (filters.get("camera") && ev.camera !== filters.get("camera")) return;
+    if (more.hidden) { rows.append(row(ev)); shown++; cursor = ev.seq; document.getElementById("count").textContent = `${shown} events`; }
+  };
+  for (const t of ["face.appeared", "identity.changed", "emotion.changed", "face.left"]) live.addEventListener(t, add);
+}
+form.addEventListener("submit", e => { e.preventDefault(); load(true); });
+more.addEventListener("click", () => load(false));
+rows.addEventListener("click", async e => {
+  const seq = e.target.dataset.seq;
+  if (!seq) return;
+  const name = prompt("Who is this? (enrolls the best faces of this visit)");
+  if (!name) return;
+  const body = new FormData(); body.set("name", name);
+  try { const r = await api(`/events/${seq}/enroll`, {method: "POST", body}); say(message, `enrolled ${r.name} from ${r.added} faces`, true); }
+  catch (err) { say(message, err.message); }
+});
+load(true);

@@ -1,0 +1,179 @@
+"""The pages as a person uses them: Playwright driving Debian's chromium against the real service on the demo.
+
+Screenshots of each page go to ``$SCREENSHOTS_DIR`` when it is set (the README's come from here).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.server_process import ServerProcess
+from tests.conftest import FACES
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = os.environ.get("SCREENSHOTS_DIR")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = ServerProcess(tmp_path_factory.mktemp("pages") / "edge.db").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium: make tools (root) or apt-get install chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
+
+
+def wait_for_event(server, kind: str, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        events = httpx.get(f"{server.url}/events", params={"type": kind, "limit": 1000}, timeout=10).json()["events"]
+        if events:
+            return events[-1]
+        time.sleep(1)
+    raise AssertionError(f"no {kind} event within {timeout} s")
+
+
+def loaded_images(page, selector: str) -> int:
+    return page.eval_on_selector_all(selector, "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+
+
+def test_live_page_shows_the_stream_and_faces(server, page):
+    page.goto(server.url + "/")
+    page.wait_for_function("document.getElementById('stream').naturalWidth > 0", timeout=60_000)
+    page.wait_for_selector("#tracks li[data-track]", timeout=60_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#events img.thumb')].some(i => i.complete && i.naturalWidth > 0)",
+        timeout=90_000,
+    )
+    page.wait_for_function("document.getElementById('status').textContent.includes('source')")
+    shot(page, "live")
+    page.select_option("#overlay", "emoji")
+    assert page.get_attribute("#stream", "src") == "/stream.mjpg?overlay=emoji"
+    page.wait_for_function("document.getElementById('stream').naturalWidth > 0", timeout=30_000)
+
+
+def test_events_page_lists_events_with_thumbnails_and_filters(server, page):
+    wait_for_event(server, "face.appeared")
+    page.goto(server.url + "/ui/events")
+    page.wait_for_selector("#rows tr", timeout=30_000)
+    page.wait_for_function("[...document.querySelectorAll('#rows img.thumb')].some(i => i.naturalWidth > 0)")
+    assert loaded_images(page, "#rows img.thumb") >= 1
+    shot(page, "events")
+    page.select_option("select[name=type]", "face.appeared")
+    page.click("#filters button")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#rows tr td:nth-child(3)')].length > 0 &&"
+        "[...document.querySelectorAll('#rows tr td:nth-child(3)')].every(td => td.textContent === 'face.appeared')"
+    )
+
+
+def test_a_person_enrolled_from_a_photo_appears_in_the_people_list(server, page):
+    photo = next((FACES / "people" / "barack_obama").glob("*.jpg"))
+    page.goto(server.url + "/ui/people")
+    page.fill("#enroll input[name=name]", "Barack Obama")
+    page.set_input_files("#enroll input[name=files]", str(photo))
+    page.click("#enroll button")
+    page.wait_for_selector("#enroll-message.ok", timeout=60_000)
+    row = page.wait_for_selector('#people tr[data-name="Barack Obama"]', timeout=30_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#people tr[data-name=\"Barack Obama\"] img.face')].some(i => i.naturalWidth > 0)"
+    )
+    assert "Barack Obama" in row.inner_text()
+    shot(page, "people")
+
+
+def test_a_visitor_is_named_from_the_people_page_then_renamed_and_deleted(server, page):
+    page.goto(server.url + "/ui/people")
+    # A visitor big enough to be named: wait until the live list offers one whose crops are kept.
+    page.wait_for_selector("#visitors button[data-track]", timeout=60_000)
+    answers = iter(["Front Walker"])
+    page.on("dialog", lambda d: d.accept(next(answers, "")) if d.type == "prompt" else d.accept())
+    for _ in range(20):  # the visitor may leave before the click lands, or be too small: try the next one
+        buttons = page.query_selector_all("#visitors button[data-track]")
+        if buttons:
+            buttons[0].click()
+            page.wait_for_selector("#message:not(:empty)", timeout=30_000)
+            if "enrolled" in page.inner_text("#message"):
+                break
+            answers = iter(["Front Walker"])
+            page.evaluate("document.getElementById('message').textContent = ''")
+        time.sleep(1)
+    assert "enrolled Front Walker" in page.inner_text("#message")
+    page.wait_for_selector('#people tr[data-name="Front Walker"]', timeout=30_000)
+
+    answers = iter(["Front Walker Two"])
+    page.click('#people tr[data-name="Front Walker"] button[data-act=rename]')
+    page.wait_for_selector('#people tr[data-name="Front Walker Two"]', timeout=30_000)
+    page.click('#people tr[data-name="Front Walker Two"] button[data-act=delete]')  # confirm() is accepted
+    page.wait_for_function("!document.querySelector('#people tr[data-name=\"Front Walker Two\"]')", timeout=30_000)
+    names = [p["name"] for p in httpx.get(f"{server.url}/identities", timeout=10).json()["identities"]]
+    assert "Front Walker Two" not in names and "Front Walker" not in names
+
+
+def test_report_page_draws_its_charts_and_downloads_csv(server, page):
+    wait_for_event(server, "face.left")
+    page.goto(server.url + "/ui/report")
+    page.select_option("select[name=bucket_s]", "60")
+    page.click("#filters button")
+    page.wait_for_selector("#rows tr td.unknown", timeout=30_000)  # strangers' row
+    for chart in ("presence", "shares", "timeline"):
+        page.wait_for_function(f"Chart.getChart('{chart}') && Chart.getChart('{chart}').data.datasets.length > 0")
+    # Drawn: the presence canvas has coloured bars, not only background.
+    coloured = page.evaluate(
+        """() => { const c = document.getElementById('presence'); const d = c.getContext('2d')
+             .getImageData(0, 0, c.width, c.height).data; let n = 0;
+           for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i+1], d[i+2]) -
+             Math.min(d[i], d[i+1], d[i+2]) > 60) n++; return n; }"""
+    )
+    assert coloured > 200
+    shot(page, "report")
+    with page.expect_download() as info:
+        page.click("#csv")
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+    assert rows and {"person", "visits", "time_seen_s"} <= set(rows[0]) and any(r["person"] == "" for r in rows)
+
+
+def test_health_page_shows_the_source_and_stage_latencies(server, page):
+    page.goto(server.url + "/ui/health")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#stages td:first-child')].some(td => td.textContent === 'detect')",
+        timeout=30_000,
+    )
+    assert "source.connected" in page.inner_text("#status-table")
+    shot(page, "health")
