@@ -16,7 +16,7 @@ Frames are kept in a short history, so a box from the analysis of an older frame
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -47,11 +47,29 @@ class BoxFollower:
         while len(self._frames) > self.history:
             self._frames.popitem(last=False)
 
-    def follow(self, boxes: np.ndarray, from_index: int, to_index: int) -> Tuple[np.ndarray, np.ndarray]:
+    def template(self, index: int, box: np.ndarray) -> Optional[np.ndarray]:
+        """The grey patch under ``box`` (source pixels) in frame ``index``: what a face looked like when seen."""
+        frame = self._frames.get(index)
+        if frame is None:
+            return None
+        x1, y1, x2, y2 = _inside(np.asarray(box, np.float64) * self._scale, frame.shape)
+        return frame[y1:y2, x1:x2].copy() if x2 - x1 >= 4 and y2 - y1 >= 4 else None
+
+    def follow(
+        self,
+        boxes: np.ndarray,
+        from_index: int,
+        to_index: int,
+        templates: Optional[Sequence[Optional[np.ndarray]]] = None,
+        expected: Optional[np.ndarray] = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """``boxes`` (N, 4, source pixels) on frame ``from_index`` moved to frame ``to_index``, and which moved.
 
-        A box stays unchanged (and is marked not moved) when either frame is not in the history or its face
-        is not found near it.
+        Each face is searched for by its patch in ``from_index``, or by ``templates[i]`` where given: the
+        face as it was last detected, so that a box cannot drift onto a shirt or a wall one small step at
+        a time. A box stays unchanged (and is marked not moved) when either frame is not in the history or
+        its face is not found near it. ``expected`` (N, 2, source pixels) is how far each face is expected
+        to have moved (its velocity): the search is centred there, so a fast walker stays in reach.
         """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         out, found = boxes.copy(), np.zeros(len(boxes), bool)
@@ -61,24 +79,50 @@ class BoxFollower:
         if prev is None or curr is None:
             return out, found
         for i, box in enumerate(boxes):
-            shift = _find(prev, curr, box * self._scale)
+            template = templates[i] if templates is not None else None
+            guess = expected[i] * self._scale if expected is not None else np.zeros(2)
+            shift = _find(prev, curr, box * self._scale, template, guess)
             if shift is not None:
                 out[i] = box + np.tile(shift, 2) / self._scale
                 found[i] = True
         return out, found
 
 
-def _find(prev: np.ndarray, curr: np.ndarray, box: np.ndarray) -> Optional[np.ndarray]:
-    """How far the patch under ``box`` in ``prev`` moved in ``curr`` (dx, dy), or None when it is not found."""
+def _inside(box: np.ndarray, shape: Tuple[int, ...]) -> Tuple[int, int, int, int]:
+    h, w = shape[:2]
+    return (
+        int(max(round(box[0]), 0)),
+        int(max(round(box[1]), 0)),
+        int(min(round(box[2]), w)),
+        int(min(round(box[3]), h)),
+    )
+
+
+def _find(
+    prev: np.ndarray,
+    curr: np.ndarray,
+    box: np.ndarray,
+    template: Optional[np.ndarray] = None,
+    guess: Optional[np.ndarray] = None,
+) -> Optional[np.ndarray]:
+    """How far the face under ``box`` in ``prev`` (or ``template``, centred on ``box``) moved in ``curr``
+    (dx, dy), searching around ``guess`` (the expected move), or None when it is not found."""
     h, w = prev.shape
-    x1, y1 = int(max(round(box[0]), 0)), int(max(round(box[1]), 0))
-    x2, y2 = int(min(round(box[2]), w)), int(min(round(box[3]), h))
+    x1, y1, x2, y2 = _inside(box, prev.shape)
     if x2 - x1 < 4 or y2 - y1 < 4:
         return None
-    template = prev[y1:y2, x1:x2]
+    if template is None:
+        template = prev[y1:y2, x1:x2]
+    else:  # the template keeps the size the face had when detected; centre it on the box
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        x1, y1 = int(round(cx - template.shape[1] / 2)), int(round(cy - template.shape[0] / 2))
+        x2, y2 = x1 + template.shape[1], y1 + template.shape[0]
     margin = int(SEARCH * max(x2 - x1, y2 - y1))
-    sx1, sy1 = max(x1 - margin, 0), max(y1 - margin, 0)
-    sx2, sy2 = min(x2 + margin, w), min(y2 + margin, h)
+    gx, gy = (0, 0) if guess is None else (int(round(guess[0])), int(round(guess[1])))
+    sx1, sy1 = max(x1 + gx - margin, 0), max(y1 + gy - margin, 0)
+    sx2, sy2 = min(x2 + gx + margin, w), min(y2 + gy + margin, h)
+    if sx2 - sx1 < template.shape[1] or sy2 - sy1 < template.shape[0]:
+        return None  # the face's place is (nearly) out of the frame
     scores = cv2.matchTemplate(curr[sy1:sy2, sx1:sx2], template, cv2.TM_CCOEFF_NORMED)
     _, best, _, (bx, by) = cv2.minMaxLoc(scores)
     if not np.isfinite(best) or best < MIN_MATCH:  # a flat patch scores NaN
@@ -98,10 +142,18 @@ class ShownBoxes:
         self._boxes: Dict[int, np.ndarray] = {}
         self._index: Optional[int] = None
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
+        self._analyses: Dict[int, Tuple[int, np.ndarray]] = {}  # track id -> (frame, box) of its last analysis
+        self._velocity: Dict[int, np.ndarray] = {}  # track id -> centre motion per frame, between analyses
 
     def update(self, boxes: Dict[int, np.ndarray], index: int) -> None:
         """A new analysis: ``boxes`` by track id, on frame ``index``."""
         self._boxes = {k: np.asarray(v, np.float64) for k, v in boxes.items()}
+        for track_id, box in self._boxes.items():
+            last = self._analyses.get(track_id)
+            if last is not None and index > last[0]:
+                self._velocity[track_id] = _centre(box - last[1]) / (index - last[0])
+        self._analyses = {k: (index, v) for k, v in self._boxes.items()}
+        self._velocity = {k: v for k, v in self._velocity.items() if k in self._boxes}
         self._index = self.analysed = index
 
     def on_frame(self, index: int, frame: np.ndarray, size: Tuple[int, int]) -> Dict[int, np.ndarray]:
@@ -109,8 +161,17 @@ class ShownBoxes:
         self.follower.add_frame(index, frame)
         if self._boxes and self._index is not None and self._index != index:
             ids = list(self._boxes)
+            steps = index - self._index
+            expected = np.stack([self._velocity.get(i, np.zeros(2)) * steps for i in ids])
             # An analysed frame no longer (or never) in the history: its boxes are taken as they are.
-            moved, _ = self.follower.follow(np.stack([self._boxes[i] for i in ids]), self._index, index)
+            moved, _ = self.follower.follow(
+                np.stack([self._boxes[i] for i in ids]), self._index, index, expected=expected
+            )
             self._boxes = {i: clip_box(b, *size) for i, b in zip(ids, moved)}
         self._index = index
         return dict(self._boxes)
+
+
+def _centre(box_delta: np.ndarray) -> np.ndarray:
+    """How far a box's centre moved, from the difference of two boxes."""
+    return np.array([(box_delta[0] + box_delta[2]) / 2, (box_delta[1] + box_delta[3]) / 2])

@@ -78,7 +78,9 @@ class Track:
     observed_box: Optional[np.ndarray] = None  # the last detection's box (face.left reports it)
     frames_since_observed: int = 0
     coasted: int = 0  # frames moved on velocity alone since the last detection
-    followed: bool = False  # the box was moved onto the current frame by optical flow: no velocity to add
+    followed: bool = False  # the box was carried onto the current frame (edge.box_follow): no velocity to add
+    lost: bool = False  # neither detected nor found by following on the latest frame: its box is a guess
+    template: Optional[np.ndarray] = None  # the face as last detected, for following (edge.box_follow)
     hits: int = 1
     missed: int = 0
     announced: bool = False
@@ -147,7 +149,7 @@ class FaceTracker:
             track.box, track.score, track.landmarks = new_box, float(dets.scores[di]), dets.landmarks[di]
             track.observed_box = new_box
             track.frames_since_observed = track.coasted = 0
-            track.followed = False
+            track.followed = track.lost = False
             track.hits += 1
             track.missed = 0
             track.last_seen = now
@@ -181,6 +183,7 @@ class FaceTracker:
         """
         for track, box, ok in zip(self.tracks, boxes, moved):
             track.followed = bool(ok)
+            track.lost = not ok
             if ok:
                 track.box = np.asarray(box, np.float64)
 
@@ -189,6 +192,13 @@ class FaceTracker:
         for track in self.tracks:
             track.box = clip_box(track.box, width, height)
             track.observed_box = clip_box(track.observed_box, width, height)
+
+    def expected_move(self, track: Track) -> np.ndarray:
+        """How far the track's face is expected to move by the next frame (centre dx, dy): its velocity."""
+        if track.coasted >= self.max_coast:
+            return np.zeros(2)
+        v = track.velocity
+        return np.array([(v[0] + v[2]) / 2, (v[1] + v[3]) / 2])
 
     def _predict(self, track: Track) -> np.ndarray:
         if track.followed or track.coasted >= self.max_coast:
@@ -212,7 +222,9 @@ class FaceTracker:
         return [
             t
             for t in self.tracks
-            if (t.hits >= self.min_hits or (tentative and t.missed == 0)) and t.missed <= max_missed
+            if (t.hits >= self.min_hits or (tentative and t.missed == 0))
+            and t.missed <= max_missed
+            and not (t.missed and t.lost)  # a missed face whose box was not found by following is not drawn
         ]
 
     def end_all(self) -> List[Track]:

@@ -79,6 +79,7 @@ class VideoAnalyzer:
             dets = self.analyzer.detector.detect(frame)
             times.add("detect", time.perf_counter() - t0)
             seen, ended = self.tracker.update(dets, now, frame_size)
+            self._remember_faces(seen)
             self._refresh(frame, seen, times)
             self._keep_best_crops(frame, seen)
             for track in seen:
@@ -94,8 +95,19 @@ class VideoAnalyzer:
             return
         self.follower.add_frame(self.frame_count, frame)
         if self.tracker.tracks and self.frame_count > 0:
-            boxes = np.stack([t.box for t in self.tracker.tracks])
-            self.tracker.follow(*self.follower.follow(boxes, self.frame_count - 1, self.frame_count))
+            tracks = self.tracker.tracks
+            boxes = np.stack([t.box for t in tracks])
+            templates = [t.template for t in tracks]
+            expected = np.stack([self.tracker.expected_move(t) for t in tracks])
+            self.tracker.follow(
+                *self.follower.follow(boxes, self.frame_count - 1, self.frame_count, templates, expected)
+            )
+
+    def _remember_faces(self, seen: List[Track]) -> None:
+        """Each detected face's look now: what following searches for until the next detection."""
+        if self.follower is not None:
+            for track in seen:
+                track.template = self.follower.template(self.frame_count - 1, track.box)
 
     @staticmethod
     def _uncertain_below(analyzer: FaceAnalyzer, configured: Optional[float]) -> float:

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from bench.server_process import ServerProcess
 from tests.conftest import FACES
+from tests.edge.web.conftest import shot
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = os.environ.get("SCREENSHOTS_DIR")
 
 
 @pytest.fixture(scope="module")
@@ -29,34 +26,6 @@ def server(tmp_path_factory):
     srv = ServerProcess(tmp_path_factory.mktemp("pages") / "edge.db").start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium: make tools (root) or apt-get install chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    pg = context.new_page()
-    errors = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def shot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
 
 
 def wait_for_event(server, kind: str, timeout: float = 120) -> dict:
@@ -112,7 +81,8 @@ def test_a_person_enrolled_from_a_photo_appears_in_the_people_list(server, page)
     page.wait_for_selector("#enroll-message.ok", timeout=60_000)
     row = page.wait_for_selector('#people tr[data-name="Barack Obama"]', timeout=30_000)
     page.wait_for_function(
-        "[...document.querySelectorAll('#people tr[data-name=\"Barack Obama\"] img.face')].some(i => i.naturalWidth > 0)"
+        "[...document.querySelectorAll('#people tr[data-name=\"Barack Obama\"] img.face')]"
+        ".some(i => i.naturalWidth > 0)"
     )
     assert "Barack Obama" in row.inner_text()
     shot(page, "people")
@@ -177,3 +147,24 @@ def test_health_page_shows_the_source_and_stage_latencies(server, page):
     )
     assert "source.connected" in page.inner_text("#status-table")
     shot(page, "health")
+
+
+def test_each_overlay_changes_the_streamed_pixels_as_it_should(server):
+    from tests.edge.overlay_checks import sharpness, snapshot, yellow_pixels
+
+    scale = 1280 / 1920  # server.stream_max_side over the demo's width
+    for _ in range(30):  # a moment with big enough faces on screen
+        tracks = httpx.get(f"{server.url}/tracks", timeout=10).json()["tracks"]
+        boxes = [t["box"] for t in tracks if t["box"][2] - t["box"][0] >= 50]
+        if len(boxes) >= 2:
+            break
+        time.sleep(0.3)
+    plain, blurred, emoji = (
+        snapshot(server.url, "boxes"),
+        snapshot(server.url, "blur-all"),
+        snapshot(server.url, "emoji"),
+    )
+    # Faces hardly move between the three snapshots (tens of ms); blurred ones lose their detail.
+    before, after = np.median(sharpness(plain, boxes, scale)), np.median(sharpness(blurred, boxes, scale))
+    assert after < 0.25 * before, (before, after)
+    assert yellow_pixels(emoji) > yellow_pixels(plain) + 200
