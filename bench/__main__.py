@@ -68,14 +68,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     print(
         "| video | faces | shown boxes | IDF1 | MOTA | ID switches | fragmentations | tracks per person "
-        "| shown IoU>=0.5 |"
+        "| shown IoU>=0.5 | blurred by blur-* |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for faces, key in (("all", "modes"), (f">= {result['min_face_px']} px", "modes_min_face")):
         for mode, r in result[key].items():
             print(
                 f"| {args.video.name} | {faces} | {mode} | {r['idf1']:.3f} | {r['mota']:.3f} | {r['id_switches']} | "
-                f"{r['fragmentations']} | {r['tracks_per_identity']:.2f} | {r['displayed_box_iou50']:.1%} |"
+                f"{r['fragmentations']} | {r['tracks_per_identity']:.2f} | {r['displayed_box_iou50']:.1%} | "
+                f"{r['blur_covered']:.1%} |"
             )
     write_json(args.out, result)
     return 0

@@ -229,4 +229,35 @@ def score(
         "gt_boxes": int(row["num_objects"]),
         "tracks_per_identity": round(float(per_person.mean()), 3) if len(per_person) else 0.0,
         "displayed_box_iou50": round(displayed_hits / max(gt_boxes, 1), 4),
+        "blur_covered": blur_coverage(gt, shown, min_height),
     }
+
+
+def blur_coverage(
+    gt: Dict[int, Dict[int, Box]], shown: Dict[int, List[Tuple[int, Box]]], min_height: float = 0.0
+) -> float:
+    """Share of annotated faces that ``render.overlay: blur-*`` would hide: at least 90% of the face's box
+    inside one shown box grown by ``render.blur_margin`` (what the privacy overlays blur)."""
+    from edge.config import RenderConfig
+
+    margin = RenderConfig().blur_margin
+    covered = total = 0
+    for index, truth in gt.items():
+        grown = [
+            (x1 - margin * (x2 - x1), y1 - margin * (y2 - y1), x2 + margin * (x2 - x1), y2 + margin * (y2 - y1))
+            for _, (x1, y1, x2, y2) in shown.get(index, [])
+        ]
+        for gx1, gy1, gx2, gy2 in truth.values():
+            if gy2 - gy1 < min_height:
+                continue
+            total += 1
+            area = (gx2 - gx1) * (gy2 - gy1)
+            inside = max(
+                (
+                    max(0.0, min(gx2, x2) - max(gx1, x1)) * max(0.0, min(gy2, y2) - max(gy1, y1))
+                    for x1, y1, x2, y2 in grown
+                ),
+                default=0.0,
+            )
+            covered += inside >= 0.9 * area
+    return round(covered / max(total, 1), 4)

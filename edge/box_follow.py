@@ -24,7 +24,8 @@ import numpy as np
 from edge.tracking import clip_box
 
 MIN_MATCH = 0.8  # least normalised correlation to accept a face's new place
-SEARCH = 1.0  # the search window reaches this many face sizes beyond the box on each side
+SCALES = (0.9, 1.0, 1.1)  # a face last seen by the detector may have grown or shrunk since
+SEARCH = 2.0  # the search window reaches this many face sizes beyond the box on each side
 
 
 class BoxFollower:
@@ -112,6 +113,7 @@ def _find(
     x1, y1, x2, y2 = _inside(box, prev.shape)
     if x2 - x1 < 4 or y2 - y1 < 4:
         return None
+    anchored = template is not None
     if template is None:
         template = prev[y1:y2, x1:x2]
     else:  # the template keeps the size the face had when detected; centre it on the box
@@ -124,11 +126,20 @@ def _find(
     sx2, sy2 = min(x2 + gx + margin, w), min(y2 + gy + margin, h)
     if sx2 - sx1 < template.shape[1] or sy2 - sy1 < template.shape[0]:
         return None  # the face's place is (nearly) out of the frame
-    scores = cv2.matchTemplate(curr[sy1:sy2, sx1:sx2], template, cv2.TM_CCOEFF_NORMED)
-    _, best, _, (bx, by) = cv2.minMaxLoc(scores)
-    if not np.isfinite(best) or best < MIN_MATCH:  # a flat patch scores NaN
+    window = curr[sy1:sy2, sx1:sx2]
+    best, where, size = -1.0, (0, 0), template.shape
+    for scale in SCALES if anchored else (1.0,):
+        t = template if scale == 1.0 else cv2.resize(template, None, fx=scale, fy=scale)
+        if t.shape[0] < 4 or t.shape[1] < 4 or t.shape[0] > window.shape[0] or t.shape[1] > window.shape[1]:
+            continue
+        _, score, _, loc = cv2.minMaxLoc(cv2.matchTemplate(window, t, cv2.TM_CCOEFF_NORMED))
+        if np.isfinite(score) and score > best:  # a flat patch scores NaN
+            best, where, size = score, loc, t.shape
+    if best < MIN_MATCH:
         return None
-    return np.array([sx1 + bx - x1, sy1 + by - y1], np.float64)
+    # The centre's move (boxes keep their size: the next detection corrects it).
+    cx_new, cy_new = sx1 + where[0] + size[1] / 2, sy1 + where[1] + size[0] / 2
+    return np.array([cx_new - (x1 + x2) / 2, cy_new - (y1 + y2) / 2], np.float64)
 
 
 class ShownBoxes:

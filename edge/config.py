@@ -225,7 +225,7 @@ class RenderConfig(Strict):
         "With a blur mode set here, viewers cannot ask for less blurring (?overlay=).",
     )
     blur_margin: float = Field(
-        0.25, ge=0, le=1, description="The blurred region reaches this share of the face size beyond its box."
+        0.5, ge=0, le=1, description="The blurred region reaches this share of the face size beyond its box."
     )
 
 

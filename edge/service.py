@@ -221,8 +221,14 @@ class EdgeService:
 
     # state for the API -------------------------------------------------------
     def faces(self) -> List[FaceResult]:
+        """The faces on screen: the latest analysis, with the boxes the stream draws on its latest frame."""
         with self._faces_lock:
-            return list(self._faces)
+            faces = list(self._faces)
+        shown = self._last_shown
+        if shown is None:
+            return faces
+        drawn = {f.track_id: f for f in shown[1]}
+        return [drawn.get(f.track_id, f) for f in faces]
 
     def source_stale(self) -> bool:
         """No frame for server.stale_after_s (or none yet), while the source is supposed to deliver."""

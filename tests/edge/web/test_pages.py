@@ -150,21 +150,21 @@ def test_health_page_shows_the_source_and_stage_latencies(server, page):
 
 
 def test_each_overlay_changes_the_streamed_pixels_as_it_should(server):
-    from tests.edge.overlay_checks import sharpness, snapshot, yellow_pixels
+    from tests.edge.overlay_checks import face_boxes, sharpness, snapshot, warmed_up, yellow_pixels
 
-    scale = 1280 / 1920  # server.stream_max_side over the demo's width
-    for _ in range(30):  # a moment with big enough faces on screen
-        tracks = httpx.get(f"{server.url}/tracks", timeout=10).json()["tracks"]
-        boxes = [t["box"] for t in tracks if t["box"][2] - t["box"][0] >= 50]
-        if len(boxes) >= 2:
-            break
-        time.sleep(0.3)
-    plain, blurred, emoji = (
-        snapshot(server.url, "boxes"),
-        snapshot(server.url, "blur-all"),
-        snapshot(server.url, "emoji"),
-    )
-    # Faces hardly move between the three snapshots (tens of ms); blurred ones lose their detail.
-    before, after = np.median(sharpness(plain, boxes, scale)), np.median(sharpness(blurred, boxes, scale))
-    assert after < 0.25 * before, (before, after)
-    assert yellow_pixels(emoji) > yellow_pixels(plain) + 200
+    warmed_up(server.url)
+    before, after, more_yellow = [], [], 0
+    for _ in range(8):
+        boxes = face_boxes(server.url)
+        plain, soft, emoji = (
+            snapshot(server.url, "boxes"),
+            snapshot(server.url, "blur-all"),
+            snapshot(server.url, "emoji"),
+        )
+        # The three snapshots are tens of ms apart: faces hardly move; blurred ones lose their detail.
+        before += sharpness(plain, boxes)
+        after += sharpness(soft, boxes)
+        more_yellow += yellow_pixels(emoji) > yellow_pixels(plain) + 200
+    # Over all faces (one can move between snapshots); tests/edge/test_render.py checks the blurring exactly.
+    assert len(before) >= 5 and np.mean(after) < 0.5 * np.mean(before), (before, after)
+    assert more_yellow >= 6  # an emoji beside the faces (not when no face has an emotion yet)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench.server_process import ServerProcess
-from tests.edge.overlay_checks import sharpness, snapshot
+from tests.edge.overlay_checks import face_boxes, sharpness, snapshot, warmed_up
 
 pytestmark = pytest.mark.slow
 TOKEN = "correct horse battery staple"
@@ -35,21 +35,24 @@ def test_viewers_cannot_ask_for_less_blurring_than_the_device_is_set_to(server):
     assert httpx.get(f"{server.url}/snapshot.jpg", params={"overlay": "blur-all"}, headers=AUTH).status_code == 200
 
 
-def test_strangers_are_blurred_in_snapshots_and_on_the_stream(server):
-    scale = 1280 / 1920
-    sharp_faces, sharp_rest = [], []
+def test_strangers_are_blurred_in_snapshots(server):
+    warmed_up(server.url, AUTH)
+    faces, rest = [], []
     for _ in range(10):
-        tracks = httpx.get(f"{server.url}/tracks", headers=AUTH, timeout=10).json()["tracks"]
-        boxes = [t["box"] for t in tracks if t["box"][2] - t["box"][0] >= 50]
-        if not boxes:
+        boxes = face_boxes(server.url, AUTH)
+        # Beside each face, one box-width to the side of its blurred region (clothes, background): the detail
+        # an unblurred region has in the same snapshot.
+        beside = [[x1 - 2 * (x2 - x1), y1, x1 - (x2 - x1), y2] for x1, y1, x2, y2 in boxes]
+        pairs = [(b, s) for b, s in zip(boxes, beside) if s[0] > 0]
+        if not pairs:
             continue
         image = snapshot(server.url, headers=AUTH)
-        sharp_faces += sharpness(image, boxes, scale)
-        # The same boxes moved one box-width aside (clothes, background): what unblurred detail looks like.
-        beside = [[x1 - (x2 - x1), y1, x1, y2] for x1, y1, x2, y2 in boxes if x1 - (x2 - x1) > 0]
-        sharp_rest += sharpness(image, beside, scale)
-    assert sharp_faces and sharp_rest
-    assert np.median(sharp_faces) < 0.25 * np.median(sharp_rest), (np.median(sharp_faces), np.median(sharp_rest))
+        faces += sharpness(image, [b for b, _ in pairs])
+        rest += sharpness(image, [s for _, s in pairs])
+    # A coarse check (the region beside a face can be a plain coat, and /tracks is read just before the
+    # snapshot); render.draw's blurring is checked exactly in tests/edge/test_render.py, and how many faces
+    # the blur hides over the whole video is the benchmark's number (README, Tracking against ground truth).
+    assert len(faces) >= 5 and np.mean(faces) < 0.5 * np.mean(rest), (faces, rest)
 
 
 def test_the_pages_ask_for_the_token_once_then_work(server, page):
