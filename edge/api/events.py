@@ -102,7 +102,7 @@ async def event_stream(
     "/events/{seq}/thumbnail.jpg",
     summary="The best face of the event's track (kept while retention and storage.max_thumbnail_mb allow)",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(400, 404)},
 )
 def thumbnail(seq: int = Path(..., ge=1, le=MAX_SEQ), service: EdgeService = Depends(get_service)) -> Response:
     jpeg = service.thumbnail(seq)

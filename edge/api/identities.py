@@ -83,7 +83,7 @@ def identity(name: str, service: EdgeService = Depends(get_service)) -> dict:
     "/identities/{name}/faces/{face_id}.jpg",
     summary="An enrolled face (the crop it was enrolled from)",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(400, 404)},
 )
 def identity_face(
     name: str, face_id: int = Path(..., ge=1, le=MAX_SEQ), service: EdgeService = Depends(get_service)

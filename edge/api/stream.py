@@ -43,11 +43,11 @@ def index() -> HTMLResponse:
 
 @router.get(
     "/ui/{page}",
-    response_class=HTMLResponse,
+    response_class=Response,
     summary=f"The other pages: {', '.join(PAGES)}",
-    responses=error_responses(404),
+    responses={200: {"content": {"text/html": {}}}, **error_responses(404)},
 )
-def page(page: str) -> HTMLResponse:
+def page(page: str) -> Response:
     if page not in PAGES:
         raise ApiError(404, "unknown page", f"the pages are {', '.join(PAGES)}")
     return HTMLResponse((WEB / f"{page}.html").read_text())

@@ -36,3 +36,20 @@ def test_csv_has_one_share_column_per_emotion_and_handles_an_empty_report():
         presence_report([]) == []
         and report_csv([], ["happy"]).strip() == "person,visits,time_seen_s,first_seen,last_seen,share_happy"
     )
+
+
+def test_timeline_spreads_each_visit_over_the_buckets_it_overlaps():
+    from edge.report import presence_timeline
+
+    t0 = 1_700_000_400.0  # 22:20:00 UTC: buckets of 10 minutes start at 22:20
+    tl = presence_timeline(
+        [
+            left("ada", 900.0, t0 + 300, {"happy": 0.5, "sad": 0.5}),  # 22:25 to 22:40: two buckets
+            left(None, 60.0, t0 + 1300, {"neutral": 1.0}),  # 22:41:40 to 22:42:40
+        ],
+        bucket_s=600,
+    )
+    assert tl["buckets"] == ["2023-11-14T22:20:00Z", "2023-11-14T22:30:00Z", "2023-11-14T22:40:00Z"]
+    assert tl["presence"] == {"ada": [300.0, 600.0, 0.0], "strangers": [0.0, 0.0, 60.0]}
+    assert tl["emotions"]["ada"] == {"happy": [150.0, 300.0, 0.0], "sad": [150.0, 300.0, 0.0]}
+    assert presence_timeline([], 3600)["buckets"] == []

@@ -73,7 +73,7 @@ def test_events_describe_the_demo_faces_and_the_cursor_pages(server):
     e = appeared[0]
     assert set(e) >= {"seq", "time", "camera", "track_id", "identity", "emotion", "box", "type"}
     assert e["camera"] == "demo" and e["time"].endswith("Z") and len(e["box"]) == 4
-    assert e["emotion"]["label"] in e["emotion"]["probs"]
+    assert e["emotion"]["label"] in [*e["emotion"]["probs"], "uncertain"]  # uncertain: no class is sure enough
     deadline = time.monotonic() + 60
     while httpx.get(server.url + "/events", params={"after": 0, "limit": 3}).json()["events"][2:] == []:
         assert time.monotonic() < deadline, "fewer than 3 events in 60 s"

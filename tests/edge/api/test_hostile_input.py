@@ -82,7 +82,7 @@ def test_malformed_queries_get_a_json_400(server, path, params, headers):
 def test_method_not_allowed_lists_every_method_of_the_path(server):
     resp = httpx.request("PUT", server.url + "/identities/ada")
     assert resp.status_code == 405
-    assert set(resp.headers["allow"].split(", ")) == {"GET", "DELETE"}
+    assert set(resp.headers["allow"].split(", ")) == {"GET", "DELETE", "PATCH"}
     assert resp.json()["error"]
 
 

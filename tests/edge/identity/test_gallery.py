@@ -129,3 +129,24 @@ def test_a_photo_with_a_small_background_face_is_enrolled_by_its_subject(tmp_pat
     big = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     np.testing.assert_allclose(enrolled[0]["box"], big.box, atol=0.1)
     assert analyzer.analyze_image(photo("paul_rudd"))[0].identity.name == "Paul Rudd"
+
+
+def test_renaming_keeps_the_faces_and_refuses_a_taken_name(tmp_path, parts):
+    detector, embedder = parts
+    gallery = IdentityGallery(str(tmp_path / "g.db"))
+    analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
+    analyzer.enroll("paul", [photo("paul_rudd")])
+    analyzer.enroll("kate", [photo("kate_siegel")])
+    faces = gallery.face_ids("paul")
+    gallery.rename("paul", "Paul Rudd")
+    assert [p["name"] for p in gallery.names()] == ["Paul Rudd", "kate"]
+    assert gallery.face_ids("Paul Rudd") == faces and gallery.face_crop("Paul Rudd", faces[0]).ndim == 3
+    assert gallery.face_crop("kate", faces[0]) is None  # a face id of someone else
+    assert analyzer.analyze_image(photo("paul_rudd"))[0].identity.name == "Paul Rudd"
+    with pytest.raises(ValueError, match="already enrolled"):
+        gallery.rename("Paul Rudd", "kate")
+    with pytest.raises(UnknownIdentity):
+        gallery.rename("nobody", "somebody")
+    with pytest.raises(InvalidName):
+        gallery.rename("kate", "../etc")
+    assert [p["name"] for p in gallery.names()] == ["Paul Rudd", "kate"]  # nothing changed by the refusals

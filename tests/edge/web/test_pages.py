@@ -168,3 +168,31 @@ def test_each_overlay_changes_the_streamed_pixels_as_it_should(server):
     # Over all faces (one can move between snapshots); tests/edge/test_render.py checks the blurring exactly.
     assert len(before) >= 5 and np.mean(after) < 0.5 * np.mean(before), (before, after)
     assert more_yellow >= 6  # an emoji beside the faces (not when no face has an emotion yet)
+
+
+def test_the_pages_apis_answer_bad_requests_clearly(server):
+    url = server.url
+    photo = next((FACES / "people" / "paul_rudd").glob("*.jpg"))
+    for name in ("pr", "pr2"):
+        with photo.open("rb") as f:
+            assert httpx.post(f"{url}/identities/{name}/faces", files={"files": f}, timeout=60).status_code == 201
+    face_ids = httpx.get(f"{url}/identities/pr").json()["face_ids"]
+    jpeg = httpx.get(f"{url}/identities/pr/faces/{face_ids[0]}.jpg")
+    assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
+    cases = [
+        (httpx.patch(f"{url}/identities/pr", json={"name": "pr2"}), 409, "already enrolled"),
+        (httpx.patch(f"{url}/identities/nobody", json={"name": "x"}), 404, "nobody named"),
+        (httpx.patch(f"{url}/identities/pr", json={"name": "../x"}), 400, "name"),
+        (httpx.get(f"{url}/identities/pr2/faces/{face_ids[0]}.jpg"), 404, "no enrolled face"),
+        (httpx.get(f"{url}/events/999999999/thumbnail.jpg"), 404, "no face is kept"),
+        (httpx.get(f"{url}/ui/settings"), 404, "the pages are"),
+        (httpx.get(f"{url}/report/timeline", params={"bucket_s": 1}), 400, "bucket_s"),
+        (httpx.get(f"{url}/stream.mjpg", params={"overlay": "sepia"}), 400, "overlay"),
+    ]
+    for resp, status, words in cases:
+        assert resp.status_code == status and words in resp.json()["detail"], (resp.status_code, resp.text)
+    renamed = httpx.patch(f"{url}/identities/pr", json={"name": "Paul Rudd"})
+    assert renamed.status_code == 200 and renamed.json()["previous"] == "pr"
+    gone = httpx.delete(f"{url}/identities/Paul Rudd").json()
+    assert gone["faces_removed"] == 1 and gone["crops_removed"] == 0 and gone["events_redacted"] == 0
+    httpx.delete(f"{url}/identities/pr2")
