@@ -374,8 +374,9 @@ class EdgeService:
         track_id = int(event["track_id"])  # type: ignore[call-overload]
         crops = None
         if event["camera"] == self.settings.camera:
-            with self._analysis_lock:
-                crops = self.video.track_crops(track_id)
+            # No analysis lock: reading a track's kept crops is a list copy, and thumbnails must not wait for
+            # a detection step (a page asks for dozens at once).
+            crops = self.video.track_crops(track_id)
         crops = crops or self.crops.load(str(event["camera"]), track_id, limit=1)
         if not crops:
             return None
