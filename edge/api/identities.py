@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from contextlib import contextmanager
+from typing import Iterator, List, Sequence
 
 import cv2
 import numpy as np
@@ -13,7 +14,7 @@ from edge.analyzer import ImageError, ImageTooLarge, decode_image
 from edge.api.deps import MAX_SEQ, get_service, get_workers
 from edge.api.errors import ApiError, error_responses
 from edge.api.workers import ImageWorkers
-from edge.identity.gallery import InvalidName, UnknownIdentity
+from edge.identity.gallery import InvalidName, NameTaken, UnknownIdentity
 from edge.render import encode_jpeg, fit
 from edge.service import EdgeService, UnknownTrack
 from edge.sqlite import StorageError
@@ -69,6 +70,25 @@ def _unknown(name: str) -> ApiError:
     return ApiError(404, "unknown identity", f"nobody named {name!r} is enrolled")
 
 
+@contextmanager
+def people_errors(name: str) -> Iterator[None]:
+    """What enrolling, renaming or removing ``name`` can raise, as the API's JSON errors."""
+    try:
+        yield
+    except UnknownIdentity:
+        raise _unknown(name) from None
+    except UnknownTrack as exc:
+        raise ApiError(404, "no faces kept", str(exc)) from None
+    except InvalidName as exc:
+        raise ApiError(400, "invalid name", str(exc)) from None
+    except NameTaken as exc:
+        raise ApiError(409, "name taken", str(exc)) from None
+    except ImageError as exc:
+        raise ApiError(422, "cannot enroll", str(exc)) from None
+    except StorageError as exc:
+        raise ApiError(507, "storage error", str(exc)) from None
+
+
 @router.get(
     "/identities/{name}", summary="One enrolled person, with the ids of their faces", responses=error_responses(404)
 )
@@ -105,16 +125,8 @@ def rename_identity(
     new_name: str = Body(..., embed=True, alias="name", min_length=1, max_length=64),
     service: EdgeService = Depends(get_service),
 ) -> dict:
-    try:
+    with people_errors(name):
         service.gallery.rename(name, new_name)
-    except UnknownIdentity:
-        raise _unknown(name) from None
-    except InvalidName as exc:
-        raise ApiError(400, "invalid name", str(exc)) from None
-    except ValueError as exc:
-        raise ApiError(409, "name taken", str(exc)) from None
-    except StorageError as exc:
-        raise ApiError(507, "storage error", str(exc)) from None
     return {"name": new_name.strip(), "previous": name, "identities": service.gallery.names()}
 
 
@@ -145,14 +157,8 @@ async def enroll(
 
     def work() -> list:
         images = decode_uploads(blobs, labels, server.max_image_pixels)
-        try:
+        with people_errors(name):
             return service.enroll(name, images, labels, face)
-        except InvalidName as exc:
-            raise ApiError(400, "invalid name", str(exc)) from None
-        except ImageError as exc:
-            raise ApiError(422, "unusable photo", str(exc)) from None
-        except StorageError as exc:
-            raise ApiError(507, "storage error", str(exc)) from None
 
     enrolled = await workers.run(work)
     return {"name": name.strip(), "added": len(enrolled), "faces": enrolled, "identities": service.gallery.names()}
@@ -168,26 +174,14 @@ def delete_identity(
     redact_events: bool = Query(False, description="Also remove the name from every stored event about them."),
     service: EdgeService = Depends(get_service),
 ) -> dict:
-    try:
+    with people_errors(name):
         removed = service.forget_person(name, redact_events)
-    except UnknownIdentity:
-        raise _unknown(name) from None
-    except StorageError as exc:
-        raise ApiError(507, "storage error", str(exc)) from None
     return {"name": name, **removed}
 
 
 def _enroll_track(service: EdgeService, name: str, track_id: int) -> dict:
-    try:
+    with people_errors(name):
         enrolled = service.enroll_track(name, track_id)
-    except UnknownTrack as exc:
-        raise ApiError(404, "no faces kept", str(exc)) from None
-    except InvalidName as exc:
-        raise ApiError(400, "invalid name", str(exc)) from None
-    except ImageError as exc:
-        raise ApiError(422, "cannot enroll", str(exc)) from None
-    except StorageError as exc:
-        raise ApiError(507, "storage error", str(exc)) from None
     return {"name": name.strip(), "track_id": track_id, "added": len(enrolled), "faces": enrolled}
 
 

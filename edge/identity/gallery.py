@@ -50,6 +50,10 @@ class UnknownIdentity(KeyError):
     """No enrolled person has this name."""
 
 
+class NameTaken(ValueError):
+    """Someone is already enrolled under this name."""
+
+
 def validate_name(name: str) -> str:
     name = name.strip()
     if not NAME_RE.match(name) or ".." in name:
@@ -148,8 +152,7 @@ class IdentityGallery:
         return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def rename(self, name: str, new_name: str) -> None:
-        """Give a person another name, faces and all. Raises ``UnknownIdentity``, ``InvalidName``, and
-        ``ValueError`` when ``new_name`` is taken."""
+        """Give a person another name, faces and all. Raises ``UnknownIdentity``, ``InvalidName``, ``NameTaken``."""
         new_name = validate_name(new_name)
         try:
             with self._lock, self._conn:
@@ -157,7 +160,7 @@ class IdentityGallery:
                 if row is None:
                     raise UnknownIdentity(name)
                 if self._conn.execute("SELECT 1 FROM identities WHERE name = ?", (new_name,)).fetchone():
-                    raise ValueError(f"{new_name!r} is already enrolled; delete or rename them first")
+                    raise NameTaken(f"{new_name!r} is already enrolled; delete or rename them first")
                 self._conn.execute("INSERT INTO identities(name, created) VALUES (?, ?)", (new_name, row[0]))
                 self._conn.execute("UPDATE faces SET name = ? WHERE name = ?", (new_name, name))
                 self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))

@@ -63,3 +63,17 @@ export async function showStatus() {
     status.className = h.status === "ok" ? "ok" : "bad";
   } catch (e) { status.textContent = "server unreachable"; status.className = "bad"; }
 }
+
+/** Ask for a visitor's name and enroll their kept faces from `path` (/tracks/{id}/enroll or /events/{seq}/enroll);
+ * says how it went in `messageEl`. True when someone was enrolled. */
+export async function nameVisitor(path, question, messageEl) {
+  const name = prompt(question);
+  if (!name) return false;
+  const body = new FormData();
+  body.set("name", name);
+  try {
+    const r = await api(path, {method: "POST", body});
+    say(messageEl, `enrolled ${r.name} from ${r.added} faces`, true);
+    return true;
+  } catch (err) { say(messageEl, err.message); return false; }
+}

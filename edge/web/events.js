@@ -1,5 +1,5 @@
 // Events page: filters, cursor paging (oldest first from "since"), live updates over SSE, name a visitor.
-import {api, clock, emo, esc, header, say, showStatus, who} from "/static/app.js";
+import {api, clock, emo, esc, header, nameVisitor, say, showStatus, who} from "/static/app.js";
 
 header();
 showStatus();
@@ -62,13 +62,8 @@ function follow(after) {  // new events that match the filters appear at the end
 }
 form.addEventListener("submit", e => { e.preventDefault(); load(true); });
 more.addEventListener("click", () => load(false));
-rows.addEventListener("click", async e => {
+rows.addEventListener("click", e => {
   const seq = e.target.dataset.seq;
-  if (!seq) return;
-  const name = prompt("Who is this? (enrolls the best faces of this visit)");
-  if (!name) return;
-  const body = new FormData(); body.set("name", name);
-  try { const r = await api(`/events/${seq}/enroll`, {method: "POST", body}); say(message, `enrolled ${r.name} from ${r.added} faces`, true); }
-  catch (err) { say(message, err.message); }
+  if (seq) nameVisitor(`/events/${seq}/enroll`, "Who is this? (enrolls the best faces of this visit)", message);
 });
 load(true);

@@ -1,5 +1,5 @@
 // Live page: the stream (with a chosen overlay), faces on screen (name a visitor), latest events.
-import {api, clock, emo, esc, header, say, showStatus, who} from "/static/app.js";
+import {api, clock, emo, esc, header, nameVisitor, say, showStatus, who} from "/static/app.js";
 
 header();
 const stream = document.getElementById("stream");
@@ -25,15 +25,9 @@ async function refreshTracks() {
   } catch (e) { /* the header says what is wrong */ }
   showStatus();
 }
-tracks.addEventListener("click", async e => {
+tracks.addEventListener("click", e => {
   const id = e.target.dataset.name;
-  if (!id) return;
-  const name = prompt(`Name visitor #${id}:`);
-  if (!name) return;
-  const body = new FormData(); body.set("name", name);
-  const msg = document.getElementById("name-message");
-  try { const r = await api(`/tracks/${id}/enroll`, {method: "POST", body}); say(msg, `enrolled ${r.name} from ${r.added} faces`, true); }
-  catch (err) { say(msg, err.message); }
+  if (id) nameVisitor(`/tracks/${id}/enroll`, `Name visitor #${id}:`, document.getElementById("name-message"));
 });
 
 const list = document.getElementById("events");

@@ -1,5 +1,5 @@
 // People page: enrolled people with their faces; enroll from photos; name a visitor; rename; delete.
-import {api, clock, esc, header, say, showStatus, who} from "/static/app.js";
+import {api, clock, esc, header, nameVisitor, say, showStatus, who} from "/static/app.js";
 
 header();
 showStatus();
@@ -61,12 +61,7 @@ async function refreshVisitors() {
 }
 visitors.addEventListener("click", async e => {
   const id = e.target.dataset.track;
-  if (!id) return;
-  const name = prompt(`Name visitor #${id}:`);
-  if (!name) return;
-  const body = new FormData(); body.set("name", name);
-  try { const r = await api(`/tracks/${id}/enroll`, {method: "POST", body}); say(message, `enrolled ${r.name} from ${r.added} faces`, true); refresh(); }
-  catch (err) { say(message, err.message); }
+  if (id && await nameVisitor(`/tracks/${id}/enroll`, `Name visitor #${id}:`, message)) refresh();
 });
 refresh();
 refreshVisitors();

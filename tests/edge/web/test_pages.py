@@ -137,6 +137,10 @@ def test_report_page_draws_its_charts_and_downloads_csv(server, page):
         page.click("#csv")
     rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
     assert rows and {"person", "visits", "time_seen_s"} <= set(rows[0]) and any(r["person"] == "" for r in rows)
+    with page.expect_download() as info:
+        page.click("a[data-png=presence]")
+    png = Path(info.value.path()).read_bytes()
+    assert info.value.suggested_filename == "presence.png" and png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
 
 
 def test_health_page_shows_the_source_and_stage_latencies(server, page):
