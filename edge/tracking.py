@@ -3,11 +3,12 @@
 Greedy matching (IoU, or centre distance for fast faces) against
 constant-velocity predictions: with a handful of faces per frame this is as
 good as the Hungarian algorithm and needs nothing beyond numpy. Between
-detections (``every_n_frames`` > 1) tracks coast on their velocity, so boxes
-keep following faces at the source frame rate. Coasting stops after
-``max_coast`` frames without a detection (a lost face's box holds still instead
-of flying off), and every box is clipped to the frame, so no box is ever
-outside it or inside out.
+detections (``every_n_frames`` > 1) the caller moves each box onto the new frame
+where its face is found (``follow``, see :mod:`edge.box_follow`); a box whose
+face is not found coasts on its velocity. Coasting stops after ``max_coast``
+frames without a detection (a lost face's box holds still instead of flying
+off), and every box is clipped to the frame, so no box is ever outside it or
+inside out.
 """
 
 from __future__ import annotations

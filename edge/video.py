@@ -90,7 +90,7 @@ class VideoAnalyzer:
         return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
 
     def _follow(self, frame: np.ndarray) -> None:
-        """Move every track's box from the previous analysed frame onto this one along optical flow."""
+        """Move every track's box from the previous analysed frame onto this one by finding its face there."""
         if self.follower is None:
             return
         self.follower.add_frame(self.frame_count, frame)
