@@ -24,6 +24,7 @@ import numpy as np
 from edge.tracking import clip_box
 
 MIN_MATCH = 0.8  # least normalised correlation to accept a face's new place
+MAX_TEMPLATE_PX = 40  # faces are matched at a scale where they are at most this big
 SCALES = (0.9, 1.0, 1.1)  # a face last seen by the detector may have grown or shrunk since
 SEARCH = 2.0  # the search window reaches this many face sizes beyond the box on each side
 
@@ -126,20 +127,46 @@ def _find(
     sx2, sy2 = min(x2 + gx + margin, w), min(y2 + gy + margin, h)
     if sx2 - sx1 < template.shape[1] or sy2 - sy1 < template.shape[0]:
         return None  # the face's place is (nearly) out of the frame
+    # A big face is first looked for at a coarser scale (the cost grows with template area x window area),
+    # then placed exactly at full scale in the few pixels around that: the full-scale score decides.
+    coarse = min(1.0, MAX_TEMPLATE_PX / float(max(template.shape)))
     window = curr[sy1:sy2, sx1:sx2]
+    small = window if coarse == 1.0 else cv2.resize(window, None, fx=coarse, fy=coarse, interpolation=cv2.INTER_AREA)
     best, where, size = -1.0, (0, 0), template.shape
     for scale in SCALES if anchored else (1.0,):
-        t = template if scale == 1.0 else cv2.resize(template, None, fx=scale, fy=scale)
-        if t.shape[0] < 4 or t.shape[1] < 4 or t.shape[0] > window.shape[0] or t.shape[1] > window.shape[1]:
+        full = template if scale == 1.0 else cv2.resize(template, None, fx=scale, fy=scale)
+        score, loc = _best_match(small, _scaled(full, coarse))
+        if score is None:
             continue
-        _, score, _, loc = cv2.minMaxLoc(cv2.matchTemplate(window, t, cv2.TM_CCOEFF_NORMED))
-        if np.isfinite(score) and score > best:  # a flat patch scores NaN
-            best, where, size = score, loc, t.shape
+        if coarse < 1.0:  # refine: full scale, within one coarse step of the coarse place
+            step = int(np.ceil(1.0 / coarse)) + 1
+            rx, ry = max(int(loc[0] / coarse) - step, 0), max(int(loc[1] / coarse) - step, 0)
+            near = window[ry : ry + full.shape[0] + 2 * step, rx : rx + full.shape[1] + 2 * step]
+            score, fine = _best_match(near, full)
+            if score is None:
+                continue
+            loc = (rx + fine[0], ry + fine[1])
+        if score > best:
+            best, where, size = score, loc, full.shape
     if best < MIN_MATCH:
         return None
     # The centre's move (boxes keep their size: the next detection corrects it).
     cx_new, cy_new = sx1 + where[0] + size[1] / 2, sy1 + where[1] + size[0] / 2
     return np.array([cx_new - (x1 + x2) / 2, cy_new - (y1 + y2) / 2], np.float64)
+
+
+def _scaled(image: np.ndarray, factor: float) -> np.ndarray:
+    return image if factor == 1.0 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+
+
+def _best_match(window: np.ndarray, template: np.ndarray) -> Tuple[Optional[float], Tuple[int, int]]:
+    """The best normalised correlation of ``template`` in ``window`` and where (x, y); None when it does not fit
+    or the patch is flat (OpenCV scores those NaN)."""
+    th, tw = template.shape
+    if th < 4 or tw < 4 or th > window.shape[0] or tw > window.shape[1]:
+        return None, (0, 0)
+    _, score, _, loc = cv2.minMaxLoc(cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED))
+    return (float(score), loc) if np.isfinite(score) else (None, (0, 0))
 
 
 class ShownBoxes:

@@ -10,10 +10,10 @@ from tests.edge.test_tracking import dets
 
 
 def textured_scene(offset, size=(360, 640)):
-    """A noise background with a textured square (the 'face') whose corner is at ``offset``."""
+    """A noise background with a textured square (the 'face', smooth like one) whose corner is at ``offset``."""
     rng = np.random.default_rng(0)
     frame = (rng.random(size + (3,)) * 60).astype(np.uint8)
-    face = (np.random.default_rng(1).random((60, 60, 3)) * 255).astype(np.uint8)
+    face = cv2.GaussianBlur((np.random.default_rng(1).random((60, 60, 3)) * 255).astype(np.uint8), (0, 0), 2)
     x, y = offset
     frame[y : y + 60, x : x + 60] = face
     return frame
