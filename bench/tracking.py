@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -115,15 +115,17 @@ def _valid(box, width: int, height: int) -> bool:
 SHOW_MODES = ("latest analysis", "followed")
 
 
-def replay(
-    video: Path, analyse_every: int
-) -> Tuple[Dict[str, Dict[int, List[Tuple[int, Box]]]], int, Dict[str, float]]:
-    """What the stream shows on each frame, per way of showing ({mode: {frame: [(track id, box)]}}), the number
-    of invalid boxes in events and on the stream, and the follower's cost.
+Shown = Dict[str, Dict[int, List[Tuple[int, Box]]]]  # {way of showing: {frame: [(track id, box)]}}
+
+
+def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str, float]]:
+    """What the stream draws on each frame, per way of showing; what the privacy overlays blur (the same,
+    plus the last known place of faces not found on that frame); the number of invalid boxes in events and
+    on the stream; and the follower's cost.
 
     Analysis of frame k takes one analysis period, so its result reaches the stream at frame
-    k + ``analyse_every``. "latest analysis" draws that result as it is until the next one; "followed" moves
-    it along optical flow (``ShownBoxes``) onto every frame, as the service's stream does.
+    k + ``analyse_every``. "latest analysis" draws that result as it is until the next one; "followed" carries
+    it onto every frame (``ShownBoxes``), as the service's stream does.
     """
     from edge.box_follow import ShownBoxes
     from edge.service import build_analyzer
@@ -134,34 +136,41 @@ def replay(
     video_analyzer = VideoAnalyzer(analyzer, settings)
     frames = read_frames(video)
     height, width = frames[0].shape[:2]
-    shown: Dict[str, Dict[int, List[Tuple[int, Box]]]] = {mode: {} for mode in SHOW_MODES}
+    drawn: Shown = {mode: {} for mode in SHOW_MODES}
+    blurred: Shown = {mode: {} for mode in SHOW_MODES}
     follower = ShownBoxes()
-    in_flight: List[Tuple[int, int, List[Tuple[int, Box]]]] = []  # (visible from, analysed frame, faces)
-    latest: List[Tuple[int, Box]] = []
+    in_flight: List[Tuple[int, int, list]] = []  # (visible from, analysed frame, faces)
+    latest: list = []
     invalid, follow_s = 0, 0.0
     for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
         if (index - 1) % analyse_every == 0:
             faces, events, _ = video_analyzer.step(frame, now=index / 25.0)
-            in_flight.append((index + analyse_every, index, [(int(f.track_id), tuple(f.box)) for f in faces]))
+            in_flight.append((index + analyse_every, index, faces))
             invalid += sum(not _valid(e.box, width, height) for e in events)
         while in_flight and in_flight[0][0] <= index:
             _, analysed, latest = in_flight.pop(0)
-            follower.update({track_id: np.array(box) for track_id, box in latest}, analysed)
+            follower.update({int(f.track_id): np.array(f.box) for f in latest}, analysed)
         t0 = time.perf_counter()
         followed = follower.on_frame(index, frame, (width, height))
         follow_s += time.perf_counter() - t0
-        shown["latest analysis"][index] = latest
-        shown["followed"][index] = [(track_id, tuple(box)) for track_id, box in followed.items()]
-        invalid += sum(not _valid(box, width, height) for mode in SHOW_MODES for _, box in shown[mode][index])
+        found = {int(f.track_id) for f in latest if f.found}
+        boxes = {
+            "latest analysis": [(int(f.track_id), tuple(f.box)) for f in latest],
+            "followed": [(track_id, tuple(box)) for track_id, box in followed.items()],
+        }
+        for mode in SHOW_MODES:
+            blurred[mode][index] = boxes[mode]
+            drawn[mode][index] = [(t, box) for t, box in boxes[mode] if t in found]
+            invalid += sum(not _valid(box, width, height) for _, box in boxes[mode])
     invalid += sum(not _valid(e.box, width, height) for e in video_analyzer.finish())
-    return shown, invalid, {"follow_ms_per_frame": round(1000 * follow_s / len(frames), 2)}
+    return drawn, blurred, invalid, {"follow_ms_per_frame": round(1000 * follow_s / len(frames), 2)}
 
 
 def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, object]:
     """MOT metrics of the shown boxes against ``gt_path`` for each way of showing them, on every annotated
     face and on the faces at least ``detector.min_face_px`` tall (the smallest the service is set to find)."""
     gt = read_mot(gt_path)
-    shown, invalid, costs = replay(video, analyse_every)
+    drawn, blurred, invalid, costs = replay(video, analyse_every)
     min_px = load_settings(None, environ={}).detector.min_face_px
     return {
         "video": video.name,
@@ -169,15 +178,19 @@ def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, ob
         "invalid_boxes": int(invalid),
         "min_face_px": min_px,
         **costs,
-        "modes": {mode: score(gt, shown[mode]) for mode in SHOW_MODES},
-        "modes_min_face": {mode: score(gt, shown[mode], min_px) for mode in SHOW_MODES},
+        "modes": {mode: score(gt, drawn[mode], blurred=blurred[mode]) for mode in SHOW_MODES},
+        "modes_min_face": {mode: score(gt, drawn[mode], min_px, blurred[mode]) for mode in SHOW_MODES},
     }
 
 
 def score(
-    gt: Dict[int, Dict[int, Box]], shown: Dict[int, List[Tuple[int, Box]]], min_height: float = 0.0
+    gt: Dict[int, Dict[int, Box]],
+    shown: Dict[int, List[Tuple[int, Box]]],
+    min_height: float = 0.0,
+    blurred: Optional[Dict[int, List[Tuple[int, Box]]]] = None,
 ) -> Dict[str, float]:
-    """motmetrics' IDF1, MOTA, switches, fragmentations; tracks per person; share of GT boxes shown at IoU >= 0.5.
+    """motmetrics' IDF1, MOTA, switches, fragmentations; tracks per person; share of GT boxes shown at IoU >= 0.5;
+    share of faces the privacy overlays would blur (``blurred``: the boxes they blur, default ``shown``).
 
     Faces under ``min_height`` px are "don't care" (as MOTChallenge treats ignored regions): neither they nor
     a shown box on them (IoU >= 0.5) count.
@@ -229,7 +242,7 @@ def score(
         "gt_boxes": int(row["num_objects"]),
         "tracks_per_identity": round(float(per_person.mean()), 3) if len(per_person) else 0.0,
         "displayed_box_iou50": round(displayed_hits / max(gt_boxes, 1), 4),
-        "blur_covered": blur_coverage(gt, shown, min_height),
+        "blur_covered": blur_coverage(gt, shown if blurred is None else blurred, min_height),
     }
 
 

@@ -100,9 +100,10 @@ def draw(frame: np.ndarray, faces: Sequence[FaceResult], overlay: str = "boxes",
         blur_faces(frame, faces, blur_margin)
     elif overlay == "blur-strangers":
         blur_faces(frame, [f for f in faces if not is_known(f)], blur_margin)
-    annotate(frame, faces, copy=False)
+    found = [f for f in faces if f.found]  # a face's last known place is blurred, never labelled
+    annotate(frame, found, copy=False)
     if overlay == "emoji":
-        draw_emoji(frame, faces)
+        draw_emoji(frame, found)
 
 
 def render_jpeg(

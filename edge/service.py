@@ -223,7 +223,7 @@ class EdgeService:
     def faces(self) -> List[FaceResult]:
         """The faces on screen: the latest analysis, with the boxes the stream draws on its latest frame."""
         with self._faces_lock:
-            faces = list(self._faces)
+            faces = [f for f in self._faces if f.found]
         shown = self._last_shown
         if shown is None:
             return faces
@@ -497,7 +497,7 @@ class EdgeService:
             self._save_open_tracks(force=any(e.type in ("face.appeared", "face.left") for e in events))
             if time.monotonic() - self._retention_at > RETENTION_EVERY_S:
                 self._apply_retention()
-            self.metrics.set("faces", len(faces))
+            self.metrics.set("faces", sum(f.found for f in faces))
             self.metrics.inc("analyzed_frames_total")
             fps_n += 1
             if time.monotonic() - fps_t0 >= 2.0:

@@ -41,6 +41,11 @@ def match_scores(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
     return np.where(ratio <= 2.0, np.maximum(iou, closeness), 0.0)
 
 
+def is_lost(track: Track) -> bool:
+    """Missed by the latest detection and not found by following since: its box is only a guess."""
+    return bool(track.missed and track.lost)
+
+
 def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
     """``box`` inside a width x height frame, ordered and at least 1 px wide and tall."""
     x1, x2 = np.clip(np.sort([box[0], box[2]]), 0, width)
@@ -214,18 +219,19 @@ class FaceTracker:
             track.box = track.box + track.velocity
             track.coasted += 1
 
-    def visible(self, max_missed: int = 0, tentative: bool = False) -> List[Track]:
+    def visible(self, max_missed: int = 0, tentative: bool = False, lost: bool = False) -> List[Track]:
         """Tracks confirmed by enough detections and missed in at most ``max_missed`` recent detections.
 
         With ``tentative``, new tracks found by the last detection are included too: the stream
-        shows a face from its first detection, while events still wait for ``min_hits``.
+        shows a face from its first detection, while events still wait for ``min_hits``. With ``lost``,
+        tracks whose face was not found on the latest frame (``is_lost``) are included too, for blurring.
         """
         return [
             t
             for t in self.tracks
             if (t.hits >= self.min_hits or (tentative and t.missed == 0))
             and t.missed <= max_missed
-            and not (t.missed and t.lost)  # a missed face whose box was not found by following is not drawn
+            and (lost or not is_lost(t))
         ]
 
     def end_all(self) -> List[Track]:

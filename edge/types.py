@@ -80,6 +80,9 @@ class FaceResult:
     emotion: Optional[Emotion] = None
     track_id: Optional[int] = None
     label: Optional[str] = None  # name, or a stable anonymous label such as "visitor-7"
+    # False: the face was neither detected nor found by following on this frame; the box is its last known
+    # place, not drawn or listed, only blurred by the privacy overlays (a stale blur beats none).
+    found: bool = True
 
     def as_dict(self) -> Dict[str, object]:
         out: Dict[str, object] = {

@@ -18,7 +18,7 @@ from edge.analyzer import FaceAnalyzer, face_crop
 from edge.box_follow import BoxFollower
 from edge.config import Settings
 from edge.identity.quality import face_quality
-from edge.tracking import FaceTracker, Track
+from edge.tracking import FaceTracker, Track, is_lost
 from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity
 
 KEPT_CROPS = 3  # best faces kept per track, to enroll a visitor from
@@ -87,7 +87,8 @@ class VideoAnalyzer:
             events.extend(self._ended(ended))
         else:
             self.tracker.coast(frame_size)
-        return [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True)], events, times
+        faces = [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True, lost=True)]
+        return faces, events, times
 
     def _follow(self, frame: np.ndarray) -> None:
         """Move every track's box from the previous analysed frame onto this one by finding its face there."""
@@ -197,6 +198,7 @@ class VideoAnalyzer:
             emotion=self._emotion(track),
             track_id=track.track_id,
             label=track.label,
+            found=not is_lost(track),
         )
 
     def _event(

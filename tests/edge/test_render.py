@@ -62,3 +62,14 @@ def test_every_overlay_renders_a_jpeg(frame):
     for overlay in PRIVACY:
         jpeg = render_jpeg(frame, [STRANGER, KNOWN], 1280, 80, overlay)
         assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (720, 1280, 3)
+
+
+def test_a_face_not_found_on_this_frame_is_blurred_at_its_last_place_but_not_labelled(frame):
+    from dataclasses import replace
+
+    lost = replace(STRANGER, found=False)
+    boxes_only, blurred = frame.copy(), frame.copy()
+    draw(boxes_only, [lost], "boxes")
+    draw(blurred, [lost], "blur-strangers")
+    assert np.array_equal(boxes_only, frame)  # nothing drawn where the face may no longer be
+    assert sharpness(blurred, [STRANGER.box], 1.0, False)[0] < 0.3 * sharpness(frame, [STRANGER.box], 1.0, False)[0]
