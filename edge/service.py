@@ -4,9 +4,10 @@ Three threads, so that none waits on another:
 
 - capture: source -> one-slot latest frame (stale frames are dropped, counted);
 - analysis: latest frame -> VideoAnalyzer -> faces on screen + events (SQLite);
-- render: every captured frame -> boxes of the latest analysis -> one JPEG ->
-  MjpegBroadcaster. The stream keeps the source frame rate when analysis is
-  slower; boxes follow the tracker.
+- render: every captured frame -> the latest analysis, its boxes carried onto
+  this frame (ShownBoxes) -> one JPEG per overlay watched -> MjpegBroadcaster.
+  The stream keeps the source frame rate when analysis is slower, and boxes
+  stay on the faces in between.
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ class FaceTracker:
             self.clip(*frame_size)
 
     def follow(self, boxes: np.ndarray, moved: np.ndarray) -> None:
-        """Put each track's box where optical flow found it on the current frame (``moved``: where it did).
+        """Put each track's box where its face was found on the current frame (``moved``: where it was).
 
         Called before ``update`` or ``coast`` on the same frame; a followed box is not moved on velocity.
         """
