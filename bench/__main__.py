@@ -66,6 +66,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"analysed every {args.analyse_every} frames; invalid boxes in events and on the stream: "
         f"{result['invalid_boxes']}; following boxes {result['follow_ms_per_frame']} ms per frame"
     )
+    held = result["blur_covered_held_back"]
+    print(
+        f"blur modes with the stream held back {held['frames']} frames (render.privacy_delay_frames): "
+        f"{held['all']:.1%} of faces blurred, {held['min_face']:.1%} of faces >= {result['min_face_px']} px"
+    )
     print(
         "| video | faces | shown boxes | IDF1 | MOTA | ID switches | fragmentations | tracks per person "
         "| shown IoU>=0.5 | blurred by blur-* |"

@@ -38,6 +38,7 @@ from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
+from edge.privacy_delay import PrivacyDelay
 from edge.render import PRIVACY, encode_jpeg, fit, render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError, StorageReserve
@@ -519,11 +520,24 @@ class EdgeService:
         boxes = shown.on_frame(index, frame, (frame.shape[1], frame.shape[0]))
         return [replace(f, box=boxes[f.track_id].tolist()) if f.track_id in boxes else f for f in faces]
 
+    def _delayed_faces(
+        self, delay: PrivacyDelay, index: int, frame: np.ndarray
+    ) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
+        """The frame ``delay.hold`` frames back with the faces of the analyses since carried onto it."""
+        with self._faces_lock:
+            faces, analysed = list(self._faces), self._faces_frame
+        if analysed != delay.analysed:
+            delay.add_analysis(analysed, faces)
+        return delay.push(index, frame)
+
     def _render_loop(self) -> None:
         seen = 0
         max_side = self.settings.server.stream_max_side
         quality = self.settings.server.jpeg_quality
         shown = ShownBoxes() if self.settings.tracker.follow_boxes else None
+        hold = self.settings.render.privacy_delay_frames if PRIVACY[self.overlay] > 0 else 0
+        delay = PrivacyDelay(hold) if hold else None
+        times: Dict[int, float] = {}  # capture time of each held frame
         fps_t0, fps_n = time.monotonic(), 0
         while not self._stop.is_set():
             got = self.slot.get_newer(seen, timeout=0.5)
@@ -531,7 +545,17 @@ class EdgeService:
                 continue
             seen, frame, ts = got
             t0 = time.perf_counter()
-            faces = self._shown_faces(shown, seen, frame)
+            if delay is not None:
+                times[seen] = ts
+                out = self._delayed_faces(delay, seen, frame)
+                if out is None:
+                    continue
+                index, frame, faces = out
+                ts = times.pop(index, ts)
+                for old in [i for i in times if i < index]:  # frames the slot skipped never come out
+                    times.pop(old)
+            else:
+                faces = self._shown_faces(shown, seen, frame)
             self._last_shown = (frame, faces)
             for mode, broadcaster in self.broadcasters.items():
                 if mode == self.overlay or broadcaster.viewers:
