@@ -191,11 +191,15 @@ class FaceAnalyzer:
         if self.embedder is None or self.gallery is None:
             raise ImageError(f"identity is off: {self.problems.get('identity', 'no embedder loaded')}")
         name = validate_name(name)
-        usable = [c for c in crops if c.box[2] - c.box[0] >= self.identity_min_face_px]
+        # Thumbnails keep faces of every size; a face too small to be identified, or of next to no quality
+        # (turned away, or a blur), would only make a template that matches nobody.
+        usable = [
+            c for c in crops if c.box[2] - c.box[0] >= self.identity_min_face_px and c.quality >= MIN_ENROLL_QUALITY
+        ]
         if not usable:
             raise ImageError(
                 f"the kept faces of this visitor are narrower than identity.min_face_px ({self.identity_min_face_px}"
-                " px): too small to recognise them by; enroll them from a photo instead"
+                " px) or unusable (turned away, blurred): enroll them from a photo instead"
             )
         crops = usable
         faces = []
@@ -205,6 +209,10 @@ class FaceAnalyzer:
         self.gallery.add_faces(name, faces, self.embedder.name)
         return [{"quality": round(float(c.quality), 3), "size_px": round(float(c.box[2] - c.box[0]))} for c in crops]
 
+
+# Least quality (edge.identity.quality, in [0, 1]) of a visitor's kept face to enroll it: a judgment, not a
+# measurement; it only refuses faces that score next to nothing on size, sharpness or frontal pose.
+MIN_ENROLL_QUALITY = 0.01
 
 # A face is taken from a photo with several when it is the largest, by at least this area ratio, and the one
 # nearest the centre. Measured on lfw_calib (783 photos, 113 with 2+ faces): the largest face was not the

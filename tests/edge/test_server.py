@@ -307,10 +307,11 @@ def test_a_visitor_is_named_from_the_stream_and_from_an_event(server):
             if r.status_code == 201:
                 named_live = r.json()
                 break
-            assert r.status_code == 404 and r.json()["error"] == "no faces kept"  # too small to keep, or gone
+            # No faces kept (gone), or only faces too small or poor to enroll.
+            assert (r.status_code, r.json()["error"]) in ((404, "no faces kept"), (422, "cannot enroll")), r.text
         time.sleep(0.5)
     assert named_live and 1 <= named_live["added"] <= 3
-    assert all(0 < f["quality"] <= 1 and f["size_px"] >= 44 for f in named_live["faces"])
+    assert all(0 < f["quality"] <= 1 and f["size_px"] >= 44 for f in named_live["faces"]), named_live
     left = wait_for_events(server.url, "face.left")
     answers = [httpx.post(server.url + f"/events/{e['seq']}/enroll", data={"name": "Walker Two"}) for e in left]
     assert any(r.status_code == 201 for r in answers), [r.text for r in answers]
