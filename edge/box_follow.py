@@ -21,7 +21,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from edge.tracking import clip_box
+from edge.tracking import centre_shift, clip_box
 
 MIN_MATCH = 0.8  # least normalised correlation to accept a face's new place
 MAX_TEMPLATE_PX = 40  # faces are matched at a scale where they are at most this big
@@ -181,18 +181,18 @@ class ShownBoxes:
         self._boxes: Dict[int, np.ndarray] = {}
         self._index: Optional[int] = None
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
-        self._analyses: Dict[int, Tuple[int, np.ndarray]] = {}  # track id -> (frame, box) of its last analysis
+        self._analysed_boxes: Dict[int, np.ndarray] = {}  # that analysis's boxes, as it gave them
         self._velocity: Dict[int, np.ndarray] = {}  # track id -> centre motion per frame, between analyses
 
     def update(self, boxes: Dict[int, np.ndarray], index: int) -> None:
         """A new analysis: ``boxes`` by track id, on frame ``index``."""
-        self._boxes = {k: np.asarray(v, np.float64) for k, v in boxes.items()}
-        for track_id, box in self._boxes.items():
-            last = self._analyses.get(track_id)
-            if last is not None and index > last[0]:
-                self._velocity[track_id] = _centre(box - last[1]) / (index - last[0])
-        self._analyses = {k: (index, v) for k, v in self._boxes.items()}
-        self._velocity = {k: v for k, v in self._velocity.items() if k in self._boxes}
+        new = {k: np.asarray(v, np.float64) for k, v in boxes.items()}
+        before, gap = self._analysed_boxes, index - (self.analysed or index)
+        self._velocity = {
+            k: centre_shift(box - before[k]) / gap if k in before and gap > 0 else self._velocity.get(k, np.zeros(2))
+            for k, box in new.items()
+        }
+        self._boxes, self._analysed_boxes = dict(new), new
         self._index = self.analysed = index
 
     def on_frame(self, index: int, frame: np.ndarray, size: Tuple[int, int]) -> Dict[int, np.ndarray]:
@@ -201,7 +201,7 @@ class ShownBoxes:
         if self._boxes and self._index is not None and self._index != index:
             ids = list(self._boxes)
             steps = index - self._index
-            expected = np.stack([self._velocity.get(i, np.zeros(2)) * steps for i in ids])
+            expected = np.stack([self._velocity[i] * steps for i in ids])
             # An analysed frame no longer (or never) in the history: its boxes are taken as they are.
             moved, _ = self.follower.follow(
                 np.stack([self._boxes[i] for i in ids]), self._index, index, expected=expected
@@ -209,8 +209,3 @@ class ShownBoxes:
             self._boxes = {i: clip_box(b, *size) for i, b in zip(ids, moved)}
         self._index = index
         return dict(self._boxes)
-
-
-def _centre(box_delta: np.ndarray) -> np.ndarray:
-    """How far a box's centre moved, from the difference of two boxes."""
-    return np.array([(box_delta[0] + box_delta[2]) / 2, (box_delta[1] + box_delta[3]) / 2])

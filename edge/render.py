@@ -139,6 +139,11 @@ def fit(image: np.ndarray, max_side: int, interpolation: int = cv2.INTER_AREA) -
     return cv2.resize(image, (max(round(w * scale), 1), max(round(h * scale), 1)), interpolation=interpolation)
 
 
+def face_jpeg(crop_rgb: np.ndarray, max_side: int = 160) -> bytes:
+    """A face crop (RGB) as the small JPEG the pages show: event thumbnails and enrolled faces."""
+    return encode_jpeg(fit(cv2.cvtColor(crop_rgb, cv2.COLOR_RGB2BGR), max_side), 85)
+
+
 def encode_jpeg(frame: np.ndarray, quality: int = 80) -> bytes:
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Deque, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
-import cv2
 import numpy as np
 
 from edge.access_token import resolve_access
@@ -39,7 +38,7 @@ from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
 from edge.privacy_delay import PrivacyDelay
-from edge.render import PRIVACY, encode_jpeg, fit, render_jpeg
+from edge.render import PRIVACY, face_jpeg, render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError, StorageReserve
 from edge.track_crops import TrackCropStore
@@ -229,7 +228,7 @@ class EdgeService:
         shown = self._last_shown
         if shown is None:
             return faces
-        drawn = {f.track_id: f for f in shown[1]}
+        drawn = {f.track_id: f for f in shown[1] if f.found}  # held back, older analyses' places are blur-only
         return [drawn.get(f.track_id, f) for f in faces]
 
     def source_stale(self) -> bool:
@@ -382,7 +381,7 @@ class EdgeService:
         crops = crops or self.crops.load(str(event["camera"]), track_id, limit=1)
         if not crops:
             return None
-        return encode_jpeg(fit(cv2.cvtColor(crops[0].crop, cv2.COLOR_RGB2BGR), max_side), 85)
+        return face_jpeg(crops[0].crop, max_side)
 
     def forget_person(self, name: str, redact_events: bool) -> Dict[str, int]:
         """Delete an enrolled person, the face crops of every track named as them, and (optionally) their name
@@ -509,10 +508,14 @@ class EdgeService:
             if rest > 0:
                 self._stop.wait(rest)
 
+    def _latest_analysis(self) -> Tuple[List[FaceResult], int]:
+        """The faces of the latest analysis and the captured frame they were found on."""
+        with self._faces_lock:
+            return list(self._faces), self._faces_frame
+
     def _shown_faces(self, shown: Optional[ShownBoxes], index: int, frame: np.ndarray) -> List[FaceResult]:
         """The latest analysis, its boxes carried onto frame ``index`` (analysis lags a few frames behind)."""
-        with self._faces_lock:
-            faces, analysed = list(self._faces), self._faces_frame
+        faces, analysed = self._latest_analysis()
         if shown is None:
             return faces
         if analysed != shown.analysed:
@@ -524,8 +527,7 @@ class EdgeService:
         self, delay: PrivacyDelay, index: int, frame: np.ndarray
     ) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
         """The frame ``delay.hold`` frames back with the faces of the analyses since carried onto it."""
-        with self._faces_lock:
-            faces, analysed = list(self._faces), self._faces_frame
+        faces, analysed = self._latest_analysis()
         if analysed != delay.analysed:
             delay.add_analysis(analysed, faces)
         return delay.push(index, frame)

@@ -41,6 +41,11 @@ def match_scores(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
     return np.where(ratio <= 2.0, np.maximum(iou, closeness), 0.0)
 
 
+def centre_shift(delta: np.ndarray) -> np.ndarray:
+    """How far a box's centre moves (dx, dy) for a change of its corners ``delta`` (4,)."""
+    return np.array([(delta[0] + delta[2]) / 2, (delta[1] + delta[3]) / 2])
+
+
 def is_lost(track: Track) -> bool:
     """Missed by the latest detection and not found by following since: its box is only a guess."""
     return bool(track.missed and track.lost)
@@ -201,10 +206,7 @@ class FaceTracker:
 
     def expected_move(self, track: Track) -> np.ndarray:
         """How far the track's face is expected to move by the next frame (centre dx, dy): its velocity."""
-        if track.coasted >= self.max_coast:
-            return np.zeros(2)
-        v = track.velocity
-        return np.array([(v[0] + v[2]) / 2, (v[1] + v[3]) / 2])
+        return np.zeros(2) if track.coasted >= self.max_coast else centre_shift(track.velocity)
 
     def _predict(self, track: Track) -> np.ndarray:
         if track.followed or track.coasted >= self.max_coast:

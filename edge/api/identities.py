@@ -5,7 +5,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, List, Sequence
 
-import cv2
 import numpy as np
 from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, UploadFile
 from fastapi.responses import Response
@@ -15,7 +14,7 @@ from edge.api.deps import MAX_SEQ, get_service, get_workers
 from edge.api.errors import ApiError, error_responses
 from edge.api.workers import ImageWorkers
 from edge.identity.gallery import InvalidName, NameTaken, UnknownIdentity
-from edge.render import encode_jpeg, fit
+from edge.render import face_jpeg
 from edge.service import EdgeService, UnknownTrack
 from edge.sqlite import StorageError
 
@@ -111,8 +110,7 @@ def identity_face(
     crop = service.gallery.face_crop(name, face_id)
     if crop is None:
         raise ApiError(404, "unknown face", f"{name!r} has no enrolled face {face_id}")
-    jpeg = encode_jpeg(fit(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), 160), 85)
-    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+    return Response(face_jpeg(crop), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.patch(
