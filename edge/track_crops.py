@@ -44,6 +44,12 @@ class TrackCropStore:
         self._lock = threading.Lock()
         self._conn = connect(path)
         prepare_schema(self._conn, SCHEMA, "track crop")
+        # Bytes of PNG kept, counted once here and then by every change: enforce_limit runs after every save,
+        # in the analysis thread, and must not scan the table each time.
+        self._bytes = self._total()
+
+    def _total(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(SUM(LENGTH(png)), 0) FROM track_crops").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -59,7 +65,13 @@ class TrackCropStore:
                 rows.append((camera, track_id, rank, now, float(c.quality), png.tobytes(), box, landmarks))
         try:
             with self._lock, self._conn:
+                replaced = self._conn.execute(
+                    "SELECT COALESCE(SUM(LENGTH(png)), 0) FROM track_crops WHERE camera = ? AND track_id = ? "
+                    "AND rank < ?",
+                    (camera, track_id, len(rows)),
+                ).fetchone()[0]
                 self._conn.executemany("INSERT OR REPLACE INTO track_crops VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._bytes += sum(len(r[5]) for r in rows) - int(replaced)
         except sqlite3.Error as exc:
             raise storage_error(f"could not keep the faces of track {track_id}", exc) from exc
 
@@ -88,21 +100,25 @@ class TrackCropStore:
         """Forget every crop of these (camera, track id) pairs; returns how many crops went."""
         try:
             with self._lock, self._conn:
-                return sum(
+                removed = sum(
                     self._conn.execute(
                         "DELETE FROM track_crops WHERE camera = ? AND track_id = ?", (camera, track_id)
                     ).rowcount
                     for camera, track_id in set(tracks)
                 )
+                self._bytes = self._total()
         except sqlite3.Error as exc:
             raise storage_error("could not delete face crops", exc) from exc
+        return removed
 
     def enforce_limit(self, max_bytes: int) -> int:
         """Delete the oldest tracks' crops until all take at most ``max_bytes``; returns how many went."""
+        if self._bytes <= max_bytes:
+            return 0
         removed = 0
         try:
             with self._lock, self._conn:
-                total = self._conn.execute("SELECT COALESCE(SUM(LENGTH(png)), 0) FROM track_crops").fetchone()[0]
+                total = self._total()
                 rows = self._conn.execute(
                     "SELECT camera, track_id, SUM(LENGTH(png)) FROM track_crops GROUP BY camera, track_id "
                     "ORDER BY MIN(time), track_id"
@@ -114,9 +130,14 @@ class TrackCropStore:
                         "DELETE FROM track_crops WHERE camera = ? AND track_id = ?", (camera, track_id)
                     ).rowcount
                     total -= size
+                self._bytes = total
         except sqlite3.Error as exc:
             raise storage_error("could not trim the kept face crops", exc) from exc
         return removed
 
     def delete_older_than(self, days: float) -> int:
-        return delete_rows_older_than(self._conn, self._lock, "track_crops", days)
+        removed = delete_rows_older_than(self._conn, self._lock, "track_crops", days)
+        if removed:
+            with self._lock:
+                self._bytes = self._total()
+        return removed
