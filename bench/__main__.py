@@ -64,7 +64,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     result = tracking.evaluate(args.video, args.gt, args.analyse_every)
     print(
         f"analysed every {args.analyse_every} frames; invalid boxes in events and on the stream: "
-        f"{result['invalid_boxes']}; following boxes {result['follow_ms_per_frame']} ms per frame"
+        f"{result['invalid_boxes']}; following boxes {result['follow_ms_per_frame']} ms per frame; "
+        f"VideoAnalyzer {result['analysis_fps']} analysed frames per second"
     )
     held = result["blur_covered_held_back"]
     print(

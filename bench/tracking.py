@@ -13,6 +13,7 @@ analysis, as the stream does), and scores every frame.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -132,7 +133,9 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     from edge.service import build_analyzer
     from edge.video import VideoAnalyzer
 
-    settings = load_settings(None, environ={"EDGE_IDENTITY__ENABLED": "false"})
+    # EDGE_* variables apply (e.g. EDGE_TRACKER__FOLLOW_BOXES=false, EDGE_DETECTOR__EVERY_N_FRAMES=2): the
+    # README's trade-offs are this command run with them.
+    settings = load_settings(None, environ={**os.environ, "EDGE_IDENTITY__ENABLED": "false"})
     analyzer = build_analyzer(settings)
     video_analyzer = VideoAnalyzer(analyzer, settings)
     frames = read_frames(video)
@@ -144,10 +147,14 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     held: Dict[int, List[Tuple[int, Box]]] = {}  # what the blur modes blur on each frame, held back
     in_flight: List[Tuple[int, int, list]] = []  # (visible from, analysed frame, faces)
     latest: list = []
-    invalid, follow_s = 0, 0.0
+    invalid, follow_s, analysis_s, analysed_frames = 0, 0.0, 0.0, 0
     for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
         if (index - 1) % analyse_every == 0:
+            t0 = time.perf_counter()
             faces, events, _ = video_analyzer.step(frame, now=index / 25.0)
+            if index > 1:  # the first step pays for warm-up
+                analysis_s += time.perf_counter() - t0
+                analysed_frames += 1
             in_flight.append((index + analyse_every, index, faces))
             invalid += sum(not _valid(e.box, width, height) for e in events)
         while in_flight and in_flight[0][0] <= index:
@@ -171,7 +178,11 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
             invalid += sum(not _valid(box, width, height) for _, box in boxes[mode])
     invalid += sum(not _valid(e.box, width, height) for e in video_analyzer.finish())
     blurred["held back"] = held  # the last frames never come out of the delay: they are not scored
-    return drawn, blurred, invalid, {"follow_ms_per_frame": round(1000 * follow_s / len(frames), 2)}
+    costs = {
+        "follow_ms_per_frame": round(1000 * follow_s / len(frames), 2),
+        "analysis_fps": round(analysed_frames / max(analysis_s, 1e-9), 2),
+    }
+    return drawn, blurred, invalid, costs
 
 
 def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, object]:
@@ -179,7 +190,8 @@ def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, ob
     face and on the faces at least ``detector.min_face_px`` tall (the smallest the service is set to find)."""
     gt = read_mot(gt_path)
     drawn, blurred, invalid, costs = replay(video, analyse_every)
-    min_px = load_settings(None, environ={}).detector.min_face_px
+    settings = load_settings(None, environ=dict(os.environ))
+    min_px = settings.detector.min_face_px
     return {
         "video": video.name,
         "analyse_every": analyse_every,
@@ -191,7 +203,7 @@ def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, ob
         "blur_covered_held_back": {
             "all": blur_coverage(_only(gt, blurred["held back"]), blurred["held back"]),
             "min_face": blur_coverage(_only(gt, blurred["held back"]), blurred["held back"], min_px),
-            "frames": load_settings(None, environ={}).render.privacy_delay_frames,
+            "frames": settings.render.privacy_delay_frames,
         },
     }
 
