@@ -185,6 +185,23 @@ def _run_convert_faceapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_convert_shape_predictor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert-shape-predictor", help="convert dlib's 5-point shape predictor for the descriptor")
+    p.add_argument("--dat", default="../shared/weights/dlib/shape_predictor_5_face_landmarks.dat")
+    p.add_argument("--models", default="models", help="writes face_landmarks_5.npz and its manifest entry")
+
+
+def _run_convert_shape_predictor(args: argparse.Namespace) -> int:
+    from edge.identity.landmarks import LANDMARKS
+    from training.convert_shape_predictor import MANIFEST_FIELDS, convert_shape_predictor
+    from training.manifest import update_entry
+
+    out = Path(args.models) / f"{LANDMARKS}.npz"
+    convert_shape_predictor(Path(args.dat), out)
+    print(update_entry(Path(args.models), LANDMARKS, out, MANIFEST_FIELDS))
+    return 0
+
+
 def _embedder(models: str):
     from edge.identity.embedders import load_embedder
     from edge.manifest import ModelManifest
@@ -295,6 +312,7 @@ COMMANDS = {
     "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
     "publish-emotion": (_add_publish_emotion, _run_publish_emotion),
     "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),
+    "convert-shape-predictor": (_add_convert_shape_predictor, _run_convert_shape_predictor),
     "extract-faces": (_add_extract_faces, _run_extract_faces),
     "evaluate-identity": (_add_evaluate_identity, _run_evaluate_identity),
     "group-pairs": (_add_group_pairs, _run_group_pairs),

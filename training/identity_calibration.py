@@ -142,7 +142,8 @@ def calibrate_identity(
     manifest: Optional[Path] = None,
 ) -> Dict:
     """Every scoring rule on ``root`` by the fold protocol; writes det.png and calibration.json into ``out``."""
-    cache = Path("runs") / "identity" / f"{root.name}-{embedder.name}.npz"  # embeddings: a cache, not shipped
+    # Embeddings: a cache, not shipped; named by how chips are cut, since results depend on it.
+    cache = Path("runs") / "identity" / f"{root.name}-{embedder.name}-{embedder.alignment}.npz"
     if cache.exists():
         data = np.load(cache)
         people = {k: data[k] for k in data.files}
@@ -157,6 +158,7 @@ def calibrate_identity(
     plot_det(curves, out / "det.png")
     report = {
         "embedder": embedder.name,
+        "alignment": embedder.alignment,
         "people": len(people),
         "photos": int(sum(len(v) for v in people.values())),
         "folds": folds,
@@ -178,6 +180,7 @@ def calibrate_identity(
         data["models"][embedder.name]["calibration"] = {
             "threshold": point["threshold"],
             "scoring": SHIPPED_RULE,
+            "alignment": embedder.alignment,
             "set": f"{root.name}: {report['people']} people, {report['photos']} photos, {folds} folds, "
             f"{enroll} photos enrolled, at most {max_far:.0%} strangers named",
             **{k: v for k, v in point.items() if k != "threshold"},

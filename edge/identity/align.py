@@ -32,6 +32,17 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def align_chip(image: np.ndarray, landmarks: np.ndarray, template: np.ndarray, size: int) -> np.ndarray:
-    """Warp ``image`` so the five ``landmarks`` land on ``template`` in a ``size`` x ``size`` chip."""
-    m = similarity_transform(landmarks, template)
+    """Warp ``image`` so the five ``landmarks`` land on ``template`` in a ``size`` x ``size`` chip.
+
+    The similarity is fitted from the template to the face and inverted, as dlib's get_face_chip
+    does (least squares in image pixels): with dlib's own points the chips then match dlib's.
+    """
+    m = cv2.invertAffineTransform(similarity_transform(template, landmarks))
+    # Shrinking a big face (a high-resolution enrollment photo) by more than 2x in one bilinear step
+    # aliases; halve it first with a Gaussian pyramid, as dlib's chip extraction does.
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    while scale < 0.5 and min(image.shape[:2]) >= 32:
+        image = cv2.pyrDown(image)
+        m[:, :2] *= 2
+        scale *= 2
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

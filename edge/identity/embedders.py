@@ -19,6 +19,7 @@ import numpy as np
 from edge.backends import InferenceBackend, ModelSpec, make_backend
 from edge.crops import crop_resize, square_box
 from edge.identity.align import DLIB_CHIP_150, align_chip
+from edge.identity.landmarks import DLIB5_CHIP_150, LANDMARKS, FaceLandmarks5
 from edge.manifest import ModelError, ModelManifest, download
 
 try:
@@ -35,6 +36,7 @@ class Embedder(Protocol):
     name: str
     dim: int
     threshold: float  # calibrated cosine similarity for "same person"
+    alignment: str  # how chips are cut: results differ by it, so caches and reports name it
 
     def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray: ...
 
@@ -56,8 +58,11 @@ class FaceDescriptorEmbedder:
     # so strangers still score 0.8-0.93 and the same person 0.94-0.98.
     threshold = 0.94
 
-    def __init__(self, backend: InferenceBackend) -> None:
+    def __init__(self, backend: InferenceBackend, landmarks: Optional[FaceLandmarks5] = None) -> None:
         self.backend = backend
+        # dlib's own five points (what the network was trained on); without them, MTCNN's points.
+        self.landmarks = landmarks
+        self.alignment = "mtcnn-5" if landmarks is None else "dlib-5"
 
     @classmethod
     def from_manifest(
@@ -76,14 +81,18 @@ class FaceDescriptorEmbedder:
 
         entry = manifest.entry(cls.name)
         spec = ModelSpec(cls.name, entry["sha256"], (3, cls.size, cls.size), build)
-        embedder = cls(make_backend(backend, spec, device=device, cache_dir=cache_dir))
+        embedder = cls(make_backend(backend, spec, device=device, cache_dir=cache_dir), load_landmarks(manifest))
         # The threshold calibrated on lfw_calib (`python -m training calibrate-identity`), shipped in the manifest.
         embedder.threshold = float((entry.get("calibration") or {}).get("threshold", cls.threshold))
         return embedder
 
     def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Aligned uint8 RGB chips ``(N, 150, 150, 3)``."""
-        out = [align_chip(frame_rgb, lm, DLIB_CHIP_150, self.size) for lm in landmarks]
+        if self.landmarks is None:
+            out = [align_chip(frame_rgb, lm, DLIB_CHIP_150, self.size) for lm in landmarks]
+        else:
+            points = [self.landmarks.points(frame_rgb, box) for box in boxes]
+            out = [align_chip(frame_rgb, p, DLIB5_CHIP_150, self.size) for p in points]
         return np.stack(out) if out else np.zeros((0, self.size, self.size, 3), np.uint8)
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
@@ -91,6 +100,14 @@ class FaceDescriptorEmbedder:
             return np.zeros((0, self.dim), np.float32)
         batch = chips.astype(np.float32).transpose(0, 3, 1, 2)  # the network takes 0..255 RGB
         return l2_normalise(self.backend(batch))
+
+
+def load_landmarks(manifest: ModelManifest) -> Optional[FaceLandmarks5]:
+    """dlib's 5-point predictor shipped beside the descriptor, or None (then MTCNN's points align, worse)."""
+    if LANDMARKS not in manifest.entries:  # a models folder from before the predictor shipped
+        log.warning("identity: no %s in %s; aligning on MTCNN's points (fewer faces named)", LANDMARKS, manifest.root)
+        return None
+    return FaceLandmarks5.load(manifest.verified_path(LANDMARKS))
 
 
 VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
@@ -102,6 +119,7 @@ class VggFace2Embedder:
 
     name = "vggface2"
     dim = 512
+    alignment = "box"
     size = 160
     # facenet-pytorch's commonly used verification operating point (L2 distance ~1.0 on unit vectors).
     threshold = 0.50
