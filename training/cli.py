@@ -39,6 +39,9 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--erase-prob", type=float, default=None, help="random-erasing probability (default 0.5)")
     p.add_argument("--rotation", type=float, default=None, help="largest random rotation in degrees (default 20)")
+    p.add_argument(
+        "--video-aug", type=float, default=None, help="chance of each camera augmentation per face (default 0)"
+    )
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")
@@ -57,6 +60,8 @@ def _run_emotion(args: argparse.Namespace) -> int:
         cfg.augment["erase_prob"] = args.erase_prob
     if args.rotation is not None:
         cfg.augment["rotation_deg"] = args.rotation
+    if args.video_aug is not None:
+        cfg.augment["video_prob"] = args.video_aug
     metrics = train_emotion(cfg, resume=args.resume, stop_after=args.stop_after)
     if "best_val_acc" in metrics:  # rank 0 (or the only process) reports
         print(json.dumps({"best_val_acc": metrics["best_val_acc"], "out": cfg.out}))
@@ -202,6 +207,29 @@ def _run_convert_shape_predictor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate_emotion_photos(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate-emotion-photos", help="emotion on labelled photos through the service's detector, crop and model"
+    )
+    p.add_argument("--legend", required=True, help="CSV with image and emotion columns (muxspace/facial_expressions)")
+    p.add_argument("--images", required=True, help="folder the legend's image names are in")
+    p.add_argument("--per-class", type=int, default=400, help="most photos of each label (seeded sample)")
+    p.add_argument("--models", default="models")
+    p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
+    p.add_argument("--out", default=None, help="folder for report.json and confusion.png (runs/emotion-photos-NAME)")
+
+
+def _run_evaluate_emotion_photos(args: argparse.Namespace) -> int:
+    from training.emotion_photos import evaluate_emotion_photos, summary
+
+    out = Path(args.out or f"runs/emotion-photos-{args.name}")
+    report = evaluate_emotion_photos(
+        Path(args.legend), Path(args.images), out, args.per_class, Path(args.models), args.name
+    )
+    print(summary(report))
+    return 0
+
+
 def _embedder(models: str):
     from edge.identity.embedders import load_embedder
     from edge.manifest import ModelManifest
@@ -319,6 +347,7 @@ COMMANDS = {
     "identity": (_add_identity, _run_identity),
     "emotion": (_add_emotion, _run_emotion),
     "evaluate-emotion": (_add_evaluate_emotion, _run_evaluate_emotion),
+    "evaluate-emotion-photos": (_add_evaluate_emotion_photos, _run_evaluate_emotion_photos),
     "calibrate-emotion": (_add_calibrate_emotion, _run_calibrate_emotion),
     "derive-emotion5": (_add_derive_emotion5, _run_derive_emotion5),
     "calibrate-identity": (_add_calibrate_identity, _run_calibrate_identity),
