@@ -299,6 +299,12 @@ def _add_evaluate_identity(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="faces narrower than this are never named, as in the service (default: identity.min_face_px)",
     )
+    p.add_argument(
+        "--min-quality",
+        type=float,
+        default=0.0,
+        help="faces of lower quality (edge.identity.quality) are neither enrolled nor named (default 0: all)",
+    )
 
 
 def _run_evaluate_identity(args: argparse.Namespace) -> int:
@@ -306,10 +312,13 @@ def _run_evaluate_identity(args: argparse.Namespace) -> int:
     from training.identity_eval import evaluate_identity
 
     min_face_px = IdentityConfig().min_face_px if args.min_face_px is None else args.min_face_px
-    report = evaluate_identity([Path(r) for r in args.roots], _embedder(args.models), args.enroll, min_face_px)
+    report = evaluate_identity(
+        [Path(r) for r in args.roots], _embedder(args.models), args.enroll, min_face_px, args.min_quality
+    )
     if args.out:
         write_json(Path(args.out), report)
-    summary = {k: report[k] for k in ("embedder", "min_face_px", "people", "genuine_probes", "stranger_probes")}
+    keys = ("embedder", "min_face_px", "min_quality", "people", "genuine_probes", "stranger_probes")
+    summary = {k: report[k] for k in keys}
     summary["gallery_at_default_threshold"] = report["at_default_threshold"]
     summary["head_at_0.7"] = report["head_at_0.7"]
     print(json.dumps(summary, indent=2))

@@ -35,6 +35,7 @@ class Probe:
     path: str
     vector: np.ndarray
     face_px: float = 1e9  # width of the face box in the photo
+    quality: float = 1.0  # edge.identity.quality of the face, as the service scores it
 
 
 def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceDetector) -> Dict[str, List[Probe]]:
@@ -46,10 +47,10 @@ def embed_folder_tree(roots: Sequence[Path], embedder: Embedder, detector: FaceD
                 found = largest_face(photo, embedder, detector)
                 if found is None:
                     continue
-                chip, face_px = found
+                chip, face_px, quality = found
                 vec = embedder.embed_chips(chip[None])[0]
                 key = person_dir.name  # the same person may have photos under several roots
-                people.setdefault(key, []).append(Probe(key, str(photo), vec, face_px))
+                people.setdefault(key, []).append(Probe(key, str(photo), vec, face_px, quality))
     return people
 
 
@@ -97,12 +98,18 @@ def open_set_scores(
     enroll: int = 3,
     min_face_px: float = 0,
     fit: Callable[[Dict[str, np.ndarray]], Optional[Matcher]] = gallery_matcher,
+    min_quality: float = 0,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(genuine best-match scores, whether the best match was the right person, stranger best scores).
 
     ``fit`` turns each pass's enrolled embeddings into a matcher (the gallery, or the head). A probe
-    narrower than ``min_face_px`` scores -1 (never named); such faces are not enrolled either.
+    narrower than ``min_face_px`` or of quality under ``min_quality`` scores -1 (never named), as the
+    service skips such faces; they are not enrolled either.
     """
+
+    def usable(p: Probe) -> bool:
+        return p.face_px >= min_face_px and p.quality >= min_quality
+
     enrollable = {k: v for k, v in people.items() if len(v) >= 2}
     singles = [v[0] for k, v in people.items() if len(v) == 1]
     genuine_scores, genuine_right, stranger_scores = [], [], []
@@ -110,7 +117,7 @@ def open_set_scores(
     def split(probes: List[Probe]) -> Tuple[List[Probe], List[Probe]]:
         """(enrolled, probes): the first ``enroll`` photos, always leaving one to probe with."""
         k = min(enroll, len(probes) - 1)
-        return [p for p in probes[:k] if p.face_px >= min_face_px], probes[k:]
+        return [p for p in probes[:k] if usable(p)], probes[k:]
 
     for held_out in [None, *enrollable]:
         enrolled = {
@@ -121,7 +128,7 @@ def open_set_scores(
         match = fit(enrolled)
 
         def best(p: Probe, match: Optional[Matcher] = match) -> Tuple[str, float]:
-            if p.face_px < min_face_px or match is None:
+            if not usable(p) or match is None:
                 return "", -1.0
             return match(p.vector)
 
@@ -148,18 +155,19 @@ def rates_at(threshold: float, genuine: np.ndarray, right: np.ndarray, strangers
 
 
 def evaluate_identity(
-    roots: Sequence[Path], embedder: Embedder, enroll: int = 3, min_face_px: float = 0
+    roots: Sequence[Path], embedder: Embedder, enroll: int = 3, min_face_px: float = 0, min_quality: float = 0
 ) -> Dict[str, object]:
     """Gallery (and head) rates on the folder trees under ``roots``; see the module docstring."""
     detector = FaceDetector(max_side=1280, min_face_px=20)
     people = embed_folder_tree(roots, embedder, detector)
-    genuine, right, strangers = open_set_scores(people, enroll, min_face_px)
+    genuine, right, strangers = open_set_scores(people, enroll, min_face_px, min_quality=min_quality)
     sweep = [rates_at(t, genuine, right, strangers) for t in np.arange(0.5, 0.99, 0.01)]
-    h_genuine, h_right, h_strangers = open_set_scores(people, enroll, min_face_px, head_matcher)
+    h_genuine, h_right, h_strangers = open_set_scores(people, enroll, min_face_px, head_matcher, min_quality)
     return {
         "head_at_0.7": rates_at(0.7, h_genuine, h_right, h_strangers),
         "embedder": embedder.name,
         "min_face_px": min_face_px,
+        "min_quality": min_quality,
         "people": {k: len(v) for k, v in people.items()},
         "genuine_probes": int(len(genuine)),
         "stranger_probes": int(len(strangers)),

@@ -47,3 +47,15 @@ def test_open_set_scores_never_name_faces_below_the_size_gate():
     genuine, right, strangers = open_set_scores(people, enroll=1, min_face_px=50)
     assert sorted(genuine.round(2).tolist()) == [-1.0, 0.99, 1.0]  # the small ann photo is never named
     assert -1.0 in strangers.tolist() and strangers[0] == -1.0  # eve (small) is never a false accept
+
+
+def test_open_set_scores_skip_low_quality_faces_like_small_ones():
+    a = np.array([1.0, 0.0])
+    people = {
+        "ann": [Probe("ann", "1", a, 100, quality=0.9), Probe("ann", "2", a, 100, quality=0.05)],
+        "eve": [Probe("eve", "3", np.array([0.98, 0.199]), 100, quality=0.05)],
+    }
+    genuine, _, strangers = open_set_scores(people, enroll=1, min_quality=0.1)
+    assert genuine.tolist() == [-1.0] and (strangers == -1.0).all()  # neither blurred face is named
+    genuine, _, strangers = open_set_scores(people, enroll=1, min_quality=0.0)
+    assert genuine.tolist() == [1.0] and strangers.max() > 0.95
