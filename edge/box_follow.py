@@ -25,7 +25,8 @@ from edge.tracking import centre_shift, clip_box
 
 MIN_MATCH = 0.8  # least normalised correlation to accept a face's new place
 MAX_TEMPLATE_PX = 40  # faces are matched at a scale where they are at most this big
-SCALES = (0.9, 1.0, 1.1)  # a face last seen by the detector may have grown or shrunk since
+SCALES = (1.0, 0.9, 1.1)  # a face last seen by the detector may have grown or shrunk since
+SURE_MATCH = 0.9  # a match this good at one scale ends the search: the other scales are not tried
 SEARCH = 2.0  # the search window reaches this many face sizes beyond the box on each side
 
 
@@ -148,6 +149,8 @@ def _find(
             loc = (rx + fine[0], ry + fine[1])
         if score > best:
             best, where, size = score, loc, full.shape
+        if best >= SURE_MATCH:
+            break
     if best < MIN_MATCH:
         return None
     # The centre's move (boxes keep their size: the next detection corrects it).
