@@ -18,7 +18,7 @@ import numpy as np
 from edge.crops import square_box
 from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
-from edge.identity.embedders import Embedder
+from edge.identity.embedders import Embedder, embedding_key
 from edge.identity.gallery import IdentityGallery, validate_name
 from edge.identity.head import IdentityHead
 from edge.types import Detections, Emotion, FaceCrop, FaceResult, Identity
@@ -107,7 +107,7 @@ class FaceAnalyzer:
         if self.head is not None:
             found = self.head.predict(vectors)
         else:
-            found = self.gallery.match(vectors, self.embedder.name, self.identity_threshold)
+            found = self.gallery.match(vectors, embedding_key(self.embedder), self.identity_threshold)
         for i, ident in zip(big, found):
             out[int(i)] = ident
         return out
@@ -143,12 +143,13 @@ class FaceAnalyzer:
         """Embed stored faces that lack an embedding from the current embedder (after switching models)."""
         if self.embedder is None or self.gallery is None:
             return 0
-        missing = self.gallery.faces_without(self.embedder.name)
+        key = embedding_key(self.embedder)
+        missing = self.gallery.faces_without(key)
         for face_id, crop, box, landmarks in missing:
             chips = self.embedder.chips(crop, box[None], landmarks[None])
-            self.gallery.set_embedding(face_id, self.embedder.name, self.embedder.embed_chips(chips)[0])
+            self.gallery.set_embedding(face_id, key, self.embedder.embed_chips(chips)[0])
         if missing:
-            log.info("re-embedded %d enrolled faces with %s", len(missing), self.embedder.name)
+            log.info("re-embedded %d enrolled faces with %s", len(missing), key)
         return len(missing)
 
     def enroll(
@@ -183,7 +184,7 @@ class FaceAnalyzer:
             crop, box, landmarks = face_crop(rgb, dets.boxes[0], dets.landmarks[0])
             faces.append((crop, box, landmarks, vector))
             chosen.append({"photo": label, "box": [round(float(v), 1) for v in dets.boxes[0]], "chosen": reason})
-        self.gallery.add_faces(name, faces, self.embedder.name)
+        self.gallery.add_faces(name, faces, embedding_key(self.embedder))
         return chosen
 
     def enroll_crops(self, name: str, crops: Sequence[FaceCrop]) -> List[Dict[str, object]]:
@@ -206,7 +207,7 @@ class FaceAnalyzer:
         for c in crops:
             chip = self.embedder.chips(c.crop, np.asarray(c.box)[None], np.asarray(c.landmarks)[None])
             faces.append((c.crop, c.box, c.landmarks, self.embedder.embed_chips(chip)[0]))
-        self.gallery.add_faces(name, faces, self.embedder.name)
+        self.gallery.add_faces(name, faces, embedding_key(self.embedder))
         return [{"quality": round(float(c.quality), 3), "size_px": round(float(c.box[2] - c.box[0]))} for c in crops]
 
 

@@ -31,7 +31,7 @@ from edge.config import OVERLAYS, REPO_ROOT, Settings
 from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
 from edge.events import EventStore
-from edge.identity.embedders import load_embedder
+from edge.identity.embedders import embedding_key, load_embedder
 from edge.identity.gallery import IdentityGallery
 from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest, seed_models_dir
@@ -105,7 +105,7 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
             analyzer.gallery = gallery or IdentityGallery(settings.storage.database)
             analyzer.sync_gallery()
             if settings.identity.head:
-                analyzer.head = IdentityHead.load(Path(settings.identity.head), analyzer.embedder.name)
+                analyzer.head = IdentityHead.load(Path(settings.identity.head), embedding_key(analyzer.embedder))
         except (ModelError, ValueError, StorageError) as exc:
             analyzer.problems["identity"] = str(exc)
             analyzer.embedder = None

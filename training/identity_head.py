@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from edge.crops import IMAGE_SUFFIXES
 from edge.detection import FaceDetector
-from edge.identity.embedders import Embedder
+from edge.identity.embedders import Embedder, embedding_key
 from training.photo_faces import largest_face
 
 
@@ -96,7 +96,7 @@ def train_identity_head(
             "weight": torch.from_numpy(weight),
             "bias": torch.from_numpy(bias),
             "classes": [p.name for p in people],
-            "embedder": embedder.name,
+            "embedder": embedding_key(embedder),
             "threshold": threshold,
         },
         out,

@@ -43,6 +43,12 @@ class Embedder(Protocol):
     def embed_chips(self, chips: np.ndarray) -> np.ndarray: ...
 
 
+def embedding_key(embedder: Embedder) -> str:
+    """What stored embeddings are filed under: the network and how its chips are cut. The same network's
+    vectors of differently aligned chips do not compare, so a new alignment re-embeds the gallery."""
+    return f"{embedder.name}/{embedder.alignment}"
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 

@@ -5,7 +5,7 @@ import pytest
 
 from edge.analyzer import FaceAnalyzer
 from edge.detection import FaceDetector
-from edge.identity.embedders import FaceDescriptorEmbedder
+from edge.identity.embedders import FaceDescriptorEmbedder, embedding_key
 from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest
 from tests.conftest import FACES, ROOT
@@ -21,7 +21,7 @@ def test_head_trains_loads_and_names_people(tmp_path, shared):
     embedder = FaceDescriptorEmbedder.from_manifest(ModelManifest(ROOT / "models"), backend="torch")
     result = train_identity_head(data, tmp_path / "head.pt", embedder, copies=4)
     assert result["classes"] == ["angelina_jolie", "kate_siegel", "paul_rudd", "shea_whigham"]
-    head = IdentityHead.load(tmp_path / "head.pt", embedder.name)
+    head = IdentityHead.load(tmp_path / "head.pt", embedding_key(embedder))
     analyzer = FaceAnalyzer(FaceDetector(), embedder=embedder, head=head, gallery=None)
     analyzer.gallery = object()  # the head answers; the gallery is not consulted
     # A different photo of Paul Rudd (the aligned crop from another source).
@@ -33,4 +33,4 @@ def test_head_trains_loads_and_names_people(tmp_path, shared):
         IdentityHead.load(tmp_path / "head.pt", "vggface2")
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(ModelError, match="not an identity head"):
-        IdentityHead.load(tmp_path / "junk.pt", embedder.name)
+        IdentityHead.load(tmp_path / "junk.pt", embedding_key(embedder))

@@ -4,7 +4,7 @@ import pytest
 
 from edge.analyzer import FaceAnalyzer, ImageError
 from edge.detection import FaceDetector
-from edge.identity.embedders import FaceDescriptorEmbedder
+from edge.identity.embedders import FaceDescriptorEmbedder, embedding_key
 from edge.identity.gallery import IdentityGallery, InvalidName, UnknownIdentity, validate_name
 from edge.manifest import ModelManifest
 from tests.conftest import FACES, ROOT
@@ -54,13 +54,29 @@ def test_switching_embedder_re_embeds_from_stored_crops(tmp_path, parts):
     gallery = IdentityGallery(str(tmp_path / "g.db"))
     analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
     analyzer.enroll("paul", [photo("paul_rudd")])
-    original = gallery._templates(embedder.name)[1][0].copy()
+    original = gallery._templates(embedding_key(embedder))[1][0].copy()
     gallery._conn.execute("DELETE FROM embeddings")  # as if enrolled under another model
     gallery._conn.commit()
     gallery._cache = None
     assert analyzer.sync_gallery() == 1
-    again = gallery._templates(embedder.name)[1][0]
+    again = gallery._templates(embedding_key(embedder))[1][0]
     assert float(original @ again) > 0.99  # the crop kept in SQLite gives the same face back
+
+
+def test_a_gallery_embedded_with_the_old_alignment_is_re_embedded(tmp_path, parts):
+    """Galleries enrolled before dlib's points aligned the chips hold MTCNN-aligned vectors under the
+    network's bare name: they must not be compared with the new chips' vectors."""
+    detector, embedder = parts
+    gallery = IdentityGallery(str(tmp_path / "g.db"))
+    analyzer = FaceAnalyzer(detector, embedder=embedder, gallery=gallery)
+    analyzer.enroll("paul", [photo("paul_rudd")])
+    gallery._conn.execute("UPDATE embeddings SET embedder = ?", (embedder.name,))  # the old file name
+    gallery._conn.commit()
+    gallery._cache = None
+    assert gallery.match(np.zeros((1, embedder.dim), np.float32), embedding_key(embedder), 0.5)[0].name is None
+    assert analyzer.sync_gallery() == 1
+    assert embedding_key(embedder) == "face_descriptor_128/dlib-5"
+    assert [p["name"] for p in gallery.names()] == ["paul"]
 
 
 def test_enrollment_refuses_unusable_photos_and_keeps_the_gallery_unchanged(tmp_path, parts, multiface):
