@@ -153,12 +153,13 @@ def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
     p.add_argument("--models", default="models")
     p.add_argument("--tta", choices=TTA_MODES, default="zoom", help="test-time views the service runs")
+    p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
 
 
 def _run_ship_emotion(args: argparse.Namespace) -> int:
     from training.ship import ship_emotion
 
-    print(json.dumps(ship_emotion(Path(args.run), Path(args.models), tta=args.tta), indent=2))
+    print(json.dumps(ship_emotion(Path(args.run), Path(args.models), args.name, tta=args.tta), indent=2))
     return 0
 
 

@@ -29,9 +29,10 @@ def ship_emotion(
     extra: Optional[Dict[str, Any]] = None,
     tta: str = "zoom",
 ):
-    """Copy ``run_dir/model.pt`` as ``emotion_resnet9_w<W>.pt`` into ``models_dir`` and record it,
-    with its PublicTest metrics measured with the test-time views ``tta`` that the service will run."""
-    target, fields = emotion_entry(Path(run_dir), Path(models_dir), tta)
+    """Copy ``run_dir/model.pt`` as ``<name>_resnet9_w<W>.pt`` into ``models_dir`` and record it under
+    ``name`` (emotion: 7 classes, emotion5: 5), with its PublicTest metrics measured with the test-time
+    views ``tta`` that the service will run; plots go to ``models_dir/<name>``."""
+    target, fields = emotion_entry(Path(run_dir), Path(models_dir), tta, name)
     fields.update(extra or {})
     return update_entry(Path(models_dir), name, target, fields)
 
@@ -69,7 +70,9 @@ def export_emotion_onnx(weights: Path, fields: Dict[str, Any], out: Path) -> Pat
     return export_onnx(net, (1, 48, 48), out)
 
 
-def emotion_entry(run_dir: Path, models_dir: Path, tta: str = "zoom") -> Tuple[Path, Dict[str, Any]]:
+def emotion_entry(
+    run_dir: Path, models_dir: Path, tta: str = "zoom", name: str = "emotion"
+) -> Tuple[Path, Dict[str, Any]]:
     """Copy the run's best weights (and plots) into ``models_dir``; return the file and its manifest fields.
 
     The metrics are the run's validation (PublicTest) report, measured again with ``tta`` when the
@@ -82,9 +85,9 @@ def emotion_entry(run_dir: Path, models_dir: Path, tta: str = "zoom") -> Tuple[P
 
     config = metrics.get("config") or torch.load(state, map_location="cpu", weights_only=False)["config"]
     width = int(config["width"])
-    target = models_dir / f"emotion_resnet9_w{width}.pt"
+    target = models_dir / f"{name}_resnet9_w{width}.pt"
     shutil.copyfile(run_dir / "model.pt", target)
-    plots = models_dir / "emotion"
+    plots = models_dir / name
     plots.mkdir(exist_ok=True)
     if (run_dir / "curves.png").exists():
         shutil.copyfile(run_dir / "curves.png", plots / "curves.png")

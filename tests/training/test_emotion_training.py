@@ -70,3 +70,24 @@ def test_torchrun_with_two_processes_trains_and_writes_one_model(fer_small, tmp_
     assert metrics["history"][0]["train_faces"] == 84  # every face once per epoch, across both processes
     model = ResNet9(num_classes=7, width=8)
     model.load_state_dict(torch.load(out / "model.pt", weights_only=True))  # plain keys, no "module."
+
+
+def test_ship_a_five_class_run_beside_the_seven_class_model(fer_small, tmp_path):
+    import shutil
+
+    from edge.manifest import ModelManifest
+    from tests.conftest import ROOT
+    from training.ship import ship_emotion
+
+    cfg = config(fer_small, tmp_path / "run5", epochs=1)
+    cfg.classes = "fer5"
+    train_emotion(cfg)
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(ROOT / "models" / "manifest.json", models)
+    entry = ship_emotion(tmp_path / "run5", models, "emotion5", tta="flip")
+    assert entry["file"] == "emotion5_resnet9_w8.pt" and len(entry["classes"]) == 5
+    manifest = ModelManifest(models)
+    assert manifest.verified_path("emotion5").name == "emotion5_resnet9_w8.pt"
+    assert manifest.entry("emotion")["file"] == "emotion_resnet9_w32.pt"  # the 7-class entry is untouched
+    assert (models / "emotion5" / "curves.png").exists()
