@@ -103,7 +103,7 @@ def operating_point(genuine: np.ndarray, right: np.ndarray, strangers: np.ndarra
     }
 
 
-def plot_det(curves: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path) -> None:
+def plot_det(curves: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path, label: str = "") -> None:
     """Missed genuine probes against strangers named, per scoring rule (log axes: a DET curve)."""
     import matplotlib
 
@@ -122,7 +122,7 @@ def plot_det(curves: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]], path:
     ax.set_ylabel("genuine probes not named correctly")
     ax.axvline(0.02, color="grey", ls=":", lw=1)
     ax.axhline(0.02, color="grey", ls=":", lw=1)
-    ax.set_title("Open-set identity on lfw_calib (5 folds)")
+    ax.set_title(f"Open-set identity on lfw_calib (5 folds){label}")
     ax.legend()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -155,7 +155,7 @@ def calibrate_identity(
         np.savez(cache, **people)
     curves = {name: fold_scores(people, scorer, folds, enroll) for name, scorer in SCORERS.items()}
     out.mkdir(parents=True, exist_ok=True)
-    plot_det(curves, out / "det.png")
+    plot_det(curves, out / "det.png", f", {embedder.name}, {embedder.alignment} alignment")
     report = {
         "embedder": embedder.name,
         "alignment": embedder.alignment,
