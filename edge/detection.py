@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from edge.types import Detections
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edge.config import DetectorConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,11 @@ class FaceDetector:
         self.min_face_px = min_face_px
         self.min_score = min_score
         self._mtcnn = MTCNN(keep_all=True, thresholds=list(thresholds), device=device, post_process=False)
+
+    @classmethod
+    def from_config(cls, config: DetectorConfig, device: str = "cpu") -> FaceDetector:
+        """The live-video detector the service runs with ``config`` (the ``detector`` settings)."""
+        return cls(config.max_side, config.min_face_px, config.thresholds, config.min_score, device=device)
 
     def detect(
         self, frame_bgr: np.ndarray, max_side: Optional[int] = None, min_face_px: Optional[int] = None

@@ -61,9 +61,8 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
     recorded in ``problems`` (shown by /health and the CLI); detection itself must load."""
     device = resolve_device(settings.device)
     d = settings.detector
-    detector = FaceDetector(d.max_side, d.min_face_px, d.thresholds, d.min_score, device=device)
     analyzer = FaceAnalyzer(
-        detector=detector,
+        detector=FaceDetector.from_config(d, device),
         threshold=settings.identity.threshold,
         identity_min_face_px=settings.identity.min_face_px,
         photo_max_side=d.photo_max_side,

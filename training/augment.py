@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -107,9 +109,6 @@ def blur_kernels(n: int, gen: torch.Generator, size: int = 7) -> torch.Tensor:
 
 def jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """Each face through a JPEG encoder at its own quality (blocking and ringing, as a camera stream has)."""
-    import cv2
-    import numpy as np
-
     out = []
     for face, q in zip((x[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy(), quality.tolist()):
         ok, buf = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, int(q)])

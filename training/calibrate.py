@@ -65,8 +65,7 @@ def uncertain_threshold(probs: np.ndarray, labels: np.ndarray, target: float = T
 
 def demo_faces(classifier: EmotionClassifier, every: int = 3) -> np.ndarray:
     """Every face the service's live detector finds in every ``every``-th demo frame, as classifier input."""
-    d = load_settings(None, environ={}).detector
-    detector = FaceDetector(d.max_side, d.min_face_px, d.thresholds, d.min_score, device="cpu")
+    detector = FaceDetector.from_config(load_settings(None, environ={}).detector)
     cap = cv2.VideoCapture(str(DEMO_VIDEO))
     batches, index = [], 0
     with tqdm(desc="demo faces", unit="frame") as bar:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from edge.analyzer import choose_face
 from edge.config import load_settings
 from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
@@ -70,11 +71,6 @@ def sample_per_class(rows: List[Tuple[str, str]], per_class: int, seed: int = 0)
     return out
 
 
-def central_face(boxes: np.ndarray, width: int, height: int) -> int:
-    centres = (boxes[:, :2] + boxes[:, 2:4]) / 2
-    return int(np.argmin(np.hypot(centres[:, 0] - width / 2, centres[:, 1] - height / 2)))
-
-
 def evaluate_emotion_photos(
     legend: Path,
     images: Path,
@@ -85,10 +81,9 @@ def evaluate_emotion_photos(
 ) -> Dict[str, object]:
     """Accuracy, per-class recall, the confusion matrix and the uncertain share; writes report.json and
     confusion.png into ``out``."""
-    settings = load_settings(None, environ={})
     classifier = EmotionClassifier.from_manifest(ModelManifest(models), name=name, backend="auto")
-    d = settings.detector
-    detector = FaceDetector(d.max_side, d.min_face_px, d.thresholds, d.min_score, device="cpu")
+    d = load_settings(None, environ={}).detector
+    detector = FaceDetector.from_config(d)
     all_rows = read_legend(legend, classifier.classes)
     rows = sample_per_class(all_rows, per_class)
     labels: List[int] = []
@@ -103,7 +98,7 @@ def evaluate_emotion_photos(
         if len(dets) == 0:
             skipped["no face found"] += 1
             continue
-        k = central_face(dets.boxes, img.shape[1], img.shape[0])
+        k, _ = choose_face(dets.boxes, img.shape[1], img.shape[0], "center", file, label)
         probs.append(classifier.classify(img, dets.boxes[k : k + 1])[0])
         labels.append(classifier.classes.index(label))
     p = np.stack(probs)

@@ -35,7 +35,7 @@ DLIB5_CHIP_150 = np.array(
 
 
 class FaceLandmarks5:
-    """dlib's 5-point shape predictor: ``points(gray, box)`` gives the five points in image coordinates."""
+    """dlib's 5-point shape predictor: ``points(image, box)`` gives the five points in image coordinates."""
 
     def __init__(
         self,
