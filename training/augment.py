@@ -6,7 +6,7 @@ hands, masks and glasses covering part of the face.
 
 Camera augmentations (``video_prob``) turn FER2013's studio-like crops into what
 a ceiling camera delivers (the demo's walkers are 40-90 px, soft, looking down):
-a view from above (a perspective tilt), the face captured at 16-48 px and scaled
+a view from above (a perspective tilt), the face captured at 16-39 px and scaled
 back, defocus or motion blur, gamma and low light with sensor noise, and JPEG
 artefacts. Each face gets each of them with probability ``video_prob``.
 """
