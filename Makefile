@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# facenet-pytorch pins old torch releases: take it without its dependencies.
 	$(PY) -m pip install -q --no-deps facenet-pytorch==2.5.3
 	$(PY) -m pip install -q -e '.[test]'
+	# supervision (ByteTrack, a measured tracker candidate) asks for opencv-python, which would shadow the
+	# headless OpenCV: take it without its dependencies (the test extra brings the ones it imports).
+	$(PY) -m pip install -q --no-deps supervision==0.25.1
 	touch $@
 
 run: $(VENV)/.installed

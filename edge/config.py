@@ -72,6 +72,13 @@ class TrackerConfig(Strict):
         "between detections and on every streamed frame (README, Tracking against ground truth); off: boxes "
         "coast on their velocity and the stream shows the latest analysis.",
     )
+    association: str = Field(
+        "greedy",
+        pattern="^(greedy|bytetrack)$",
+        description="Which detection continues which track (edge.association): 'greedy' (best IoU or centre "
+        "distance first, against the followed boxes) or 'bytetrack' (supervision's ByteTrack on the detections); "
+        "measured on the annotated videos (README, Tracking against ground truth).",
+    )
 
 
 class EmotionConfig(Strict):

@@ -1,8 +1,8 @@
 """FaceTracker: gives each face a stable ``track_id`` across frames.
 
-Greedy matching (IoU, or centre distance for fast faces) against
-constant-velocity predictions: with a handful of faces per frame this is as
-good as the Hungarian algorithm and needs nothing beyond numpy. Between
+Which detection continues which track is the association's choice
+(:mod:`edge.association`: greedy matching on IoU, or centre distance for fast
+faces, against the predicted boxes; or supervision's ByteTrack). Between
 detections (``every_n_frames`` > 1) the caller moves each box onto the new frame
 where its face is found (``follow``, see :mod:`edge.box_follow`); a box whose
 face is not found coasts on its velocity. Coasting stops after ``max_coast``
@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from edge.association import make_association
 from edge.smoothing import EmotionSmoother, IdentityVote
 from edge.types import Detections, FaceCrop
 
@@ -122,6 +123,7 @@ class FaceTracker:
         first_id: int = 1,
         max_coast: int = 6,
         uncertain_below: float = 0.0,
+        association: str = "greedy",
     ) -> None:
         self.classes = classes
         self.iou_match = iou_match
@@ -132,6 +134,7 @@ class FaceTracker:
         self.votes = votes
         self.max_coast = max_coast
         self.uncertain_below = uncertain_below
+        self.association = make_association(association, iou_match, max_missed)
         self.tracks: List[Track] = []
         self._next_id = first_id  # continues after a restart so ids stay unique in the event log
 
@@ -142,17 +145,12 @@ class FaceTracker:
 
         ``frame_size`` (width, height) clips every box to the frame."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
-        ious = match_scores(predicted, dets.boxes)
-        matched_tracks, matched_dets = set(), set()
-        # Greedy: best IoU pair first.
-        for flat in np.argsort(-ious, axis=None):
-            ti, di = np.unravel_index(flat, ious.shape)
-            if ious[ti, di] < self.iou_match:
-                break
-            if ti in matched_tracks or di in matched_dets:
-                continue
+        pairs, new = self.association.assign(
+            [t.track_id for t in self.tracks], match_scores(predicted, dets.boxes), dets
+        )
+        matched_tracks = set()
+        for ti, di in pairs:
             matched_tracks.add(ti)
-            matched_dets.add(di)
             track = self.tracks[ti]
             new_box = dets.boxes[di].astype(np.float64)
             frames = track.frames_since_observed + 1
@@ -169,12 +167,14 @@ class FaceTracker:
             if i not in matched_tracks:
                 track.missed += 1
                 self._coast(track)
-        for di in range(len(dets)):
-            if di not in matched_dets:
-                track = self._new_track(dets[di : di + 1], now)
-                self.tracks.append(track)
-                seen.append(track)
+        for di in new:
+            track = self._new_track(dets[di : di + 1], now)
+            self.association.started(di, track.track_id)
+            self.tracks.append(track)
+            seen.append(track)
         ended = [t for t in self.tracks if t.missed > self.max_missed]
+        for track in ended:
+            self.association.ended(track.track_id)
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         if frame_size is not None:
             self.clip(*frame_size)
@@ -238,6 +238,8 @@ class FaceTracker:
 
     def end_all(self) -> List[Track]:
         ended, self.tracks = self.tracks, []
+        for track in ended:
+            self.association.ended(track.track_id)
         return ended
 
     def _new_track(self, det: Detections, now: float) -> Track:

@@ -54,6 +54,7 @@ class VideoAnalyzer:
             # A face missing at one detection keeps moving until the next; after that its box holds still.
             max_coast=2 * settings.detector.every_n_frames,
             uncertain_below=self._uncertain_below(analyzer, e.uncertain_below),
+            association=t.association,
         )
         self.frame_count = 0
         # Boxes are carried from one analysed frame to the next by finding the face (beats velocity at walking pace).
