@@ -13,10 +13,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from edge.config import DEMO_VIDEO
-
-GROUND_TRUTH = Path(__file__).resolve().parent / "data"
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -36,10 +32,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("video", type=Path)
     p.add_argument("--out", type=Path, required=True, help="gt.txt (MOTChallenge) to write")
     p.add_argument("--sheet", type=Path, help="PNG of some frames with the boxes, to check by eye")
+    p.add_argument(
+        "--same-person",
+        action="append",
+        default=[],
+        metavar="ID,ID",
+        help="linked ids that are one person (e.g. before and after a cut), as found by looking; repeatable",
+    )
     p = sub.add_parser("tracking", help="MOT metrics and displayed-box accuracy of the service on annotated videos")
-    p.add_argument("--video", type=Path, default=DEMO_VIDEO)
-    p.add_argument("--gt", type=Path, default=GROUND_TRUTH / "walking" / "gt.txt")
-    p.add_argument("--analyse-every", type=int, default=3, help="live analysis rate: 1080p at 25 fps is every 3rd")
+    p.add_argument(
+        "--video",
+        action="append",
+        help="an annotated video by name (walking, hamilton; default: all) or a video file (with --gt)",
+    )
+    p.add_argument("--gt", type=Path, help="ground truth (MOTChallenge gt.txt) of a --video file")
+    p.add_argument("--analyse-every", type=int, help="live analysis rate (default 3: 25-30 fps sources)")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -54,16 +61,40 @@ def main(argv: Optional[List[str]] = None) -> int:
     from bench import tracking
 
     if args.command == "annotate":
-        gt = tracking.annotate(args.video)
+        groups = [[int(i) for i in group.split(",")] for group in args.same_person]
+        gt = tracking.annotate(args.video, same_person=groups)
         tracking.write_mot(gt, args.out)
         if args.sheet:
             count = max(gt)
             tracking.contact_sheet(args.video, gt, [1, count // 4, count // 2, 3 * count // 4, count], args.sheet)
         print(f"{sum(len(v) for v in gt.values())} boxes of {len({i for v in gt.values() for i in v})} people")
         return 0
-    result = tracking.evaluate(args.video, args.gt, args.analyse_every)
+    results = {}
+    for video in _annotated_videos(parser, args):
+        result = tracking.evaluate(video.video, video.gt, args.analyse_every or video.analyse_every)
+        _print_tracking(video.name, result)
+        results[video.name] = result
+    write_json(args.out, results)
+    return 0
+
+
+def _annotated_videos(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list:
+    from bench.tracking import VIDEOS, AnnotatedVideo
+
+    by_name = {v.name: v for v in VIDEOS}
+    if args.gt is not None:
+        if not args.video or len(args.video) != 1:
+            parser.error("--gt goes with one --video file")
+        return [AnnotatedVideo(Path(args.video[0]).stem, Path(args.video[0]), args.gt)]
+    unknown = [name for name in args.video or [] if name not in by_name]
+    if unknown:
+        parser.error(f"no annotated video {', '.join(unknown)}: choose from {', '.join(by_name)} or give --gt")
+    return [by_name[name] for name in args.video] if args.video else list(VIDEOS)
+
+
+def _print_tracking(name: str, result: dict) -> None:
     print(
-        f"analysed every {args.analyse_every} frames; invalid boxes in events and on the stream: "
+        f"{name}: analysed every {result['analyse_every']} frames; invalid boxes in events and on the stream: "
         f"{result['invalid_boxes']}; following boxes {result['follow_ms_per_frame']} ms per frame; "
         f"VideoAnalyzer {result['analysis_fps']} analysed frames per second"
     )
@@ -80,12 +111,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for faces, key in (("all", "modes"), (f">= {result['min_face_px']} px", "modes_min_face")):
         for mode, r in result[key].items():
             print(
-                f"| {args.video.name} | {faces} | {mode} | {r['idf1']:.3f} | {r['mota']:.3f} | {r['id_switches']} | "
+                f"| {name} | {faces} | {mode} | {r['idf1']:.3f} | {r['mota']:.3f} | {r['id_switches']} | "
                 f"{r['fragmentations']} | {r['tracks_per_identity']:.2f} | {r['displayed_box_iou50']:.1%} | "
                 f"{r['blur_covered']:.1%} |"
             )
-    write_json(args.out, result)
-    return 0
 
 
 def _pipeline(args: argparse.Namespace) -> int:

@@ -15,19 +15,44 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
-from edge.config import load_settings
+from edge.config import DEMO_VIDEO, load_settings
 from edge.detection import FaceDetector
+from edge.scene_cut import SceneCutDetector
 from edge.tracking import iou_matrix
 
 Box = Tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class AnnotatedVideo:
+    """A video with its ground truth, and the rate the live service would analyse it at."""
+
+    name: str
+    video: Path
+    gt: Path
+    analyse_every: int = 3  # 25-30 fps sources: the live service analyses about every 3rd frame
+
+
+DATA = Path(__file__).resolve().parent / "data"
+VIDEOS = (
+    AnnotatedVideo("walking", DEMO_VIDEO, DATA / "walking" / "gt.txt"),
+    AnnotatedVideo("hamilton", DATA / "hamilton" / "short_hamilton_clip.mp4", DATA / "hamilton" / "gt.txt"),
+)
+
+
+def frame_rate(video: Path) -> float:
+    """The video's frames per second (25 when the file does not say)."""
+    fps = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS)
+    return fps if fps and fps > 0 else 25.0
 
 
 def read_frames(video: Path) -> List[np.ndarray]:
@@ -40,14 +65,31 @@ def read_frames(video: Path) -> List[np.ndarray]:
         frames.append(frame)
 
 
-def annotate(video: Path, min_frames: int = 5, link_iou: float = 0.3) -> Dict[int, Dict[int, Box]]:
-    """{frame (from 1): {id: box x1,y1,x2,y2}} from full-resolution MTCNN on every frame, linked by IoU."""
+def shot_cuts(frames: List[np.ndarray]) -> List[int]:
+    """Frames (from 1) that start a new shot, by the service's own test (``edge.scene_cut``)."""
+    cuts = SceneCutDetector()
+    return [index for index, frame in enumerate(frames, start=1) if cuts.is_cut(frame)]
+
+
+def annotate(
+    video: Path, min_frames: int = 5, link_iou: float = 0.3, same_person: Sequence[Sequence[int]] = ()
+) -> Dict[int, Dict[int, Box]]:
+    """{frame (from 1): {id: box x1,y1,x2,y2}} from full-resolution MTCNN on every frame, linked by IoU.
+
+    Links never cross a shot cut (:func:`shot_cuts`); ``same_person`` lists groups of the linked ids (as
+    numbered without it) that are one person, e.g. the same man before and after a cut: found by looking at
+    the frames, and written down beside the ground truth.
+    """
     settings = load_settings(None, environ={}).detector
     detector = FaceDetector(max_side=4096, min_face_px=settings.photo_min_face_px)
+    frames = read_frames(video)
+    cuts = set(shot_cuts(frames))
     tracks: Dict[int, Dict[int, Box]] = {}
     last: Dict[int, np.ndarray] = {}  # id -> last box, for tracks seen in the previous frame
     next_id = 1
-    for index, frame in enumerate(tqdm(read_frames(video), desc="full-resolution MTCNN"), start=1):
+    for index, frame in enumerate(tqdm(frames, desc="full-resolution MTCNN"), start=1):
+        if index in cuts:
+            last = {}
         boxes = detector.detect(frame, max_side=max(frame.shape[:2]), min_face_px=settings.photo_min_face_px).boxes
         ids = list(last)
         iou = iou_matrix(np.array([last[i] for i in ids]).reshape(-1, 4), boxes)
@@ -66,10 +108,21 @@ def annotate(video: Path, min_frames: int = 5, link_iou: float = 0.3) -> Dict[in
             tracks.setdefault(track_id, {})[index] = tuple(float(v) for v in box)
         last = current
     kept = {t: f for t, f in tracks.items() if len(f) >= min_frames}
+    linked = {old: new for new, old in enumerate(sorted(kept), start=1)}
+    person = {i: i for i in linked.values()}
+    for group in same_person:
+        for i in group:
+            if i not in person:
+                raise ValueError(f"--same-person: no id {i} (ids are 1 to {len(person)})")
+            person[i] = min(group)
+    numbered = {p: n for n, p in enumerate(sorted(set(person.values())), start=1)}  # ids 1..N again
     by_frame: Dict[int, Dict[int, Box]] = {}
-    for new_id, (_, frames) in enumerate(sorted(kept.items()), start=1):
-        for index, box in frames.items():
-            by_frame.setdefault(index, {})[new_id] = box
+    for old, frames_of in kept.items():
+        new = numbered[person[linked[old]]]
+        for index, box in frames_of.items():
+            if new in by_frame.setdefault(index, {}):
+                raise ValueError(f"--same-person: two faces of frame {index} would be one person (id {new})")
+            by_frame[index][new] = box
     return by_frame
 
 
@@ -139,6 +192,7 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     analyzer = build_analyzer(settings)
     video_analyzer = VideoAnalyzer(analyzer, settings)
     frames = read_frames(video)
+    fps = frame_rate(video)
     height, width = frames[0].shape[:2]
     drawn: Shown = {mode: {} for mode in SHOW_MODES}
     blurred: Shown = {mode: {} for mode in SHOW_MODES}
@@ -151,7 +205,7 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
         if (index - 1) % analyse_every == 0:
             t0 = time.perf_counter()
-            faces, events, _ = video_analyzer.step(frame, now=index / 25.0)
+            faces, events, _ = video_analyzer.step(frame, now=index / fps)
             if index > 1:  # the first step pays for warm-up
                 analysis_s += time.perf_counter() - t0
                 analysed_frames += 1

@@ -79,6 +79,14 @@ class TrackerConfig(Strict):
         "distance first, against the followed boxes) or 'bytetrack' (supervision's ByteTrack on the detections); "
         "measured on the annotated videos (README, Tracking against ground truth).",
     )
+    scene_cut: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="A frame whose colours differ from the previous analysed frame's by more than this "
+        "(Bhattacharyya distance of HSV histograms, edge.scene_cut) starts a new shot: every track ends "
+        "(face.left) and detection runs at once, so no track carries over to someone else; 0 turns it off.",
+    )
 
 
 class EmotionConfig(Strict):

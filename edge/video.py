@@ -18,6 +18,7 @@ from edge.analyzer import FaceAnalyzer, face_crop
 from edge.box_follow import BoxFollower
 from edge.config import Settings
 from edge.identity.quality import face_quality
+from edge.scene_cut import SceneCutDetector
 from edge.tracking import FaceTracker, Track, is_lost
 from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity
 
@@ -59,6 +60,7 @@ class VideoAnalyzer:
         self.frame_count = 0
         # Boxes are carried from one analysed frame to the next by finding the face (beats velocity at walking pace).
         self.follower = BoxFollower() if t.follow_boxes else None
+        self.scene_cuts = SceneCutDetector(t.scene_cut)
         self._last_time: Optional[float] = None
         self._left_crops: Dict[int, List[FaceCrop]] = {}
 
@@ -72,7 +74,10 @@ class VideoAnalyzer:
             track.emotion.tick(dt)
         events: List[Event] = []
         frame_size = (frame.shape[1], frame.shape[0])
-        detect_now = self.frame_count % self.settings.detector.every_n_frames == 0
+        cut = self.scene_cuts.is_cut(frame)
+        if cut:  # a new shot: whoever is where a face was is someone else
+            events.extend(self._ended(self.tracker.end_all()))
+        detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
         self._follow(frame)
         self.frame_count += 1
         if detect_now:

@@ -1,0 +1,51 @@
+import pytest
+
+from bench.tracking import VIDEOS, read_frames
+from edge.scene_cut import SceneCutDetector
+
+VIDEO = {v.name: v for v in VIDEOS}
+
+
+@pytest.fixture(scope="module")
+def hamilton():
+    return read_frames(VIDEO["hamilton"].video)
+
+
+def cuts(frames, step, threshold=0.3):
+    detector = SceneCutDetector(threshold)
+    return [i for i in range(0, len(frames), step) if detector.is_cut(frames[i])]
+
+
+def test_the_cuts_of_an_edited_clip_are_found_at_every_analysis_rate(hamilton):
+    # The clip's three cuts start frames 21, 83 and 212 (from 1; checked by eye, bench/data/hamilton).
+    assert [i + 1 for i in cuts(hamilton, 1)] == [21, 83, 212]
+    for step in (3, 9):  # the analysed frame after each cut, and nothing else
+        assert [i + 1 for i in cuts(hamilton, step)] == [1 + step * ((c - 1 + step - 1) // step) for c in (21, 83, 212)]
+
+
+def test_walkers_and_a_moving_camera_are_not_cuts():
+    walking = read_frames(VIDEO["walking"].video)
+    assert cuts(walking, 1) == cuts(walking, 3) == cuts(walking, 9) == []
+
+
+def test_zero_turns_it_off(hamilton):
+    assert cuts(hamilton, 1, threshold=0) == []
+
+
+def test_a_cut_ends_every_track_and_the_new_shot_is_detected_at_once(hamilton, settings_factory, tmp_path):
+    from edge.service import build_analyzer
+    from edge.video import VideoAnalyzer
+
+    settings = settings_factory(tmp_path, EDGE_IDENTITY__ENABLED="false", EDGE_EMOTION__ENABLED="false")
+    video = VideoAnalyzer(build_analyzer(settings), settings)
+    # Lin-Manuel Miranda sings (frames 190-211); at 212 the shot cuts to the audience, where a face sits
+    # where his was. Frame 211 is analysed, then 212 (mid-period: no detection would be due).
+    for index in range(190, 212, 3):
+        video.step(hamilton[index - 1], now=index / 30)
+    before = {t.track_id for t in video.tracker.tracks}
+    assert len(before) == 1
+    faces, events, _ = video.step(hamilton[212 - 1], now=212 / 30)
+    left = [e for e in events if e.type == "face.left"]
+    assert [e.track_id for e in left] == sorted(before)
+    after = {f.track_id for f in faces}
+    assert len(after) == 4 and not after & before  # the four audience faces, all new tracks
