@@ -2,7 +2,8 @@
 
 - ``pipeline``: our pipeline against the straightforward per-frame loop, same frames, one run;
 - ``stream``: what N MJPEG viewers cost the running service;
-- ``tracking``: tracking against ground truth (and ``annotate``, the tool that makes it).
+- ``tracking``: tracking against ground truth (and ``annotate``, the tool that makes it);
+- ``detection``: live detection recall against full-resolution MTCNN.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("stream", help="what N MJPEG viewers cost the running service (1 viewer vs N)")
     p.add_argument("--viewers", type=int, default=20)
     p.add_argument("--seconds", type=float, default=20.0, help="measurement time per phase")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p = sub.add_parser("detection", help="live detection recall and precision against full-resolution MTCNN")
+    p.add_argument("--dlib-faces", type=Path, help="dlib's examples/faces folder (training.xml, testing.xml)")
+    p.add_argument("--every", type=int, default=3, help="every Nth frame of the annotated videos (live: 3)")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("annotate", help="first-pass ground truth: full-resolution MTCNN on every frame, linked")
     p.add_argument("video", type=Path)
@@ -56,6 +61,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         from bench.stream import bench_stream
 
         write_json(args.out, bench_stream(args.viewers, args.seconds))
+        return 0
+
+    if args.command == "detection":
+        from bench import detection
+        from edge.config import load_settings
+
+        results = detection.benchmark(args.dlib_faces, every=args.every)
+        detection.print_table(results, load_settings(None, environ={}).detector.min_face_px)
+        write_json(args.out, results)
         return 0
 
     from bench import tracking

@@ -29,9 +29,9 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
+from edge.boxes import iou_matrix
 from edge.config import DEMO_VIDEO, REPO_ROOT, load_settings
 from edge.render import render_jpeg
-from edge.tracking import iou_matrix
 from edge.types import FaceResult
 
 SHARED = REPO_ROOT.parent / "shared"

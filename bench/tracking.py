@@ -24,10 +24,10 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
+from edge.boxes import iou_matrix
 from edge.config import DEMO_VIDEO, load_settings
 from edge.detection import FaceDetector
 from edge.scene_cut import SceneCutDetector
-from edge.tracking import iou_matrix
 
 Box = Tuple[float, float, float, float]
 
@@ -196,7 +196,7 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     height, width = frames[0].shape[:2]
     drawn: Shown = {mode: {} for mode in SHOW_MODES}
     blurred: Shown = {mode: {} for mode in SHOW_MODES}
-    follower = ShownBoxes()
+    follower = ShownBoxes(scene_cut=settings.tracker.scene_cut)
     delay = PrivacyDelay(settings.render.privacy_delay_frames)
     held: Dict[int, List[Tuple[int, Box]]] = {}  # what the blur modes blur on each frame, held back
     in_flight: List[Tuple[int, int, list]] = []  # (visible from, analysed frame, faces)

@@ -21,6 +21,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from edge.scene_cut import SceneCutDetector
 from edge.tracking import centre_shift, clip_box
 
 MIN_MATCH = 0.8  # least normalised correlation to accept a face's new place
@@ -176,11 +177,15 @@ class ShownBoxes:
     """The boxes the stream draws on each frame: the latest analysis, carried along by a :class:`BoxFollower`.
 
     ``update`` takes the analysis result when it changes (boxes by track id on analysed frame ``index``),
-    ``on_frame`` gives the boxes for each shown frame.
+    ``on_frame`` gives the boxes for each shown frame. At a scene cut (``edge.scene_cut``, threshold
+    ``scene_cut``) every box goes, and analyses of frames before the cut are not shown: the faces they
+    found are not in the new shot.
     """
 
-    def __init__(self, follower: Optional[BoxFollower] = None) -> None:
+    def __init__(self, follower: Optional[BoxFollower] = None, scene_cut: float = 0.3) -> None:
         self.follower = follower or BoxFollower()
+        self.scene_cuts = SceneCutDetector(scene_cut)
+        self._cut = 0  # the latest frame that started a new shot
         self._boxes: Dict[int, np.ndarray] = {}
         self._index: Optional[int] = None
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
@@ -189,7 +194,7 @@ class ShownBoxes:
 
     def update(self, boxes: Dict[int, np.ndarray], index: int) -> None:
         """A new analysis: ``boxes`` by track id, on frame ``index``."""
-        new = {k: np.asarray(v, np.float64) for k, v in boxes.items()}
+        new = {k: np.asarray(v, np.float64) for k, v in boxes.items()} if index >= self._cut else {}
         before, gap = self._analysed_boxes, index - (self.analysed or index)
         self._velocity = {
             k: centre_shift(box - before[k]) / gap if k in before and gap > 0 else self._velocity.get(k, np.zeros(2))
@@ -199,8 +204,11 @@ class ShownBoxes:
         self._index = self.analysed = index
 
     def on_frame(self, index: int, frame: np.ndarray, size: Tuple[int, int]) -> Dict[int, np.ndarray]:
-        """Boxes moved onto frame ``index`` (clipped to ``size`` = width, height)."""
+        """Boxes moved onto frame ``index`` (clipped to ``size`` = width, height), by track id: only these
+        tracks are shown."""
         self.follower.add_frame(index, frame)
+        if self.scene_cuts.is_cut(frame):
+            self._boxes, self._cut = {}, index
         if self._boxes and self._index is not None and self._index != index:
             ids = list(self._boxes)
             steps = index - self._index

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import cv2
 import numpy as np
 
+from edge.boxes import iou_matrix
 from edge.types import Detections
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,7 +23,16 @@ class FaceDetector:
     The frame is downscaled so its longer side is at most ``max_side``: MTCNN's
     cost grows with the pixel count, and faces smaller than ``min_face_px``
     are not wanted anyway.
+
+    Downscaling blurs small faces, and MTCNN's last stages then doubt them. With
+    ``recheck_from`` below ``min_score``, a face scored between the two on the
+    downscaled frame is looked for again in the full-resolution pixels around it
+    (a crop three times its size) and kept when it scores ``min_score`` there:
+    on the annotated demo this found 97.1% of faces >= 40 px instead of 95.3%,
+    for about 5% more detection time (README, Benchmarks).
     """
+
+    MAX_RECHECKS = 8  # per frame: bounds the extra time on a frame full of doubtful faces
 
     def __init__(
         self,
@@ -31,6 +41,7 @@ class FaceDetector:
         thresholds: Sequence[float] = (0.6, 0.7, 0.8),
         min_score: float = 0.9,
         device: str = "cpu",
+        recheck_from: Optional[float] = None,
     ) -> None:
         import torch
         from facenet_pytorch import MTCNN
@@ -39,12 +50,23 @@ class FaceDetector:
         self.max_side = max_side
         self.min_face_px = min_face_px
         self.min_score = min_score
-        self._mtcnn = MTCNN(keep_all=True, thresholds=list(thresholds), device=device, post_process=False)
+        self.recheck_from = min_score if recheck_from is None else min(recheck_from, min_score)
+        # Doubtful faces must get through MTCNN's second and third stages to be rechecked at all.
+        p_net, r_net, o_net = thresholds
+        thresholds = [p_net, min(r_net, self.recheck_from), min(o_net, self.recheck_from)]
+        self._mtcnn = MTCNN(keep_all=True, thresholds=thresholds, device=device, post_process=False)
 
     @classmethod
     def from_config(cls, config: DetectorConfig, device: str = "cpu") -> FaceDetector:
         """The live-video detector the service runs with ``config`` (the ``detector`` settings)."""
-        return cls(config.max_side, config.min_face_px, config.thresholds, config.min_score, device=device)
+        return cls(
+            config.max_side,
+            config.min_face_px,
+            config.thresholds,
+            config.min_score,
+            device=device,
+            recheck_from=config.recheck_from,
+        )
 
     def detect(
         self, frame_bgr: np.ndarray, max_side: Optional[int] = None, min_face_px: Optional[int] = None
@@ -57,6 +79,20 @@ class FaceDetector:
         max_side = max_side or self.max_side
         min_face_px = min_face_px or self.min_face_px
         scale = min(1.0, max_side / float(max(h, w)))
+        found = self._mtcnn_detect(frame_bgr, scale, min_face_px)
+        sure = found.scores >= self.min_score
+        if scale < 1.0 and self.recheck_from < self.min_score:
+            found = _concat(found[sure], self._recheck(frame_bgr, found[~sure]))
+        else:
+            found = found[sure]
+        # Boxes cut down to slivers by the frame edge are not faces we can use.
+        boxes = found.boxes
+        big = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= 0.5 * min_face_px
+        return found[big]
+
+    def _mtcnn_detect(self, frame_bgr: np.ndarray, scale: float, min_face_px: float) -> Detections:
+        """Every face MTCNN passes on ``frame_bgr`` resized by ``scale``, in ``frame_bgr``'s pixels."""
+        h, w = frame_bgr.shape[:2]
         small = (
             frame_bgr
             if scale == 1.0
@@ -67,15 +103,39 @@ class FaceDetector:
         boxes, probs, points = self._mtcnn.detect(rgb, landmarks=True)
         if boxes is None:
             return Detections.empty()
-        keep = np.asarray(probs, dtype=np.float32) >= self.min_score
-        boxes = np.asarray(boxes, dtype=np.float32)[keep] / scale
+        boxes = np.asarray(boxes, dtype=np.float32) / scale
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h - 1)
-        found = Detections(
+        return Detections(
             boxes=boxes,
-            scores=np.asarray(probs, dtype=np.float32)[keep],
-            landmarks=np.asarray(points, dtype=np.float32)[keep] / scale,
+            scores=np.asarray(probs, dtype=np.float32),
+            landmarks=np.asarray(points, dtype=np.float32) / scale,
         )
-        # Boxes cut down to slivers by the frame edge are not faces we can use.
-        big = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= 0.5 * min_face_px
-        return found[big]
+
+    def _recheck(self, frame_bgr: np.ndarray, doubtful: Detections) -> Detections:
+        """The doubtful faces found again, with ``min_score``, in full-resolution crops around them."""
+        h, w = frame_bgr.shape[:2]
+        kept = []
+        for k in np.argsort(-doubtful.scores)[: self.MAX_RECHECKS]:
+            x1, y1, x2, y2 = doubtful.boxes[k]
+            bw, bh = x2 - x1, y2 - y1
+            left, top = int(max(0, x1 - bw)), int(max(0, y1 - bh))
+            crop = frame_bgr[top : int(min(h, y2 + bh)), left : int(min(w, x2 + bw))]
+            if min(crop.shape[:2]) < 12:
+                continue
+            again = self._mtcnn_detect(crop, 1.0, max(12.0, 0.6 * min(bw, bh)))
+            offset = np.array([left, top, left, top], np.float32)
+            again = Detections(again.boxes + offset, again.scores, again.landmarks + offset[:2])
+            again = again[again.scores >= self.min_score]
+            overlap = iou_matrix(again.boxes, doubtful.boxes[k : k + 1]).ravel()
+            if overlap.size and overlap.max() >= 0.3:
+                kept.append(again[int(overlap.argmax()) : int(overlap.argmax()) + 1])
+        return _concat(*kept) if kept else Detections.empty()
+
+
+def _concat(*parts: Detections) -> Detections:
+    return Detections(
+        np.concatenate([p.boxes for p in parts]).astype(np.float32).reshape(-1, 4),
+        np.concatenate([p.scores for p in parts]).astype(np.float32),
+        np.concatenate([p.landmarks for p in parts]).astype(np.float32).reshape(-1, 5, 2),
+    )

@@ -520,7 +520,7 @@ class EdgeService:
         if analysed != shown.analysed:
             shown.update({f.track_id: np.array(f.box) for f in faces if f.track_id is not None}, analysed)
         boxes = shown.on_frame(index, frame, (frame.shape[1], frame.shape[0]))
-        return [replace(f, box=boxes[f.track_id].tolist()) if f.track_id in boxes else f for f in faces]
+        return [replace(f, box=boxes[f.track_id].tolist()) for f in faces if f.track_id in boxes]
 
     def _delayed_faces(
         self, delay: PrivacyDelay, index: int, frame: np.ndarray
@@ -535,7 +535,7 @@ class EdgeService:
         seen = 0
         max_side = self.settings.server.stream_max_side
         quality = self.settings.server.jpeg_quality
-        shown = ShownBoxes() if self.settings.tracker.follow_boxes else None
+        shown = ShownBoxes(scene_cut=self.settings.tracker.scene_cut) if self.settings.tracker.follow_boxes else None
         hold = self.settings.render.privacy_delay_frames if PRIVACY[self.overlay] > 0 else 0
         delay = PrivacyDelay(hold) if hold else None
         times: Dict[int, float] = {}  # capture time of each held frame

@@ -32,3 +32,31 @@ def test_bench_stream_counts_frames_for_every_viewer(tmp_path, shared):
     assert one["viewer_fps_min"] > 0 and many["viewer_fps_min"] > 0 and many["output_fps"] > 0
     assert 0 < one["capture_to_jpeg_ms_p50"] <= one["capture_to_jpeg_ms_p95"]
     assert "| 3 |" in proc.stdout
+
+
+def test_bench_detection_scores_the_live_detector_on_the_videos_and_dlib_style_boxes(tmp_path, multiface):
+    import cv2
+    import numpy as np
+
+    from edge.detection import FaceDetector
+
+    # A folder laid out as dlib's examples/faces: photos and the XML of their boxes (squares, as dlib draws).
+    cv2.imwrite(str(tmp_path / "group.jpg"), multiface)
+    squares, sides = [], []
+    for x1, y1, x2, y2 in FaceDetector(max_side=4096, min_face_px=20).detect(multiface).boxes:
+        side = min(x2 - x1, y2 - y1)
+        sides.append(int(side))
+        squares.append(f"<box top='{int(y2 - side)}' left='{int(x1)}' width='{int(side)}' height='{int(side)}'/>")
+    cv2.imwrite(str(tmp_path / "blank.jpg"), np.full((300, 400, 3), 127, np.uint8))
+    xml = "<dataset><images><image file='{}'>{}</image></images></dataset>"
+    (tmp_path / "training.xml").write_text(xml.format("group.jpg", "".join(squares)))
+    (tmp_path / "testing.xml").write_text(xml.format("blank.jpg", ""))
+    out = tmp_path / "runs" / "detection.json"
+    proc = run_bench("detection", "--every", "15", "--dlib-faces", str(tmp_path), "--out", str(out))
+    results = json.loads(out.read_text())
+    assert set(results) == {"walking", "hamilton", "dlib photos"}
+    for rows in results.values():
+        live = next(r for name, r in rows.items() if name.startswith("live:"))
+        assert live["faces"] > 0 and 0.9 <= live["recall"] <= 1 and live["precision"] >= 0.9
+    assert results["dlib photos"][next(iter(results["dlib photos"]))]["faces"] == sum(s >= 40 for s in sides)
+    assert "| walking (" in proc.stdout and "| dlib photos (" in proc.stdout

@@ -17,7 +17,7 @@ def test_ground_truth_is_well_formed(video):
     gt = read_mot(video.gt)
     # hamilton: frames 37-82 show only a profile that full-resolution MTCNN misses (README beside it)
     assert min(gt) >= 1 and max(gt) <= len(frames) and len(gt) >= 0.8 * len(frames)
-    for index, boxes in gt.items():
+    for boxes in gt.values():
         for x1, y1, x2, y2 in boxes.values():
             assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
 
@@ -43,7 +43,8 @@ def test_bench_tracking_scores_the_service_with_no_invalid_box(tmp_path):
     results = json.loads(out.read_text())
     assert set(results) == {"walking", "hamilton"}
     result = results["walking"]
-    assert result["invalid_boxes"] == results["hamilton"]["invalid_boxes"] == 0  # boxes never leave the frame or turn inside out
+    # Boxes never leave the frame or turn inside out.
+    assert result["invalid_boxes"] == results["hamilton"]["invalid_boxes"] == 0
     followed, latest = result["modes"]["followed"], result["modes"]["latest analysis"]
     assert followed["gt_identities"] == 14
     # The stream's boxes follow faces between analyses: measured 79% of boxes on their face vs 45% without,

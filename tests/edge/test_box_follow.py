@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 
 from edge.box_follow import BoxFollower, ShownBoxes
-from edge.tracking import FaceTracker, iou_matrix
+from edge.boxes import iou_matrix
+from edge.tracking import FaceTracker
 from tests.conftest import DEMO
 from tests.edge.test_tracking import dets
 

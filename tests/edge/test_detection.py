@@ -34,3 +34,27 @@ def test_still_photos_get_a_finer_search_than_live_frames(multiface):
     det = FaceDetector(max_side=640, min_face_px=40)
     assert len(det.detect(canvas)) < 6  # live settings: the frame is downscaled 3x, tiny faces are skipped
     assert len(det.detect(canvas, max_side=1600, min_face_px=20)) == 6
+
+
+def test_doubtful_faces_of_a_downscaled_frame_are_rechecked_at_full_resolution():
+    from bench.tracking import VIDEOS, read_frames, read_mot
+    from edge.boxes import iou_matrix
+    from edge.config import DetectorConfig
+
+    walking = VIDEOS[0]
+    frames, gt = read_frames(walking.video), read_mot(walking.gt)
+    rechecking = FaceDetector.from_config(DetectorConfig())  # recheck_from 0.6: the service's default
+    plain = FaceDetector()
+    assert rechecking.recheck_from == 0.6 and plain.recheck_from == plain.min_score  # off unless asked
+
+    def found(detector, index):
+        truth = np.array([b for b in gt[index].values() if b[3] - b[1] >= 40])
+        dets = detector.detect(frames[index - 1])
+        hits = int((iou_matrix(truth, dets.boxes).max(1) >= 0.5).sum()) if len(dets) else 0
+        return hits, len(dets)
+
+    # Frames where a 1080p face >= 40 px, downscaled to 640 px, scores under 0.9 (bench detection): the
+    # recheck finds it, and adds nothing that is not an annotated face.
+    for index in (31, 64, 76):
+        (hits, count), (plain_hits, plain_count) = found(rechecking, index), found(plain, index)
+        assert hits == count == plain_hits + 1 and plain_count == plain_hits

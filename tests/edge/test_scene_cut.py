@@ -49,3 +49,20 @@ def test_a_cut_ends_every_track_and_the_new_shot_is_detected_at_once(hamilton, s
     assert [e.track_id for e in left] == sorted(before)
     after = {f.track_id for f in faces}
     assert len(after) == 4 and not after & before  # the four audience faces, all new tracks
+
+
+def test_the_stream_drops_boxes_at_a_cut_and_ignores_analyses_from_before_it(hamilton):
+    import numpy as np
+
+    from edge.box_follow import ShownBoxes
+
+    shown = ShownBoxes()
+    singer = np.array([280.0, 27.0, 373.0, 160.0])  # Lin-Manuel Miranda's face, frames 205-211
+    shown.update({1: singer}, 205)
+    for index in range(205, 212):
+        assert list(shown.on_frame(index, hamilton[index - 1], (640, 360))) == [1]
+    assert shown.on_frame(212, hamilton[211], (640, 360)) == {}  # the cut: his box is not on the audience
+    shown.update({1: singer}, 209)  # an analysis of a frame before the cut arrives late
+    assert shown.on_frame(213, hamilton[212], (640, 360)) == {}
+    shown.update({7: np.array([320.0, 34.0, 392.0, 142.0])}, 212)  # the new shot's first analysis
+    assert list(shown.on_frame(214, hamilton[213], (640, 360))) == [7]
