@@ -55,6 +55,12 @@ class FaceDetector:
         p_net, r_net, o_net = thresholds
         thresholds = [p_net, min(r_net, self.recheck_from), min(o_net, self.recheck_from)]
         self._mtcnn = MTCNN(keep_all=True, thresholds=thresholds, device=device, post_process=False)
+        if device == "cpu":
+            # PyTorch's CPU max-pooling is slow on NCHW tensors; channels-last made P-, R- and O-Net 1.5x, 2.6x
+            # and 3x faster on this CPU with the same outputs (README, Benchmarks).
+            for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
+                net.to(memory_format=torch.channels_last)
+                net.register_forward_pre_hook(_to_channels_last)
 
     @classmethod
     def from_config(cls, config: DetectorConfig, device: str = "cpu") -> FaceDetector:
@@ -131,6 +137,12 @@ class FaceDetector:
             if overlap.size and overlap.max() >= 0.3:
                 kept.append(again[int(overlap.argmax()) : int(overlap.argmax()) + 1])
         return _concat(*kept) if kept else Detections.empty()
+
+
+def _to_channels_last(module, inputs):
+    import torch  # imported by then: the detector's constructor imports it
+
+    return tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
 
 
 def _concat(*parts: Detections) -> Detections:
