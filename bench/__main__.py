@@ -44,6 +44,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         metavar="ID,ID",
         help="linked ids that are one person (e.g. before and after a cut), as found by looking; repeatable",
     )
+    p = sub.add_parser("relabel", help="correct a ground truth's ids: ids that are one person become one")
+    p.add_argument("gt", type=Path, help="gt.txt (MOTChallenge), rewritten in place")
+    p.add_argument("--same-person", action="append", required=True, metavar="ID,ID", help="repeatable")
     p = sub.add_parser("tracking", help="MOT metrics and displayed-box accuracy of the service on annotated videos")
     p.add_argument(
         "--video",
@@ -82,6 +85,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             count = max(gt)
             tracking.contact_sheet(args.video, gt, [1, count // 4, count // 2, 3 * count // 4, count], args.sheet)
         print(f"{sum(len(v) for v in gt.values())} boxes of {len({i for v in gt.values() for i in v})} people")
+        return 0
+    if args.command == "relabel":
+        groups = [[int(i) for i in group.split(",")] for group in args.same_person]
+        gt = tracking.merge_people(tracking.read_mot(args.gt), groups)
+        tracking.write_mot(gt, args.gt)
+        print(f"{args.gt}: {len({i for v in gt.values() for i in v})} people")
         return 0
     results = {}
     for video in _annotated_videos(parser, args):

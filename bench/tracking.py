@@ -108,22 +108,33 @@ def annotate(
             tracks.setdefault(track_id, {})[index] = tuple(float(v) for v in box)
         last = current
     kept = {t: f for t, f in tracks.items() if len(f) >= min_frames}
-    linked = {old: new for new, old in enumerate(sorted(kept), start=1)}
-    person = {i: i for i in linked.values()}
+    by_frame: Dict[int, Dict[int, Box]] = {}
+    for new_id, (_, frames_of) in enumerate(sorted(kept.items()), start=1):
+        for index, box in frames_of.items():
+            by_frame.setdefault(index, {})[new_id] = box
+    return merge_people(by_frame, same_person)
+
+
+def merge_people(gt: Dict[int, Dict[int, Box]], same_person: Sequence[Sequence[int]]) -> Dict[int, Dict[int, Box]]:
+    """``gt`` with each group of ids in ``same_person`` made one id (the group's smallest), ids then renumbered
+    1..N in their order. Refuses a group two of whose ids share a frame: they cannot be one person."""
+    ids = sorted({i for boxes in gt.values() for i in boxes})
+    person = {i: i for i in ids}
     for group in same_person:
         for i in group:
             if i not in person:
-                raise ValueError(f"--same-person: no id {i} (ids are 1 to {len(person)})")
+                raise ValueError(f"--same-person: no id {i} (ids are {ids[0]} to {ids[-1]})")
             person[i] = min(group)
-    numbered = {p: n for n, p in enumerate(sorted(set(person.values())), start=1)}  # ids 1..N again
-    by_frame: Dict[int, Dict[int, Box]] = {}
-    for old, frames_of in kept.items():
-        new = numbered[person[linked[old]]]
-        for index, box in frames_of.items():
-            if new in by_frame.setdefault(index, {}):
+    numbered = {p: n for n, p in enumerate(sorted(set(person.values())), start=1)}
+    merged: Dict[int, Dict[int, Box]] = {}
+    for index, boxes in gt.items():
+        merged[index] = {}
+        for i, box in boxes.items():
+            new = numbered[person[i]]
+            if new in merged[index]:
                 raise ValueError(f"--same-person: two faces of frame {index} would be one person (id {new})")
-            by_frame[index][new] = box
-    return by_frame
+            merged[index][new] = box
+    return merged
 
 
 def write_mot(gt: Dict[int, Dict[int, Box]], path: Path) -> None:

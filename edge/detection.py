@@ -44,7 +44,8 @@ class FaceDetector:
         recheck_from: Optional[float] = None,
     ) -> None:
         import torch
-        from facenet_pytorch import MTCNN
+
+        from edge.mtcnn import MtcnnCascade
 
         torch.set_flush_denormal(True)
         self.max_side = max_side
@@ -54,13 +55,7 @@ class FaceDetector:
         # Doubtful faces must get through MTCNN's second and third stages to be rechecked at all.
         p_net, r_net, o_net = thresholds
         thresholds = [p_net, min(r_net, self.recheck_from), min(o_net, self.recheck_from)]
-        self._mtcnn = MTCNN(keep_all=True, thresholds=thresholds, device=device, post_process=False)
-        if device == "cpu":
-            # PyTorch's CPU max-pooling is slow on NCHW tensors; channels-last made P-, R- and O-Net 1.5x, 2.6x
-            # and 3x faster on this CPU with the same outputs (README, Benchmarks).
-            for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
-                net.to(memory_format=torch.channels_last)
-                net.register_forward_pre_hook(_to_channels_last)
+        self._mtcnn = MtcnnCascade(thresholds, device=device)
 
     @classmethod
     def from_config(cls, config: DetectorConfig, device: str = "cpu") -> FaceDetector:
@@ -105,17 +100,14 @@ class FaceDetector:
             else cv2.resize(frame_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        self._mtcnn.min_face_size = max(12, int(min_face_px * scale))
-        boxes, probs, points = self._mtcnn.detect(rgb, landmarks=True)
-        if boxes is None:
-            return Detections.empty()
-        boxes = np.asarray(boxes, dtype=np.float32) / scale
+        boxes, probs, points = self._mtcnn.detect(rgb, max(12, int(min_face_px * scale)))
+        boxes = boxes / scale
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h - 1)
         return Detections(
             boxes=boxes,
-            scores=np.asarray(probs, dtype=np.float32),
-            landmarks=np.asarray(points, dtype=np.float32) / scale,
+            scores=probs,
+            landmarks=points / scale,
         )
 
     def _recheck(self, frame_bgr: np.ndarray, doubtful: Detections) -> Detections:
@@ -137,12 +129,6 @@ class FaceDetector:
             if overlap.size and overlap.max() >= 0.3:
                 kept.append(again[int(overlap.argmax()) : int(overlap.argmax()) + 1])
         return _concat(*kept) if kept else Detections.empty()
-
-
-def _to_channels_last(module, inputs):
-    import torch  # imported by then: the detector's constructor imports it
-
-    return tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
 
 
 def _concat(*parts: Detections) -> Detections:

@@ -1,0 +1,67 @@
+"""Our MTCNN cascade against facenet-pytorch's own, on the same weights: same faces, boxes and landmarks close."""
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.tracking import VIDEOS, read_frames
+from edge.boxes import iou_matrix
+from edge.mtcnn import MtcnnCascade, nms, square
+
+
+@pytest.fixture(scope="module")
+def images(multiface):
+    rgb = [cv2.cvtColor(multiface, cv2.COLOR_BGR2RGB)]
+    for video in VIDEOS:  # live frames as the service sees them: downscaled to 640 px
+        for frame in read_frames(video.video)[::25]:
+            small = cv2.resize(frame, (640, round(640 * frame.shape[0] / frame.shape[1])), interpolation=cv2.INTER_AREA)
+            rgb.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+    return rgb
+
+
+def test_finds_the_faces_facenet_pytorch_finds_with_close_boxes_and_landmarks(images):
+    from facenet_pytorch import MTCNN
+
+    theirs = MTCNN(keep_all=True, thresholds=[0.6, 0.7, 0.7], min_face_size=13, post_process=False)
+    ours = MtcnnCascade([0.6, 0.7, 0.7])
+    their_faces = matched = our_faces = 0
+    for rgb in images:
+        boxes, scores, points = theirs.detect(rgb, landmarks=True)
+        sure = np.zeros(0, bool) if boxes is None else np.asarray(scores, float) >= 0.9
+        boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, float)[sure]
+        points = np.zeros((0, 5, 2)) if points is None else np.asarray(points, float)[sure]
+        our_boxes, our_scores, our_points = ours.detect(rgb, 13)
+        our_boxes, our_points = our_boxes[our_scores >= 0.9], our_points[our_scores >= 0.9]
+        their_faces, our_faces = their_faces + len(boxes), our_faces + len(our_boxes)
+        iou = iou_matrix(boxes, our_boxes)
+        for row in range(len(boxes)):
+            if iou.shape[1] and iou[row].max() >= 0.5:
+                col = iou[row].argmax()
+                matched += 1
+                width = boxes[row, 2] - boxes[row, 0]
+                # Resampling differs (OpenCV on uint8 vs torch on float), so a few pixels apart, not equal.
+                assert iou[row, col] >= 0.6
+                assert np.abs(points[row] - our_points[col]).max() <= 0.25 * width
+    assert their_faces >= 20
+    assert matched >= 0.95 * their_faces and our_faces <= 1.05 * their_faces
+
+
+def test_a_face_cut_by_the_frame_edge_is_found_padded_not_stretched(multiface):
+    ours = MtcnnCascade()
+    rgb = cv2.cvtColor(multiface, cv2.COLOR_BGR2RGB)
+    boxes, _, _ = ours.detect(rgb, 20)
+    x1, y1, x2, y2 = boxes[np.argmin(boxes[:, 0])]  # the leftmost face, a quarter of it cut off
+    edge = int(x1 + 0.25 * (x2 - x1))
+    found, scores, _ = ours.detect(np.ascontiguousarray(rgb[:, edge:]), 20)
+    overlap = iou_matrix(np.array([[x1 - edge, y1, x2 - edge, y2]]), found)[0]
+    best = overlap.argmax()
+    assert overlap[best] >= 0.8 and scores[best] >= 0.9
+    assert found[best, 0] < 0  # its box reaches past the edge, where the face goes on
+
+
+def test_helpers_square_boxes_and_suppress_overlaps():
+    assert square(np.array([[0.0, 0.0, 10.0, 20.0, 0.9]]))[0, :4].tolist() == [-5.0, 0.0, 15.0, 20.0]
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 4, 4], [50, 50, 60, 60]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    assert nms(boxes, scores, 0.5).tolist() == [0, 2, 3]  # IoU: the small box inside stays
+    assert nms(boxes, scores, 0.7, by_smaller=True).tolist() == [0, 3]  # over the smaller: it goes
