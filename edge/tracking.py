@@ -24,12 +24,13 @@ from edge.smoothing import EmotionSmoother, IdentityVote
 from edge.types import Detections, FaceCrop
 
 
-def match_scores(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
+def match_scores(tracks: np.ndarray, dets: np.ndarray, reach: Optional[np.ndarray] = None) -> np.ndarray:
     """Association score of each predicted track box with each detection, in [0, 1].
 
     IoU, or, when boxes moved too far to overlap (low analysis rate, fast
     walkers), a score that falls from 1 to 0 as the centre distance grows to
-    one box diagonal; boxes whose sizes differ by over 2x never match.
+    ``reach`` (per track, default 1) box diagonals; boxes whose sizes differ by
+    over 2x never match.
     """
     iou = iou_matrix(tracks, dets)
     if iou.size == 0:
@@ -38,7 +39,8 @@ def match_scores(tracks: np.ndarray, dets: np.ndarray) -> np.ndarray:
     cd = (dets[None, :, :2] + dets[None, :, 2:]) / 2
     size_t = np.hypot(tracks[:, 2] - tracks[:, 0], tracks[:, 3] - tracks[:, 1])[:, None]
     size_d = np.hypot(dets[:, 2] - dets[:, 0], dets[:, 3] - dets[:, 1])[None, :]
-    closeness = np.clip(1 - np.linalg.norm(ct - cd, axis=2) / np.maximum(size_t, 1e-6), 0, 1) * 0.9
+    radius = size_t * (1.0 if reach is None else np.asarray(reach, np.float64)[:, None])
+    closeness = np.clip(1 - np.linalg.norm(ct - cd, axis=2) / np.maximum(radius, 1e-6), 0, 1) * 0.9
     ratio = np.maximum(size_t, size_d) / np.maximum(np.minimum(size_t, size_d), 1e-6)
     return np.where(ratio <= 2.0, np.maximum(iou, closeness), 0.0)
 
@@ -98,6 +100,8 @@ class Track:
 class FaceTracker:
     """Associates detections with tracks; ``update`` on detection frames, ``coast`` in between."""
 
+    LOST_REACH = 0.5  # diagonals added to a track's reach per missed detection (README, Tracking)
+
     def __init__(
         self,
         classes: List[str],
@@ -133,7 +137,7 @@ class FaceTracker:
         ``frame_size`` (width, height) clips every box to the frame."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
         pairs, new = self.association.assign(
-            [t.track_id for t in self.tracks], match_scores(predicted, dets.boxes), dets
+            [t.track_id for t in self.tracks], match_scores(predicted, dets.boxes, self._reach()), dets
         )
         matched_tracks = set()
         for ti, di in pairs:
@@ -194,6 +198,11 @@ class FaceTracker:
     def expected_move(self, track: Track) -> np.ndarray:
         """How far the track's face is expected to move by the next frame (centre dx, dy): its velocity."""
         return np.zeros(2) if track.coasted >= self.max_coast else centre_shift(track.velocity)
+
+    def _reach(self) -> np.ndarray:
+        """How far (in box diagonals) each track may have gone since it was last seen: one diagonal, plus
+        half a diagonal per missed detection, as a face hidden behind a passer-by walks on unseen."""
+        return np.array([1.0 + self.LOST_REACH * t.missed for t in self.tracks])
 
     def _predict(self, track: Track) -> np.ndarray:
         if track.followed or track.coasted >= self.max_coast:

@@ -79,3 +79,21 @@ def test_a_lost_face_does_not_fly_off_or_turn_inside_out():
             assert 0 <= x1 < x2 <= 1920 and 0 <= y1 < y2 <= 1080, t.box
     assert not tr.tracks and len(gone) == 1
     np.testing.assert_allclose(gone[0].observed_box, observed)  # face.left reports where it was last seen
+
+
+def test_a_face_hidden_for_a_while_continues_its_track_further_away_than_a_new_one_would():
+    # A woman walks on behind a passer-by for 7 detections and comes out 1.5 box diagonals from where her
+    # box stopped (bench/data/walking, frames 33-92): her track goes on. Seen on the previous detection,
+    # a face that far away is someone else.
+    box = [900, 680, 936, 730]  # diagonal 62 px
+    far = [900 + 80, 680 + 40, 936 + 80, 730 + 40]  # centre 89 px away
+    hidden = FaceTracker(["happy"], max_missed=8)
+    hidden.update(dets(box), 0.0)
+    for step in range(1, 8):
+        hidden.update(dets(), float(step))
+    seen, _ = hidden.update(dets(far), 8.0)
+    assert [t.track_id for t in seen] == [1]
+    fresh = FaceTracker(["happy"], max_missed=8)
+    fresh.update(dets(box), 0.0)
+    seen, _ = fresh.update(dets(far), 1.0)
+    assert [t.track_id for t in seen] == [2]
