@@ -78,7 +78,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from bench import tracking
 
     if args.command == "annotate":
-        groups = [[int(i) for i in group.split(",")] for group in args.same_person]
+        try:
+            groups = _id_groups(args.same_person)
+        except ValueError as exc:
+            parser.error(str(exc))
         gt = tracking.annotate(args.video, same_person=groups)
         tracking.write_mot(gt, args.out)
         if args.sheet:
@@ -87,8 +90,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{sum(len(v) for v in gt.values())} boxes of {len({i for v in gt.values() for i in v})} people")
         return 0
     if args.command == "relabel":
-        groups = [[int(i) for i in group.split(",")] for group in args.same_person]
-        gt = tracking.merge_people(tracking.read_mot(args.gt), groups)
+        try:
+            gt = tracking.merge_people(tracking.read_mot(args.gt), _id_groups(args.same_person))
+        except (OSError, ValueError) as exc:  # say what is wrong, and leave the file as it was
+            parser.error(str(exc))
         tracking.write_mot(gt, args.gt)
         print(f"{args.gt}: {len({i for v in gt.values() for i in v})} people")
         return 0
@@ -99,6 +104,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         results[video.name] = result
     write_json(args.out, results)
     return 0
+
+
+def _id_groups(values: List[str]) -> List[List[int]]:
+    """``--same-person 11,14`` values as lists of ids."""
+    try:
+        return [[int(i) for i in value.split(",")] for value in values]
+    except ValueError:
+        raise ValueError(f"--same-person takes ids like 11,14, not {' / '.join(values)}") from None
 
 
 def _annotated_videos(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list:

@@ -58,3 +58,15 @@ def test_bench_tracking_scores_the_service_with_no_invalid_box(tmp_path):
     # The second video's cuts end every track: before edge.scene_cut the singer's track went on with the
     # man sitting where his face had been (IDF1 0.685 at >= 40 px; README).
     assert results["hamilton"]["modes_min_face"]["followed"]["idf1"] >= 0.8
+
+
+def test_relabel_joins_one_persons_ids_and_refuses_two_faces_in_one_frame(tmp_path):
+    gt = tmp_path / "gt.txt"
+    gt.write_text("1,1,0,0,10,10,1,-1,-1,-1\n1,2,50,0,10,10,1,-1,-1,-1\n2,3,0,1,10,10,1,-1,-1,-1\n")
+    command = [sys.executable, "-m", "bench", "relabel", str(gt), "--same-person", "1,3"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert {(f, i) for f, boxes in read_mot(gt).items() for i in boxes} == {(1, 1), (1, 2), (2, 1)}
+    proc = subprocess.run([*command[:-1], "1,2"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and "error: --same-person: two faces of frame 1" in proc.stderr
+    assert {(f, i) for f, boxes in read_mot(gt).items() for i in boxes} == {(1, 1), (1, 2), (2, 1)}  # untouched
