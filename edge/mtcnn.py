@@ -6,8 +6,11 @@ which PyTorch's CPU max-pooling is slow. Here candidates are cut out and resized
 image (a few milliseconds for all of them) and the networks run channels-last on the CPU. The stages are
 MTCNN's (Zhang et al., 2016): P-Net over an image pyramid proposes 12 px-cell windows, R-Net (24 x 24)
 and O-Net (48 x 48, with the five landmarks) rescore and refine them, non-maximum suppression after each.
-Windows that reach past the image edge are cut out zero-padded, as the original MTCNN does (facenet-pytorch
-cuts the part inside and stretches it).
+Windows that reach past the image edge keep their shape, the part outside filled by repeating the edge
+pixels. Measured: zero padding (the original MTCNN's) lost faces larger than the picture, 8 of the first
+800 close-up photos of muxspace/facial_expressions against 1 (O-Net scored them 0.87-0.90 instead of 0.99);
+facenet-pytorch cuts the part inside and stretches it, which found the same photos and the same video faces
+as repeating the edge.
 
 Box arithmetic follows facenet-pytorch's (its 1-based window origin included), so boxes and landmarks match
 its own within a pixel or two; ``tests/edge/test_mtcnn.py`` checks that on real photos and video frames.
@@ -135,17 +138,21 @@ def regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
 
 
 def crops(rgb: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
-    """The windows ``boxes`` cut from ``rgb`` (zero outside it) and resized to side x side: (N, side, side, 3)."""
+    """The windows ``boxes`` cut from ``rgb`` (its edge repeated outside it), resized to side x side: (N, side,
+    side, 3)."""
     h, w = rgb.shape[:2]
     out = np.zeros((len(boxes), side, side, 3), np.uint8)
     for k, (x1, y1, x2, y2) in enumerate(np.trunc(boxes[:, :4]).astype(int)):
         x1, y1 = x1 - 1, y1 - 1  # the windows' 1-based origin (facenet-pytorch's, from MTCNN's MATLAB code)
         if x2 <= x1 or y2 <= y1:
             continue
-        window = np.zeros((y2 - y1, x2 - x1, 3), np.uint8)
         top, left, bottom, right = max(y1, 0), max(x1, 0), min(y2, h), min(x2, w)
-        if bottom > top and right > left:
-            window[top - y1 : bottom - y1, left - x1 : right - x1] = rgb[top:bottom, left:right]
+        if bottom <= top or right <= left:
+            continue
+        # The part outside the image repeats its edge pixels: see the module's docstring for why.
+        window = cv2.copyMakeBorder(
+            rgb[top:bottom, left:right], top - y1, y2 - bottom, left - x1, x2 - right, cv2.BORDER_REPLICATE
+        )
         shrink = window.shape[0] > side
         out[k] = cv2.resize(window, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return out
