@@ -21,6 +21,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from tqdm import tqdm
 
 from bench.tracking import VIDEOS, read_frames, read_mot
@@ -45,15 +46,9 @@ class Tally:
         big = truth[truth[:, 3] - truth[:, 1] >= min_height]
         small = truth[truth[:, 3] - truth[:, 1] < min_height]
         iou = iou_matrix(big, found.boxes)
-        matched = set()
-        for row in range(len(big)):  # each face takes its best free detection
-            for col in np.argsort(-iou[row]) if iou.shape[1] else []:
-                if iou[row, col] < match_iou:
-                    break
-                if int(col) not in matched:
-                    matched.add(int(col))
-                    self.hits += 1
-                    break
+        rows, cols = linear_sum_assignment(-iou) if iou.size else ([], [])
+        matched = {int(c) for r, c in zip(rows, cols) if iou[r, c] >= match_iou}
+        self.hits += len(matched)
         self.faces += len(big)
         for col in range(len(found)):
             on_small = len(small) and iou_matrix(found.boxes[col : col + 1], small).max() >= match_iou
@@ -134,9 +129,10 @@ def benchmark(
     if dlib_faces is not None:
         sets["dlib photos"] = dlib_samples(dlib_faces)
     results: Dict[str, Dict[str, Dict[str, float]]] = {}
+    candidates = detectors()  # built once: each loads MTCNN's weights
     for set_name, samples in sets.items():
         iou = 0.4 if set_name == "dlib photos" else match_iou
-        for det_name, detect in detectors().items():
+        for det_name, detect in candidates.items():
             tally = Tally()
             detect(samples[0][0])  # warm-up
             for img, truth in tqdm(samples, desc=f"{set_name}: {det_name}", leave=False):

@@ -22,6 +22,8 @@ from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
+from torchvision.ops import nms as torchvision_nms
 
 FACTOR = 0.709  # pyramid step: each level is 0.709 times the previous (MTCNN's)
 STRIDE, CELL = 2, 12  # P-Net's output stride and window size, in pyramid pixels
@@ -31,12 +33,10 @@ class MtcnnCascade:
     """``detect(rgb, min_face)``: boxes (N, 4), scores (N,) and landmarks (N, 5, 2) of the faces in ``rgb``."""
 
     def __init__(self, thresholds: Sequence[float] = (0.6, 0.7, 0.7), device: str = "cpu") -> None:
-        import torch
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
         self.thresholds = tuple(float(t) for t in thresholds)
         self.device = torch.device(device)
-        self._torch = torch
         self.nets = []
         for net in (PNet(), RNet(), ONet()):  # pretrained: the weights inside the facenet-pytorch wheel
             net = net.eval().to(self.device)
@@ -48,7 +48,7 @@ class MtcnnCascade:
 
     def detect(self, rgb: np.ndarray, min_face: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Faces at least ``min_face`` px in ``rgb`` (H, W, 3 uint8): boxes x1, y1, x2, y2, scores, landmarks."""
-        with self._torch.inference_mode():
+        with torch.inference_mode():
             boxes = self._propose(rgb, min_face)
             if len(boxes):
                 boxes = self._refine(rgb, boxes)
@@ -58,7 +58,6 @@ class MtcnnCascade:
 
     def _run(self, stage: int, batch: np.ndarray):
         """Network ``stage`` (0 P-Net, 1 R-Net, 2 O-Net) on uint8 NHWC images, as MTCNN normalises them."""
-        torch = self._torch
         x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float()
         x = (x - 127.5) * 0.0078125
         if self.device.type == "cpu":
@@ -163,9 +162,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, by_smaller: boo
     union), or with ``by_smaller`` intersection over the smaller box (O-Net's last step: a box inside another
     goes), in pixel-inclusive areas as MTCNN's reference code computes them."""
     if not by_smaller:
-        import torch
-        from torchvision.ops import nms as torchvision_nms
-
         return torchvision_nms(torch.from_numpy(boxes).float(), torch.from_numpy(scores).float(), threshold).numpy()
     order = np.argsort(-scores, kind="stable")
     area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)

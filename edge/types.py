@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -23,6 +23,17 @@ class Detections:
     @classmethod
     def empty(cls) -> Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Detections]) -> Detections:
+        """All the faces of ``parts``, in order."""
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.boxes for p in parts]).astype(np.float32).reshape(-1, 4),
+            np.concatenate([p.scores for p in parts]).astype(np.float32),
+            np.concatenate([p.landmarks for p in parts]).astype(np.float32).reshape(-1, 5, 2),
+        )
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
