@@ -30,11 +30,17 @@ Pairs = List[Tuple[int, int]]  # (track index, detection index)
 class Association:
     """Protocol: ``assign`` once per detection frame, ``started`` for each new track, ``ended`` for each end."""
 
-    def assign(self, track_ids: Sequence[int], scores: np.ndarray, dets: Detections) -> Tuple[Pairs, List[int]]:
+    # Whether ``assign`` may be given the detections of some regions of a frame (FaceTracker.update's partial).
+    partial_updates = True
+
+    def assign(
+        self, track_ids: Sequence[int], scores: np.ndarray, dets: Detections, missed: Sequence[int] = ()
+    ) -> Tuple[Pairs, List[int]]:
         """(track index, detection index) pairs that continue tracks, and the detections that start new ones.
 
         ``track_ids`` are the tracker's tracks in order; ``scores`` (tracks x detections) their association
-        scores against the tracker's predicted boxes (``match_scores``), for associations that use them.
+        scores against the tracker's predicted boxes (``match_scores``), and ``missed`` how many detections
+        each has missed since it was last seen, for associations that use them.
         """
         raise NotImplementedError
 
@@ -52,13 +58,18 @@ class GreedyAssociation(Association):
     def __init__(self, min_score: float) -> None:
         self.min_score = min_score
 
-    def assign(self, track_ids: Sequence[int], scores: np.ndarray, dets: Detections) -> Tuple[Pairs, List[int]]:
+    def assign(
+        self, track_ids: Sequence[int], scores: np.ndarray, dets: Detections, missed: Sequence[int] = ()
+    ) -> Tuple[Pairs, List[int]]:
         pairs: Pairs = []
         used_tracks, used_dets = set(), set()
-        for flat in np.argsort(-scores, axis=None):
+        # Tracks seen most recently choose first (DeepSORT's matching cascade): a face hidden for a while
+        # has a wide reach, and must not take the detection of the face in front of it from that face's track.
+        age = np.broadcast_to(np.asarray(missed if len(missed) else np.zeros(len(track_ids)))[:, None], scores.shape)
+        for flat in np.lexsort((-scores.ravel(), age.ravel())):
             ti, di = (int(v) for v in np.unravel_index(flat, scores.shape))
             if scores[ti, di] < self.min_score:
-                break
+                continue
             if ti in used_tracks or di in used_dets:
                 continue
             used_tracks.add(ti)
@@ -74,6 +85,8 @@ class ByteTrackAssociation(Association):
     without a track (a face seen once, not yet confirmed) starts none of ours either: its face shows from
     its second detection.
     """
+
+    partial_updates = False  # it counts every call as a frame, and every track it was not given as missed
 
     def __init__(self, min_iou: float, max_missed: int) -> None:
         try:
@@ -92,7 +105,9 @@ class ByteTrackAssociation(Association):
         self._ours: Dict[int, int] = {}  # ByteTrack's id -> our track id
         self._pending: Dict[int, int] = {}  # detection index -> ByteTrack's id, for tracks not started yet
 
-    def assign(self, track_ids: Sequence[int], scores: np.ndarray, dets: Detections) -> Tuple[Pairs, List[int]]:
+    def assign(
+        self, track_ids: Sequence[int], scores: np.ndarray, dets: Detections, missed: Sequence[int] = ()
+    ) -> Tuple[Pairs, List[int]]:
         found = self.byte.update_with_detections(
             self._sv.Detections(
                 xyxy=dets.boxes.astype(np.float32).reshape(-1, 4),

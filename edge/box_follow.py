@@ -163,14 +163,28 @@ def _scaled(image: np.ndarray, factor: float) -> np.ndarray:
     return image if factor == 1.0 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
 
 
-def _best_match(window: np.ndarray, template: np.ndarray) -> Tuple[Optional[float], Tuple[int, int]]:
-    """The best normalised correlation of ``template`` in ``window`` and where (x, y); None when it does not fit
-    or the patch is flat (OpenCV scores those NaN)."""
+def _best_match(window: np.ndarray, template: np.ndarray) -> Tuple[Optional[float], Tuple[float, float]]:
+    """The best normalised correlation of ``template`` in ``window`` and where (x, y, to a fraction of a
+    pixel); None when it does not fit or the patch is flat (OpenCV scores those NaN)."""
     th, tw = template.shape
     if th < 4 or tw < 4 or th > window.shape[0] or tw > window.shape[1]:
         return None, (0, 0)
-    _, score, _, loc = cv2.minMaxLoc(cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED))
-    return (float(score), loc) if np.isfinite(score) else (None, (0, 0))
+    response = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
+    _, score, _, (x, y) = cv2.minMaxLoc(response)
+    if not np.isfinite(score):
+        return None, (0, 0)
+    # Sub-pixel: a slow face moves a fraction of a (downscaled) pixel per frame; whole-pixel steps would
+    # round every move to 0 and leave its box behind.
+    return float(score), (x + _peak_offset(response[y, x - 1 : x + 2]), y + _peak_offset(response[y - 1 : y + 2, x]))
+
+
+def _peak_offset(around: np.ndarray) -> float:
+    """Where a parabola through three responses (before, at, after the best) peaks, from -0.5 to 0.5."""
+    if around.size != 3 or not np.isfinite(around).all():
+        return 0.0  # the best is on the edge of the window
+    before, at, after = (float(v) for v in around.ravel())
+    curvature = before - 2 * at + after
+    return float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
 
 
 class ShownBoxes:
@@ -211,12 +225,26 @@ class ShownBoxes:
             self._boxes, self._cut = {}, index
         if self._boxes and self._index is not None and self._index != index:
             ids = list(self._boxes)
-            steps = index - self._index
-            expected = np.stack([self._velocity[i] * steps for i in ids])
-            # An analysed frame no longer (or never) in the history: its boxes are taken as they are.
-            moved, _ = self.follower.follow(
-                np.stack([self._boxes[i] for i in ids]), self._index, index, expected=expected
+            # Each face is searched for as it was on the analysed frame, not on the previous shown frame:
+            # small errors of one frame to the next would add up, and a face's look then is its true box.
+            steps = index - self.analysed
+            anchored, found = self.follower.follow(
+                np.stack([self._analysed_boxes[i] for i in ids]),
+                self.analysed,
+                index,
+                expected=np.stack([self._velocity[i] * steps for i in ids]),
             )
-            self._boxes = {i: clip_box(b, *size) for i, b in zip(ids, moved)}
+            # Not found from there (or that frame is no longer in the history): one step from the last frame.
+            rest = [i for i, ok in zip(ids, found) if not ok]
+            steps = index - self._index
+            stepped, _ = self.follower.follow(
+                np.array([self._boxes[i] for i in rest]).reshape(-1, 4),
+                self._index,
+                index,
+                expected=np.array([self._velocity[i] * steps for i in rest]).reshape(-1, 2),
+            )
+            moved = dict(zip(ids, anchored))
+            moved.update(zip(rest, stepped))
+            self._boxes = {i: clip_box(b, *size) for i, b in moved.items()}
         self._index = index
         return dict(self._boxes)

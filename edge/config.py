@@ -83,6 +83,12 @@ class TrackerConfig(Strict):
         "between detections and on every streamed frame (README, Tracking against ground truth); off: boxes "
         "coast on their velocity and the stream shows the latest analysis.",
     )
+    recheck_lost: bool = Field(
+        True,
+        description="When following loses a face between detections, search the region around it at full "
+        "resolution at once (edge.detection.FaceDetector.detect_near) instead of waiting for the next detection "
+        "(README, Tracking against ground truth). Not with association 'bytetrack'.",
+    )
     association: str = Field(
         "greedy",
         pattern=f"^({'|'.join(ASSOCIATIONS)})$",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -111,20 +111,37 @@ class FaceDetector:
             landmarks=points / scale,
         )
 
+    def detect_near(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> Detections:
+        """Faces (``min_score``) in the full-resolution regions around ``boxes`` (the frame's pixels), each box
+        grown by its size on every side: where following lost a face, the face itself and any face coming
+        out from behind it. At most ``MAX_RECHECKS`` regions; a face in two regions is given once."""
+        found = Detections.concat([self._near(frame_bgr, box, self.min_face_px) for box in boxes[: self.MAX_RECHECKS]])
+        found = found[found.scores >= self.min_score]
+        keep: List[int] = []
+        for k in np.argsort(-found.scores):
+            if not keep or iou_matrix(found.boxes[k : k + 1], found.boxes[keep]).max() < 0.5:
+                keep.append(int(k))
+        return found[np.array(sorted(keep), int)]
+
+    def _near(self, frame_bgr: np.ndarray, box: np.ndarray, min_face_px: float) -> Detections:
+        """Every face MTCNN passes in the full-resolution region around ``box`` (grown by its size on every side),
+        no face narrower than ``min_face_px`` or 0.6 times the box; in the frame's pixels."""
+        h, w = frame_bgr.shape[:2]
+        x1, y1, x2, y2 = box
+        bw, bh = x2 - x1, y2 - y1
+        left, top = int(max(0, x1 - bw)), int(max(0, y1 - bh))
+        crop = frame_bgr[top : int(min(h, y2 + bh)), left : int(min(w, x2 + bw))]
+        if min(crop.shape[:2]) < 12:
+            return Detections.empty()
+        found = self._mtcnn_detect(crop, 1.0, max(12.0, min(min_face_px, 0.6 * min(bw, bh))))
+        offset = np.array([left, top, left, top], np.float32)
+        return Detections(found.boxes + offset, found.scores, found.landmarks + offset[:2])
+
     def _recheck(self, frame_bgr: np.ndarray, doubtful: Detections) -> Detections:
         """The doubtful faces found again, with ``min_score``, in full-resolution crops around them."""
-        h, w = frame_bgr.shape[:2]
         kept = []
         for k in np.argsort(-doubtful.scores)[: self.MAX_RECHECKS]:
-            x1, y1, x2, y2 = doubtful.boxes[k]
-            bw, bh = x2 - x1, y2 - y1
-            left, top = int(max(0, x1 - bw)), int(max(0, y1 - bh))
-            crop = frame_bgr[top : int(min(h, y2 + bh)), left : int(min(w, x2 + bw))]
-            if min(crop.shape[:2]) < 12:
-                continue
-            again = self._mtcnn_detect(crop, 1.0, max(12.0, 0.6 * min(bw, bh)))
-            offset = np.array([left, top, left, top], np.float32)
-            again = Detections(again.boxes + offset, again.scores, again.landmarks + offset[:2])
+            again = self._near(frame_bgr, doubtful.boxes[k], float("inf"))
             again = again[again.scores >= self.min_score]
             overlap = iou_matrix(again.boxes, doubtful.boxes[k : k + 1]).ravel()
             if overlap.size and overlap.max() >= 0.3:

@@ -130,14 +130,21 @@ class FaceTracker:
         self._next_id = first_id  # continues after a restart so ids stay unique in the event log
 
     def update(
-        self, dets: Detections, now: float, frame_size: Optional[Tuple[int, int]] = None
+        self,
+        dets: Detections,
+        now: float,
+        frame_size: Optional[Tuple[int, int]] = None,
+        partial: bool = False,
     ) -> Tuple[List[Track], List[Track]]:
         """Match ``dets`` to tracks. Returns (tracks matched or created this frame, tracks that ended).
 
-        ``frame_size`` (width, height) clips every box to the frame."""
+        ``frame_size`` (width, height) clips every box to the frame. ``partial``: ``dets`` come from some
+        regions of the frame only (``FaceDetector.detect_near``), so a track they do not continue has not
+        been missed."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
+        scores = match_scores(predicted, dets.boxes, self._reach())
         pairs, new = self.association.assign(
-            [t.track_id for t in self.tracks], match_scores(predicted, dets.boxes, self._reach()), dets
+            [t.track_id for t in self.tracks], scores, dets, [t.missed for t in self.tracks]
         )
         matched_tracks = set()
         for ti, di in pairs:
@@ -156,7 +163,7 @@ class FaceTracker:
         seen = [self.tracks[i] for i in sorted(matched_tracks)]
         for i, track in enumerate(self.tracks):
             if i not in matched_tracks:
-                track.missed += 1
+                track.missed += 0 if partial else 1
                 self._coast(track)
         for di in new:
             track = self._new_track(dets[di : di + 1], now)

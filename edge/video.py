@@ -77,24 +77,48 @@ class VideoAnalyzer:
         cut = self.scene_cuts.is_cut(frame)
         if cut:  # a new shot: whoever is where a face was is someone else
             events.extend(self._ended(self.tracker.end_all()))
-        detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
         self._follow(frame)
+        lost = self._just_lost()
+        detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
         self.frame_count += 1
         if detect_now:
             t0 = time.perf_counter()
             dets = self.analyzer.detector.detect(frame)
             times.add("detect", time.perf_counter() - t0)
-            seen, ended = self.tracker.update(dets, now, frame_size)
-            self._remember_faces(seen)
-            self._refresh(frame, seen, times)
-            self._keep_best_crops(frame, seen)
-            for track in seen:
-                events.extend(self._track_events(track))
-            events.extend(self._ended(ended))
+            events.extend(self._take(frame, dets, now, times))
+        elif lost:
+            t0 = time.perf_counter()
+            dets = self.analyzer.detector.detect_near(frame, np.stack([t.box for t in lost]))
+            times.add("detect", time.perf_counter() - t0)
+            events.extend(self._take(frame, dets, now, times, partial=True))
         else:
             self.tracker.coast(frame_size)
         faces = [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True, lost=True)]
         return faces, events, times
+
+    def _take(
+        self, frame: np.ndarray, dets: Detections, now: float, times: StageTimes, partial: bool = False
+    ) -> List[Event]:
+        """Tracks updated with ``dets`` (of the whole frame, or with ``partial`` of some regions of it),
+        their identity and emotion refreshed; the events that follow."""
+        seen, ended = self.tracker.update(dets, now, (frame.shape[1], frame.shape[0]), partial=partial)
+        self._remember_faces(seen)
+        self._refresh(frame, seen, times)
+        self._keep_best_crops(frame, seen)
+        events: List[Event] = []
+        for track in seen:
+            events.extend(self._track_events(track))
+        return events + self._ended(ended)
+
+    def _just_lost(self) -> List[Track]:
+        """Tracks seen by the latest detection whose face following could not find on this frame.
+
+        With ``tracker.recheck_lost`` their regions are searched at once (``FaceDetector.detect_near``)
+        instead of at the next scheduled detection: the face turned, was hidden or moved too fast, and one
+        that was behind it may be coming out (README, Tracking against ground truth)."""
+        if not self.settings.tracker.recheck_lost or not self.tracker.association.partial_updates:
+            return []
+        return [t for t in self.tracker.tracks if t.lost and t.missed == 0]
 
     def _follow(self, frame: np.ndarray) -> None:
         """Move every track's box from the previous analysed frame onto this one by finding its face there."""

@@ -51,3 +51,13 @@ def test_unknown_association_is_refused_with_the_choices():
         make_association("sort", 0.3, 8)
     with pytest.raises(Exception, match="association"):
         load_settings(None, environ={"EDGE_TRACKER__ASSOCIATION": "sort"})
+
+
+def test_greedy_lets_the_tracks_seen_last_choose_first():
+    # Track 0 was hidden for 3 detections (wide reach) and scores 0.8 with the face in front; track 1, seen at
+    # the last detection, scores 0.6 with it: the face keeps track 1, and the hidden track waits.
+    scores = np.array([[0.8], [0.6]])
+    pairs, new = GreedyAssociation(0.3).assign([7, 8], scores, dets([0, 0, 1, 1]), missed=[3, 0])
+    assert pairs == [(1, 0)] and new == []
+    pairs, _ = GreedyAssociation(0.3).assign([7, 8], scores, dets([0, 0, 1, 1]))  # no ages: best score
+    assert pairs == [(0, 0)]

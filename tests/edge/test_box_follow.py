@@ -84,3 +84,31 @@ def test_a_followed_track_is_not_moved_again_on_its_velocity():
     tracker.follow(np.array([[99, 0, 139, 40]]), np.array([False]))  # not found: velocity carries it
     tracker.coast()
     assert tracker.tracks[0].box.tolist() == [40, 0, 80, 40]
+
+
+def slow_face_frame(x):
+    """A 1080p noise frame with a smooth 45 px 'face' whose left edge is at ``x``."""
+    frame = (np.random.default_rng(0).random((1080, 1920, 3)) * 60).astype(np.uint8)
+    face = cv2.GaussianBlur(np.random.default_rng(1).random((45, 45)), (0, 0), 3)  # smooth, as faces are
+    face = cv2.normalize(face, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    frame[500:545, x : x + 45] = face[:, :, None]
+    return frame
+
+
+def test_a_slow_face_on_a_big_frame_is_followed_to_a_fraction_of_a_pixel():
+    # 1080p frames are followed at a third of their size: a face moving 1 source px per frame moves a third
+    # of a pixel there, which whole-pixel matching rounds to 0.
+    follower = BoxFollower()
+    follower.add_frame(0, slow_face_frame(900))
+    follower.add_frame(1, slow_face_frame(901))
+    boxes, found = follower.follow(np.array([[900.0, 500.0, 945.0, 545.0]]), 0, 1)
+    assert found.tolist() == [True] and abs(boxes[0][0] - 901) <= 0.6, boxes[0]
+
+
+def test_shown_boxes_are_followed_from_the_analysed_frame_so_small_errors_do_not_add_up():
+    shown = ShownBoxes()
+    shown.on_frame(0, slow_face_frame(900), (1920, 1080))
+    shown.update({1: np.array([900.0, 500.0, 945.0, 545.0])}, 0)
+    for step in range(1, 13):
+        boxes = shown.on_frame(step, slow_face_frame(900 + step), (1920, 1080))
+        assert abs(boxes[1][0] - (900 + step)) <= 1.0, (step, boxes[1])

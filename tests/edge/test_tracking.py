@@ -97,3 +97,15 @@ def test_a_face_hidden_for_a_while_continues_its_track_further_away_than_a_new_o
     fresh.update(dets(box), 0.0)
     seen, _ = fresh.update(dets(far), 1.0)
     assert [t.track_id for t in seen] == [2]
+
+
+def test_a_partial_update_continues_the_faces_it_was_given_and_misses_no_other():
+    tracker = FaceTracker(["happy"], max_missed=1)
+    tracker.update(dets([0, 0, 40, 40], [300, 0, 340, 40]), 0.0)
+    for step in range(1, 4):  # only the region around the first face was searched, three times
+        seen, ended = tracker.update(dets([4 * step, 0, 40 + 4 * step, 40]), float(step), partial=True)
+        assert [t.box[0] for t in seen] == [4 * step] and ended == []
+    assert [t.missed for t in tracker.tracks] == [0, 0]
+    _, ended = tracker.update(dets([12, 0, 52, 40]), 4.0)  # a whole-frame detection without the second face
+    _, ended = tracker.update(dets([12, 0, 52, 40]), 5.0)
+    assert [t.box[0] for t in ended] == [300]
