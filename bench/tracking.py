@@ -14,6 +14,7 @@ analysis, as the stream does), and scores every frame.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,9 +199,11 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     from edge.video import VideoAnalyzer
 
     # EDGE_* variables apply (e.g. EDGE_TRACKER__FOLLOW_BOXES=false, EDGE_DETECTOR__EVERY_N_FRAMES=2): the
-    # README's trade-offs are this command run with them.
-    settings = load_settings(None, environ={**os.environ, "EDGE_IDENTITY__ENABLED": "false"})
-    analyzer = build_analyzer(settings)
+    # README's trade-offs are this command run with them. Identity runs as the service's does (its embeddings
+    # re-identify people after a scene cut), against an empty gallery of its own.
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(None, environ={"EDGE_STORAGE__DATABASE": str(Path(tmp) / "edge.db"), **os.environ})
+        analyzer = build_analyzer(settings)
     video_analyzer = VideoAnalyzer(analyzer, settings)
     frames = read_frames(video)
     fps = frame_rate(video)

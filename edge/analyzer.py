@@ -96,20 +96,36 @@ class FaceAnalyzer:
         None for a face when identity is off or the face is narrower than ``identity_min_face_px``
         (not identified yet, which is not the same as identified as a stranger).
         """
-        out: List[Optional[Identity]] = [None] * len(dets)
-        if self.embedder is None or self.gallery is None or len(dets) == 0:
+        return self.name_faces(self.embed(frame_bgr, dets))
+
+    def embed(self, frame_bgr: np.ndarray, dets: Detections) -> List[Optional[np.ndarray]]:
+        """The embedder's vector of every face of ``dets`` in one batch; None for a face narrower than
+        ``identity_min_face_px``, and for every face when no embedder is loaded."""
+        out: List[Optional[np.ndarray]] = [None] * len(dets)
+        if self.embedder is None or len(dets) == 0:
             return out
         big = np.flatnonzero(dets.boxes[:, 2] - dets.boxes[:, 0] >= self.identity_min_face_px)
         if len(big) == 0:
             return out
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
         vectors = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes[big], dets.landmarks[big]))
+        for i, vector in zip(big, vectors):
+            out[int(i)] = vector
+        return out
+
+    def name_faces(self, vectors: Sequence[Optional[np.ndarray]]) -> List[Optional[Identity]]:
+        """The gallery's (or the trained head's) answer for each vector of :meth:`embed`; None where it is None."""
+        out: List[Optional[Identity]] = [None] * len(vectors)
+        have = [i for i, v in enumerate(vectors) if v is not None]
+        if self.embedder is None or self.gallery is None or not have:
+            return out
+        batch = np.stack([vectors[i] for i in have])
         if self.head is not None:
-            found = self.head.predict(vectors)
+            found = self.head.predict(batch)
         else:
-            found = self.gallery.match(vectors, embedding_key(self.embedder), self.identity_threshold)
-        for i, ident in zip(big, found):
-            out[int(i)] = ident
+            found = self.gallery.match(batch, embedding_key(self.embedder), self.identity_threshold)
+        for i, ident in zip(have, found):
+            out[i] = ident
         return out
 
     def classify_emotions(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> Optional[np.ndarray]:

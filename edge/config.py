@@ -89,6 +89,13 @@ class TrackerConfig(Strict):
         "resolution at once (edge.detection.FaceDetector.detect_near) instead of waiting for the next detection "
         "(README, Tracking against ground truth). Not with association 'bytetrack'.",
     )
+    reid_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="At a scene cut a track with an embedding (identity on) waits this long for its face to come "
+        "back: the same person in a later shot keeps the track, and face.left is sent when the wait ends. "
+        "0: every track ends at the cut (README, Tracking against ground truth).",
+    )
     association: str = Field(
         "greedy",
         pattern=f"^({'|'.join(ASSOCIATIONS)})$",
@@ -101,8 +108,9 @@ class TrackerConfig(Strict):
         ge=0,
         le=1,
         description="A frame whose colours differ from the previous analysed frame's by more than this "
-        "(Bhattacharyya distance of HSV histograms, edge.scene_cut) starts a new shot: every track ends "
-        "(face.left) and detection runs at once, so no track carries over to someone else; 0 turns it off.",
+        "(Bhattacharyya distance of HSV histograms, edge.scene_cut) starts a new shot: every track leaves the "
+        "screen (see reid_seconds) and detection runs at once, so no track carries over to someone else; 0 turns "
+        "it off.",
     )
 
 

@@ -14,7 +14,7 @@ inside out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -91,6 +91,20 @@ class Track:
     pending_emotion_change: bool = False  # the smoothed emotion changed since the last event check
     announced_identity: Optional[str] = None  # the name the latest event about this track carried
     best_crops: List[FaceCrop] = field(default_factory=list)  # highest quality first (enroll a visitor)
+    appearance_sum: Optional[np.ndarray] = None  # the sum of the face's embeddings so far (re-identification)
+    parked_until: float = 0.0  # parked by a scene cut: it may be re-identified until then
+
+    @property
+    def appearance(self) -> Optional[np.ndarray]:
+        """The mean of the face's embeddings, unit length; None before the first."""
+        if self.appearance_sum is None:
+            return None
+        return self.appearance_sum / max(float(np.linalg.norm(self.appearance_sum)), 1e-12)
+
+    def add_appearance(self, vector: np.ndarray) -> None:
+        """One more embedding of this face (unit length)."""
+        vector = np.asarray(vector, np.float64)
+        self.appearance_sum = vector.copy() if self.appearance_sum is None else self.appearance_sum + vector
 
     @property
     def label(self) -> str:
@@ -115,6 +129,8 @@ class FaceTracker:
         max_coast: int = 6,
         uncertain_below: float = 0.0,
         association: str = "greedy",
+        reid_seconds: float = 0.0,
+        reid_similarity: float = 1.0,
     ) -> None:
         self.classes = classes
         self.iou_match = iou_match
@@ -126,7 +142,10 @@ class FaceTracker:
         self.max_coast = max_coast
         self.uncertain_below = uncertain_below
         self.association = make_association(association, iou_match, max_missed)
+        self.reid_seconds = reid_seconds
+        self.reid_similarity = reid_similarity
         self.tracks: List[Track] = []
+        self.parked: List[Track] = []  # tracks a scene cut took off screen, waiting to be re-identified
         self._next_id = first_id  # continues after a restart so ids stay unique in the event log
 
     def update(
@@ -135,12 +154,14 @@ class FaceTracker:
         now: float,
         frame_size: Optional[Tuple[int, int]] = None,
         partial: bool = False,
+        embed: Optional[Callable[[List[int]], List[Optional[np.ndarray]]]] = None,
     ) -> Tuple[List[Track], List[Track]]:
         """Match ``dets`` to tracks. Returns (tracks matched or created this frame, tracks that ended).
 
         ``frame_size`` (width, height) clips every box to the frame. ``partial``: ``dets`` come from some
         regions of the frame only (``FaceDetector.detect_near``), so a track they do not continue has not
-        been missed."""
+        been missed. ``embed`` gives the embeddings of the detections at the given indices: a face no track
+        continues is compared with the parked tracks (``park``) before it starts a new one."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
         scores = match_scores(predicted, dets.boxes, self._reach())
         pairs, new = self.association.assign(
@@ -149,24 +170,14 @@ class FaceTracker:
         matched_tracks = set()
         for ti, di in pairs:
             matched_tracks.add(ti)
-            track = self.tracks[ti]
-            new_box = dets.boxes[di].astype(np.float64)
-            frames = track.frames_since_observed + 1
-            track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.observed_box) / frames
-            track.box, track.score, track.landmarks = new_box, float(dets.scores[di]), dets.landmarks[di]
-            track.observed_box = new_box
-            track.frames_since_observed = track.coasted = 0
-            track.followed = track.lost = False
-            track.hits += 1
-            track.missed = 0
-            track.last_seen = now
+            self._continue(self.tracks[ti], dets, di, now)
         seen = [self.tracks[i] for i in sorted(matched_tracks)]
         for i, track in enumerate(self.tracks):
             if i not in matched_tracks:
                 track.missed += 0 if partial else 1
                 self._coast(track)
         for di in new:
-            track = self._new_track(dets[di : di + 1], now)
+            track = self._reidentified(dets, di, now, embed) or self._new_track(dets[di : di + 1], now)
             self.association.started(di, track.track_id)
             self.tracks.append(track)
             seen.append(track)
@@ -174,9 +185,59 @@ class FaceTracker:
         for track in ended:
             self.association.ended(track.track_id)
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        ended += [t for t in self.parked if t.parked_until < now]
+        self.parked = [t for t in self.parked if t.parked_until >= now]
         if frame_size is not None:
             self.clip(*frame_size)
         return seen, ended
+
+    def park(self, now: float) -> List[Track]:
+        """A scene cut: every track leaves the screen. Those with an appearance wait ``reid_seconds`` to be
+        re-identified (the same person in a later shot keeps the track); the others end, and are returned."""
+        ended = []
+        for track in self.tracks:
+            self.association.ended(track.track_id)
+            if self.reid_seconds > 0 and track.appearance is not None:
+                track.parked_until = now + self.reid_seconds
+                self.parked.append(track)
+            else:
+                ended.append(track)
+        self.tracks = []
+        return ended
+
+    def _reidentified(
+        self, dets: Detections, di: int, now: float, embed: Optional[Callable[[List[int]], List[Optional[np.ndarray]]]]
+    ) -> Optional[Track]:
+        """The parked track whose face detection ``di`` is, continued with it; None when there is none."""
+        if not self.parked or embed is None:
+            return None
+        vector = embed([di])[0]
+        if vector is None:
+            return None
+        similarity = [float(t.appearance @ vector) for t in self.parked]
+        best = int(np.argmax(similarity))
+        if similarity[best] < self.reid_similarity:
+            return None
+        track = self.parked.pop(best)
+        track.box = track.observed_box = dets.boxes[di].astype(np.float64)
+        track.velocity = np.zeros(4)
+        track.missed, track.coasted, track.parked_until = 0, 0, 0.0
+        self._continue(track, dets, di, now)
+        track.add_appearance(vector)
+        return track
+
+    def _continue(self, track: Track, dets: Detections, di: int, now: float) -> None:
+        """``track`` is seen again as detection ``di``."""
+        new_box = dets.boxes[di].astype(np.float64)
+        frames = track.frames_since_observed + 1
+        track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.observed_box) / frames
+        track.box, track.score, track.landmarks = new_box, float(dets.scores[di]), dets.landmarks[di]
+        track.observed_box = new_box
+        track.frames_since_observed = track.coasted = 0
+        track.followed = track.lost = False
+        track.hits += 1
+        track.missed = 0
+        track.last_seen = now
 
     def coast(self, frame_size: Optional[Tuple[int, int]] = None) -> None:
         """Move every track along its velocity on a frame without detection (for at most ``max_coast``)."""
@@ -240,9 +301,10 @@ class FaceTracker:
         ]
 
     def end_all(self) -> List[Track]:
-        ended, self.tracks = self.tracks, []
-        for track in ended:
+        """End every track, parked ones included (the source stopped)."""
+        for track in self.tracks:
             self.association.ended(track.track_id)
+        ended, self.tracks, self.parked = self.tracks + self.parked, [], []
         return ended
 
     def _new_track(self, det: Detections, now: float) -> Track:

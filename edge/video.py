@@ -56,6 +56,8 @@ class VideoAnalyzer:
             max_coast=2 * settings.detector.every_n_frames,
             uncertain_below=self._uncertain_below(analyzer, e.uncertain_below),
             association=t.association,
+            reid_seconds=t.reid_seconds,
+            reid_similarity=analyzer.embedder.reid_similarity if analyzer.embedder is not None else 1.0,
         )
         self.frame_count = 0
         # Boxes are carried from one analysed frame to the next by finding the face (beats velocity at walking pace).
@@ -75,8 +77,8 @@ class VideoAnalyzer:
         events: List[Event] = []
         frame_size = (frame.shape[1], frame.shape[0])
         cut = self.scene_cuts.is_cut(frame)
-        if cut:  # a new shot: whoever is where a face was is someone else
-            events.extend(self._ended(self.tracker.end_all()))
+        if cut:  # a new shot: whoever is where a face was is someone else (or the same person, re-identified)
+            events.extend(self._ended(self.tracker.park(now)))
         self._follow(frame)
         lost = self._just_lost()
         detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
@@ -101,7 +103,13 @@ class VideoAnalyzer:
     ) -> List[Event]:
         """Tracks updated with ``dets`` (of the whole frame, or with ``partial`` of some regions of it),
         their identity and emotion refreshed; the events that follow."""
-        seen, ended = self.tracker.update(dets, now, (frame.shape[1], frame.shape[0]), partial=partial)
+        seen, ended = self.tracker.update(
+            dets,
+            now,
+            (frame.shape[1], frame.shape[0]),
+            partial=partial,
+            embed=lambda indices: self.analyzer.embed(frame, dets[np.array(indices, int)]),
+        )
         self._remember_faces(seen)
         self._refresh(frame, seen, times)
         self._keep_best_crops(frame, seen)
@@ -118,7 +126,7 @@ class VideoAnalyzer:
         that was behind it may be coming out (README, Tracking against ground truth)."""
         if not self.settings.tracker.recheck_lost or not self.tracker.association.partial_updates:
             return []
-        return [t for t in self.tracker.tracks if t.lost and t.missed == 0]
+        return [t for t in self.tracker.tracks if t.lost and t.missed <= 1]
 
     def _follow(self, frame: np.ndarray) -> None:
         """Move every track's box from the previous analysed frame onto this one by finding its face there."""
@@ -148,7 +156,7 @@ class VideoAnalyzer:
 
     def open_track_events(self) -> List[Event]:
         """The face.left event each announced track on screen would get now (the crash-recovery record)."""
-        return [self._left(t) for t in self.tracker.tracks if t.announced]
+        return [self._left(t) for t in self.tracker.tracks + self.tracker.parked if t.announced]
 
     def finish(self) -> List[Event]:
         """End every track (source stopped or service shutting down)."""
@@ -199,7 +207,10 @@ class VideoAnalyzer:
                 np.array([t.score for t in want_id], np.float32),
                 np.stack([t.landmarks for t in want_id]).astype(np.float32),
             )
-            for track, ident in zip(want_id, self.analyzer.identify(frame, dets)):
+            vectors = self.analyzer.embed(frame, dets)
+            for track, vector, ident in zip(want_id, vectors, self.analyzer.name_faces(vectors)):
+                if vector is not None:
+                    track.add_appearance(vector)  # what re-identifies it after a scene cut
                 if ident is not None:
                     track.identity.add(ident.name, ident.score)
                 track.frames_since_identity = 0
