@@ -159,11 +159,16 @@ class FaceTracker:
         """Match ``dets`` to tracks. Returns (tracks matched or created this frame, tracks that ended).
 
         ``frame_size`` (width, height) clips every box to the frame. ``partial``: ``dets`` come from some
-        regions of the frame only (``FaceDetector.detect_near``), so a track they do not continue has not
-        been missed. ``embed`` gives the embeddings of the detections at the given indices: a face no track
-        continues is compared with the parked tracks (``park``) before it starts a new one."""
+        regions of the frame only (``FaceDetector.detect_near``): they continue only tracks seen at the last
+        detection, and a track they do not continue has not been missed. ``embed`` gives the embeddings of
+        the detections at the given indices: a face no track continues is compared with the parked tracks
+        (``park``) before it starts a new one."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
         scores = match_scores(predicted, dets.boxes, self._reach())
+        if partial:
+            # A face hidden since the last detection is only taken back by a whole-frame detection, where every
+            # face competes for it: in a searched region, the face coming out in front of it would take its track.
+            scores = np.where(np.array([t.missed > 0 for t in self.tracks], bool)[:, None], 0.0, scores)
         pairs, new = self.association.assign(
             [t.track_id for t in self.tracks], scores, dets, [t.missed for t in self.tracks]
         )

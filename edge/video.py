@@ -80,7 +80,7 @@ class VideoAnalyzer:
         if cut:  # a new shot: whoever is where a face was is someone else (or the same person, re-identified)
             events.extend(self._ended(self.tracker.park(now)))
         self._follow(frame)
-        lost = self._just_lost()
+        lost = self._lost()
         detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
         self.frame_count += 1
         if detect_now:
@@ -118,15 +118,15 @@ class VideoAnalyzer:
             events.extend(self._track_events(track))
         return events + self._ended(ended)
 
-    def _just_lost(self) -> List[Track]:
-        """Tracks seen by the latest detection whose face following could not find on this frame.
+    def _lost(self) -> List[Track]:
+        """Tracks whose face following could not find on this frame.
 
         With ``tracker.recheck_lost`` their regions are searched at once (``FaceDetector.detect_near``)
         instead of at the next scheduled detection: the face turned, was hidden or moved too fast, and one
         that was behind it may be coming out (README, Tracking against ground truth)."""
         if not self.settings.tracker.recheck_lost or not self.tracker.association.partial_updates:
             return []
-        return [t for t in self.tracker.tracks if t.lost and t.missed <= 1]
+        return [t for t in self.tracker.tracks if t.lost]
 
     def _follow(self, frame: np.ndarray) -> None:
         """Move every track's box from the previous analysed frame onto this one by finding its face there."""

@@ -109,3 +109,15 @@ def test_a_partial_update_continues_the_faces_it_was_given_and_misses_no_other()
     _, ended = tracker.update(dets([12, 0, 52, 40]), 4.0)  # a whole-frame detection without the second face
     _, ended = tracker.update(dets([12, 0, 52, 40]), 5.0)
     assert [t.box[0] for t in ended] == [300]
+
+
+def test_a_searched_region_does_not_give_a_hidden_track_to_the_face_coming_out_in_front():
+    tracker = FaceTracker(["happy"], max_missed=5)
+    tracker.update(dets([100, 100, 150, 160], [400, 100, 450, 160]), 0.0)
+    hidden = tracker.tracks[0]
+    tracker.update(dets([400, 100, 450, 160]), 1.0)  # the first face goes behind someone: missed once
+    # A region search finds a face where it was: someone else may be coming out, so it starts a new track
+    # and the hidden one waits for a whole-frame detection.
+    seen, _ = tracker.update(dets([105, 100, 155, 160]), 2.0, partial=True)
+    assert len(seen) == 1 and seen[0].track_id not in (t.track_id for t in tracker.tracks[:2])
+    assert hidden.missed == 1 and hidden in tracker.tracks
