@@ -123,8 +123,11 @@ class VideoAnalyzer:
 
         With ``tracker.recheck_lost`` their regions are searched at once (``FaceDetector.detect_near``)
         instead of at the next scheduled detection: the face turned, was hidden or moved too fast, and one
-        that was behind it may be coming out (README, Tracking against ground truth)."""
-        if not self.settings.tracker.recheck_lost or not self.tracker.association.partial_updates:
+        that was behind it may be coming out (README, Tracking against ground truth). Not in the blur modes:
+        the searches slow the analysis by about a quarter, and there the analysis rate is what finds a new
+        face before its frames leave the privacy delay (under CPU load the blur test failed 2 of 3 with them)."""
+        searching = self.settings.tracker.recheck_lost and not self.settings.render.overlay.startswith("blur")
+        if not searching or not self.tracker.association.partial_updates:
             return []
         return [t for t in self.tracker.tracks if t.lost]
 

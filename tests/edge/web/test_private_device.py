@@ -49,13 +49,10 @@ def test_strangers_are_blurred_in_snapshots(server):
         image = snapshot(server.url, headers=AUTH)
         faces += sharpness(image, [b for b, _ in pairs])
         rest += sharpness(image, [s for _, s in pairs])
-    # A coarse check: the region beside a face can be a plain coat, and /tracks gives the latest analysis's
-    # boxes while the snapshot is a frame held back by render.privacy_delay_frames, so a fast walker's box can
-    # land beside his face. Medians: most faces blurred, whatever a few boxes off them say (means made this
-    # fail on 2 of 11 runs once region searches made the analysis slower). render.draw's blurring is checked
-    # exactly in tests/edge/test_render.py, and how many faces the blur hides over the whole video is the
-    # benchmark's number (README, Tracking against ground truth).
-    assert len(faces) >= 5 and np.median(faces) < 0.5 * np.median(rest), (faces, rest)
+    # A coarse check (the region beside a face can be a plain coat, and /tracks is read just before the
+    # snapshot); render.draw's blurring is checked exactly in tests/edge/test_render.py, and how many faces
+    # the blur hides over the whole video is the benchmark's number (README, Tracking against ground truth).
+    assert len(faces) >= 5 and np.mean(faces) < 0.5 * np.mean(rest), (faces, rest)
 
 
 def test_the_pages_ask_for_the_token_once_then_work(server, page):
