@@ -201,9 +201,10 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     # EDGE_* variables apply (e.g. EDGE_TRACKER__FOLLOW_BOXES=false, EDGE_DETECTOR__EVERY_N_FRAMES=2): the
     # README's trade-offs are this command run with them. Identity runs as the service's does (its embeddings
     # re-identify people after a scene cut), against an empty gallery of its own.
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(None, environ={"EDGE_STORAGE__DATABASE": str(Path(tmp) / "edge.db"), **os.environ})
-        analyzer = build_analyzer(settings)
+    gallery_dir = tempfile.TemporaryDirectory()  # lives as long as the analyzer's SQLite gallery in it
+    database = str(Path(gallery_dir.name) / "edge.db")
+    settings = load_settings(None, environ={"EDGE_STORAGE__DATABASE": database, **os.environ})
+    analyzer = build_analyzer(settings)
     video_analyzer = VideoAnalyzer(analyzer, settings)
     frames = read_frames(video)
     fps = frame_rate(video)
@@ -246,6 +247,7 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
             invalid += sum(not _valid(box, width, height) for _, box in boxes[mode])
     invalid += sum(not _valid(e.box, width, height) for e in video_analyzer.finish())
     blurred["held back"] = held  # the last frames never come out of the delay: they are not scored
+    gallery_dir.cleanup()
     costs = {
         "follow_ms_per_frame": round(1000 * follow_s / len(frames), 2),
         "analysis_fps": round(analysed_frames / max(analysis_s, 1e-9), 2),

@@ -161,8 +161,8 @@ class FaceTracker:
         ``frame_size`` (width, height) clips every box to the frame. ``partial``: ``dets`` come from some
         regions of the frame only (``FaceDetector.detect_near``): they continue only tracks seen at the last
         detection, and a track they do not continue has not been missed. ``embed`` gives the embeddings of
-        the detections at the given indices: a face no track continues is compared with the parked tracks
-        (``park``) before it starts a new one."""
+        the detections at the given indices (one call for all the faces no track continues): each is compared
+        with the parked tracks (``park``) before it starts a new one."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
         scores = match_scores(predicted, dets.boxes, self._reach())
         if partial:
@@ -181,8 +181,9 @@ class FaceTracker:
             if i not in matched_tracks:
                 track.missed += 0 if partial else 1
                 self._coast(track)
-        for di in new:
-            track = self._reidentified(dets, di, now, embed) or self._new_track(dets[di : di + 1], now)
+        looks = embed(new) if self.parked and embed is not None and new else [None] * len(new)
+        for di, look in zip(new, looks):
+            track = self._reidentified(dets, di, look, now) or self._new_track(dets[di : di + 1], now)
             self.association.started(di, track.track_id)
             self.tracks.append(track)
             seen.append(track)
@@ -210,25 +211,20 @@ class FaceTracker:
         self.tracks = []
         return ended
 
-    def _reidentified(
-        self, dets: Detections, di: int, now: float, embed: Optional[Callable[[List[int]], List[Optional[np.ndarray]]]]
-    ) -> Optional[Track]:
-        """The parked track whose face detection ``di`` is, continued with it; None when there is none."""
-        if not self.parked or embed is None:
+    def _reidentified(self, dets: Detections, di: int, look: Optional[np.ndarray], now: float) -> Optional[Track]:
+        """The parked track whose face detection ``di`` (embedding ``look``) is, continued with it; None when
+        there is none."""
+        if look is None or not self.parked:
             return None
-        vector = embed([di])[0]
-        if vector is None:
-            return None
-        similarity = [float(t.appearance @ vector) for t in self.parked]
+        similarity = [float(t.appearance @ look) for t in self.parked]
         best = int(np.argmax(similarity))
         if similarity[best] < self.reid_similarity:
             return None
         track = self.parked.pop(best)
-        track.box = track.observed_box = dets.boxes[di].astype(np.float64)
-        track.velocity = np.zeros(4)
-        track.missed, track.coasted, track.parked_until = 0, 0, 0.0
+        # Seen in another shot: where it was before the cut says nothing of how it moves now.
+        track.velocity, track.observed_box = np.zeros(4), dets.boxes[di].astype(np.float64)
         self._continue(track, dets, di, now)
-        track.add_appearance(vector)
+        track.add_appearance(look)
         return track
 
     def _continue(self, track: Track, dets: Detections, di: int, now: float) -> None:

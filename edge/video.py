@@ -18,6 +18,7 @@ from edge.analyzer import FaceAnalyzer, face_crop
 from edge.box_follow import BoxFollower
 from edge.config import Settings
 from edge.identity.quality import face_quality
+from edge.render import PRIVACY
 from edge.scene_cut import SceneCutDetector
 from edge.tracking import FaceTracker, Track, is_lost
 from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity
@@ -59,6 +60,12 @@ class VideoAnalyzer:
             reid_seconds=t.reid_seconds,
             reid_similarity=analyzer.embedder.reid_similarity if analyzer.embedder is not None else 1.0,
         )
+        # Searching around lost faces (tracker.recheck_lost) slows the analysis by about a quarter; in the blur
+        # overlays the analysis rate is what finds a new face before its frames leave the privacy delay, so
+        # they do without (under CPU load the blur-strangers test failed 2 of 3 with the searches).
+        self.search_lost = (
+            t.recheck_lost and PRIVACY[settings.render.overlay] == 0 and self.tracker.association.partial_updates
+        )
         self.frame_count = 0
         # Boxes are carried from one analysed frame to the next by finding the face (beats velocity at walking pace).
         self.follower = BoxFollower() if t.follow_boxes else None
@@ -80,15 +87,17 @@ class VideoAnalyzer:
         if cut:  # a new shot: whoever is where a face was is someone else (or the same person, re-identified)
             events.extend(self._ended(self.tracker.park(now)))
         self._follow(frame)
-        lost = self._lost()
         detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
         self.frame_count += 1
+        lost = [] if detect_now or not self.search_lost else [t for t in self.tracker.tracks if t.lost]
         if detect_now:
             t0 = time.perf_counter()
             dets = self.analyzer.detector.detect(frame)
             times.add("detect", time.perf_counter() - t0)
             events.extend(self._take(frame, dets, now, times))
         elif lost:
+            # Faces following could not find (turned, hidden, too fast, or one coming out from behind them):
+            # their regions are searched now instead of at the next detection (README, Tracking).
             t0 = time.perf_counter()
             dets = self.analyzer.detector.detect_near(frame, np.stack([t.box for t in lost]))
             times.add("detect", time.perf_counter() - t0)
@@ -117,19 +126,6 @@ class VideoAnalyzer:
         for track in seen:
             events.extend(self._track_events(track))
         return events + self._ended(ended)
-
-    def _lost(self) -> List[Track]:
-        """Tracks whose face following could not find on this frame.
-
-        With ``tracker.recheck_lost`` their regions are searched at once (``FaceDetector.detect_near``)
-        instead of at the next scheduled detection: the face turned, was hidden or moved too fast, and one
-        that was behind it may be coming out (README, Tracking against ground truth). Not in the blur modes:
-        the searches slow the analysis by about a quarter, and there the analysis rate is what finds a new
-        face before its frames leave the privacy delay (under CPU load the blur test failed 2 of 3 with them)."""
-        searching = self.settings.tracker.recheck_lost and not self.settings.render.overlay.startswith("blur")
-        if not searching or not self.tracker.association.partial_updates:
-            return []
-        return [t for t in self.tracker.tracks if t.lost]
 
     def _follow(self, frame: np.ndarray) -> None:
         """Move every track's box from the previous analysed frame onto this one by finding its face there."""
