@@ -46,6 +46,15 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")
     p.add_argument("--init-from", default=None, help="start from these weights (state_dict) instead of random ones")
+    p.add_argument(
+        "--teacher",
+        dest="teachers",
+        action="append",
+        default=[],
+        help="distil from this trained network's weights (repeat for an ensemble; same classes, any width)",
+    )
+    p.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teachers' soft targets")
+    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--stop-after", type=int, default=None, help="end after this epoch (resume later)")
     p.epilog = "Several GPUs: torchrun --nproc-per-node N -m training emotion ... (each batch is split across them)."

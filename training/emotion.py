@@ -56,6 +56,11 @@ class EmotionTrainConfig:
     limit_per_class: Optional[int] = None  # small runs for tests
     init_from: Optional[str] = None  # start from these weights (a state_dict file) instead of random ones
     augment: Dict[str, object] = field(default_factory=dict)
+    # Knowledge distillation: weights files of trained networks (any width, same classes) whose averaged
+    # softened predictions on each augmented batch the student also learns, with weight distill_alpha.
+    teachers: List[str] = field(default_factory=list)
+    distill_alpha: float = 0.5
+    distill_temperature: float = 4.0
 
 
 def pick_device(name: str) -> torch.device:
@@ -161,6 +166,42 @@ def build_model(cfg: EmotionTrainConfig) -> ResNet9:
     return ResNet9(num_classes=len(CLASS_SETS[cfg.classes]), width=cfg.width, dropout=cfg.dropout)
 
 
+def resnet9_from_weights(path: Path) -> ResNet9:
+    """The ResNet9 a weights file (state_dict) holds, at the width and number of classes its shapes say, in
+    eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net = ResNet9(
+        num_classes=int(state["classifier.3.weight"].shape[0]), width=int(state["features.0.0.weight"].shape[0])
+    )
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def load_teachers(paths: List[str], num_classes: int, device: torch.device) -> List[ResNet9]:
+    """The distillation teachers, frozen; a ValueError naming the file when one has other classes."""
+    teachers = []
+    for path in paths:
+        net = resnet9_from_weights(Path(path))
+        if net.num_classes != num_classes:
+            raise ValueError(
+                f"teacher {path} predicts {net.num_classes} classes, this run trains {num_classes}: "
+                "distil from a network trained on the same class set"
+            )
+        teachers.append(net.to(device).requires_grad_(False))
+    return teachers
+
+
+def distillation_loss(
+    student_logits: torch.Tensor, teachers: List[ResNet9], x: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """KL divergence from the teachers' mean softened prediction on ``x`` to the student's (Hinton et al.),
+    scaled by T^2 so its gradients keep their size whatever the temperature."""
+    with torch.no_grad():
+        target = sum(F.softmax(t(x).float() / temperature, dim=1) for t in teachers) / len(teachers)
+    log_student = F.log_softmax(student_logits / temperature, dim=1)
+    return F.kl_div(log_student, target, reduction="batchmean") * temperature**2
+
+
 def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Optional[int] = None) -> Dict[str, object]:
     """Train, checkpoint every epoch to ``out/last.pt``, keep the best on val as ``out/model.pt``.
 
@@ -241,6 +282,14 @@ def _train(
         log.info("resumed from %s at epoch %d", last, start_epoch)
 
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    teachers = load_teachers(cfg.teachers, len(classes), device)
+    if teachers and ranks.main:
+        log.info(
+            "distilling from %d teacher(s), alpha %.2f, T %.1f",
+            len(teachers),
+            cfg.distill_alpha,
+            cfg.distill_temperature,
+        )
     started = time.time()
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     for epoch in range(start_epoch, last_epoch):
@@ -266,6 +315,9 @@ def _train(
             with _autocast(device):
                 logits = stepper(x)
                 loss = criterion(logits.float(), y)
+                if teachers:
+                    soft = distillation_loss(logits.float(), teachers, x, cfg.distill_temperature)
+                    loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * soft
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)

@@ -10,16 +10,15 @@ import torch
 
 from edge.config import REPO_ROOT
 from edge.manifest import ModelManifest
-from edge.models.resnet9 import ResNet9
-from training.emotion import predict_probs
+from training.emotion import predict_probs, resnet9_from_weights
 from training.fer import load_fer
 from training.metrics import classification_report, plot_confusion
 
 
 def load_emotion_model(model: Optional[str], models_dir: Path = REPO_ROOT / "models"):
-    """(network, classes, test-time views) for ``model``: a weights file (width, classes and views read
-    from the manifest entry with that file name, else from the weights' shapes), or None for the shipped
-    model (sha256-checked)."""
+    """(network, classes, test-time views) for ``model``: a weights file (its width and number of classes
+    from its shapes; class names and views from the manifest entry with that file name, else the FER2013
+    ones and flips), or None for the shipped model (sha256-checked)."""
     manifest = ModelManifest(models_dir)
     if model is None:
         entry = manifest.entry("emotion")
@@ -27,16 +26,12 @@ def load_emotion_model(model: Optional[str], models_dir: Path = REPO_ROOT / "mod
     else:
         path = Path(model)
         entry = next((e for e in manifest.entries.values() if e.get("file") == path.name), {})
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    width = int(entry.get("width") or state["features.0.0.weight"].shape[0])
-    num_classes = int(state["classifier.3.weight"].shape[0])
+    net = resnet9_from_weights(path)
     classes = entry.get("classes")
     if classes is None:
         from edge.models.labels import FER2013_5_CLASSES, FER2013_CLASSES
 
-        classes = list(FER2013_CLASSES if num_classes == 7 else FER2013_5_CLASSES)
-    net = ResNet9(num_classes=num_classes, width=width)
-    net.load_state_dict(state)
+        classes = list(FER2013_CLASSES if net.num_classes == 7 else FER2013_5_CLASSES)
     return net.eval(), list(classes), str(entry.get("input", {}).get("tta_mode", "flip"))
 
 

@@ -91,3 +91,44 @@ def test_ship_a_five_class_run_beside_the_seven_class_model(fer_small, tmp_path)
     assert manifest.verified_path("emotion5").name == "emotion5_resnet9_w8.pt"
     assert manifest.entry("emotion")["file"] == "emotion_resnet9_w32.pt"  # the 7-class entry is untouched
     assert (models / "emotion5" / "curves.png").exists()
+
+
+def _teacher_sure_of(label, path, num_classes=7):
+    """A teacher that calls every face ``label``: a ResNet9 whose last layer only has a bias."""
+    from edge.models.resnet9 import ResNet9
+
+    net = ResNet9(num_classes=num_classes, width=8)
+    last = net.classifier[3]
+    torch.nn.init.zeros_(last.weight)
+    with torch.no_grad():
+        last.bias.zero_()
+        last.bias[label] = 20.0
+    torch.save(net.state_dict(), path)
+    return str(path)
+
+
+def test_a_student_learns_what_its_teacher_says(fer_small, tmp_path):
+    from training.emotion import predict_probs, resnet9_from_weights
+    from training.fer import load_fer
+
+    happy = 3
+    faces = load_fer(fer_small)
+    runs = {}
+    for name, teachers in (("alone", []), ("taught", [_teacher_sure_of(happy, tmp_path / "teacher.pt")])):
+        cfg = config(fer_small, tmp_path / name, epochs=4)
+        cfg.teachers, cfg.distill_alpha, cfg.distill_temperature = teachers, 1.0, 1.0  # the teacher's word only
+        train_emotion(cfg)
+        student = resnet9_from_weights(tmp_path / name / "model.pt")
+        runs[name] = (predict_probs(student, faces.images, tta="none").argmax(1) == happy).mean()
+    # 12 of the 84 faces are happy: alone the network calls about that many happy; taught, nearly all.
+    assert runs["taught"] > 0.9 and runs["alone"] < 0.5, runs
+
+
+def test_a_teacher_with_other_classes_is_refused_by_name(fer_small, tmp_path):
+    import pytest
+
+    cfg = config(fer_small, tmp_path / "run", epochs=1)
+    cfg.classes = "fer5"
+    cfg.teachers = [_teacher_sure_of(0, tmp_path / "seven.pt")]
+    with pytest.raises(ValueError, match="seven.pt predicts 7 classes, this run trains 5"):
+        train_emotion(cfg)
