@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torchvision.ops import nms as torchvision_nms
 
+from edge.boxes import nms_by_smaller
+
 FACTOR = 0.709  # pyramid step: each level is 0.709 times the previous (MTCNN's)
 STRIDE, CELL = 2, 12  # P-Net's output stride and window size, in pyramid pixels
 
@@ -159,17 +161,8 @@ def crops(rgb: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, by_smaller: bool = False) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression, best score first: torchvision's (intersection over
-    union), or with ``by_smaller`` intersection over the smaller box (O-Net's last step: a box inside another
-    goes), in pixel-inclusive areas as MTCNN's reference code computes them."""
+    union), or with ``by_smaller`` intersection over the smaller box (O-Net's last step, see
+    :func:`edge.boxes.nms_by_smaller`)."""
     if not by_smaller:
         return torchvision_nms(torch.from_numpy(boxes).float(), torch.from_numpy(scores).float(), threshold).numpy()
-    order = np.argsort(-scores, kind="stable")
-    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
-    keep = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        iw = np.maximum(0.0, np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]) + 1)
-        ih = np.maximum(0.0, np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]) + 1)
-        order = rest[iw * ih / np.minimum(area[i], area[rest]) <= threshold]
-    return np.array(keep, dtype=int)
+    return nms_by_smaller(boxes, scores, threshold)

@@ -161,8 +161,8 @@ class FaceTracker:
         ``frame_size`` (width, height) clips every box to the frame. ``partial``: ``dets`` come from some
         regions of the frame only (``FaceDetector.detect_near``): they continue only tracks seen at the last
         detection, and a track they do not continue has not been missed. ``embed`` gives the embeddings of
-        the detections at the given indices (one call for all the faces no track continues): each is compared
-        with the parked tracks (``park``) before it starts a new one."""
+        the detections at the given indices (one call for all the faces no track continues): on whole-frame
+        updates each is compared with the parked tracks (``park``) before it starts a new one."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
         scores = match_scores(predicted, dets.boxes, self._reach())
         if partial:
@@ -181,7 +181,10 @@ class FaceTracker:
             if i not in matched_tracks:
                 track.missed += 0 if partial else 1
                 self._coast(track)
-        looks = embed(new) if self.parked and embed is not None and new else [None] * len(new)
+        # Like a hidden track, a parked one is only taken back by a whole-frame detection: a region search once
+        # gave one singer's forehead to the pianist's parked track.
+        reidentify = self.parked and embed is not None and new and not partial
+        looks = embed(new) if reidentify else [None] * len(new)
         for di, look in zip(new, looks):
             track = self._reidentified(dets, di, look, now) or self._new_track(dets[di : di + 1], now)
             self.association.started(di, track.track_id)

@@ -3,6 +3,7 @@ import numpy as np
 from bench.tracking import VIDEOS, read_frames, read_mot
 from edge.boxes import iou_matrix
 from edge.detection import FaceDetector
+from edge.types import Detections
 
 
 def test_finds_every_face_of_the_group_photo(multiface):
@@ -72,3 +73,15 @@ def test_the_region_around_a_lost_face_is_searched_at_full_resolution():
     assert len(found) == 1  # seen from both regions, given once
     assert iou_matrix(found.boxes, truth)[0, 0] > 0.7 and found.scores[0] >= detector.min_score
     assert len(detector.detect_near(frame, np.array([[20.0, 20.0, 80.0, 90.0]]))) == 0
+
+
+def test_one_face_found_as_two_boxes_by_two_regions_is_given_once(monkeypatch):
+    # What two regions around one singer's face gave: his face, and his forehead and hair (IoU 0.46).
+    found = {
+        0: Detections(np.array([[171, 38, 245, 144]], np.float32), np.array([0.99], np.float32), np.zeros((1, 5, 2))),
+        1: Detections(np.array([[162, 25, 247, 98]], np.float32), np.array([0.97], np.float32), np.zeros((1, 5, 2))),
+    }
+    detector = FaceDetector()
+    monkeypatch.setattr(detector, "_near", lambda frame, box, min_px: found[int(box[0])])
+    faces = detector.detect_near(np.zeros((360, 640, 3), np.uint8), np.array([[0, 0, 9, 9], [1, 0, 9, 9]], np.float32))
+    assert faces.boxes.tolist() == [[171, 38, 245, 144]]

@@ -121,3 +121,19 @@ def test_a_searched_region_does_not_give_a_hidden_track_to_the_face_coming_out_i
     seen, _ = tracker.update(dets([105, 100, 155, 160]), 2.0, partial=True)
     assert len(seen) == 1 and seen[0].track_id not in (t.track_id for t in tracker.tracks[:2])
     assert hidden.missed == 1 and hidden in tracker.tracks
+
+
+def test_a_parked_track_is_taken_back_by_a_whole_frame_detection_only():
+    tracker = FaceTracker(["happy"], reid_seconds=10, reid_similarity=0.9)
+    tracker.update(dets([100, 100, 150, 160]), 0.0)
+    singer = tracker.tracks[0]
+    look = np.eye(4)[0]
+    singer.add_appearance(look)
+    tracker.park(1.0)  # a scene cut
+    same_look = lambda indices: [look for _ in indices]  # noqa: E731
+    # A region search finds a face that looks like him (the pianist's parked track once took a singer's
+    # forehead that way): a new track, and he keeps waiting.
+    seen, _ = tracker.update(dets([300, 100, 350, 160]), 2.0, partial=True, embed=same_look)
+    assert seen[0].track_id != singer.track_id and tracker.parked == [singer]
+    seen, _ = tracker.update(dets([300, 100, 350, 160], [500, 100, 550, 160]), 3.0, embed=same_look)
+    assert singer.track_id in [t.track_id for t in seen] and tracker.parked == []
