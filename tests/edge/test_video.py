@@ -63,3 +63,24 @@ def test_people_seen_again_after_a_cut_keep_their_tracks_and_the_others_leave_la
     for step, index in enumerate(range(16, 60, 3)):
         left += [e.track_id for e in video.step(walking[index - 1], now=0.7 + 0.2 * step)[1] if e.type == "face.left"]
     assert away <= set(left) and not video.tracker.parked
+
+
+def test_a_face_a_whole_frame_detection_missed_is_not_searched_for_again(settings_factory, tmp_path):
+    settings = settings_factory(tmp_path, EDGE_IDENTITY__ENABLED="false", EDGE_EMOTION__ENABLED="false")
+    video = VideoAnalyzer(build_analyzer(settings), settings)
+    searched = []
+    detect_near = video.analyzer.detector.detect_near
+    video.analyzer.detector.detect_near = lambda frame, boxes: searched.append(boxes) or detect_near(frame, boxes)
+    frame = read_frames(VIDEOS[0].video)[0]
+    faces, _, _ = video.step(frame, now=0.0)
+    hidden = max(faces, key=lambda f: f.box[2] - f.box[0])
+    x1, y1, x2, y2 = (int(v) for v in hidden.box)
+    covered = frame.copy()
+    covered[y1:y2, x1:x2] = 128
+    video.step(covered, now=0.1)  # lost: searched for
+    video.step(covered, now=0.2)  # still lost: searched for again
+    video.step(covered, now=0.3)  # a whole-frame detection misses it
+    track = next(t for t in video.tracker.tracks if t.track_id == hidden.track_id)
+    assert track.missed == 1 and len(searched) == 2
+    video.step(covered, now=0.4)  # only a whole-frame detection can give it back: no search
+    assert len(searched) == 2
