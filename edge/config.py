@@ -85,7 +85,7 @@ class TrackerConfig(Strict):
     )
     recheck_lost: bool = Field(
         True,
-        description="When following loses a face between detections, search the region around it at full "
+        description="When following loses a face seen at the last detection, search the region around it at full "
         "resolution at once (edge.detection.FaceDetector.detect_near) instead of waiting for the next detection "
         "(README, Tracking against ground truth). Not with association 'bytetrack', nor in the blur overlays "
         "(there the analysis rate, which the searches lower, is what blurs a new face in time).",
