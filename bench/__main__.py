@@ -55,6 +55,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     p.add_argument("--gt", type=Path, help="ground truth (MOTChallenge gt.txt) of a --video file")
     p.add_argument("--analyse-every", type=int, help="live analysis rate (default 3: 25-30 fps sources)")
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="analyse at the rate this machine can (the newest frame whenever the analyzer is free), not every Nth",
+    )
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -99,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     results = {}
     for video in _annotated_videos(parser, args):
-        result = tracking.evaluate(video.video, video.gt, args.analyse_every or video.analyse_every)
+        result = tracking.evaluate(video.video, video.gt, args.analyse_every or video.analyse_every, args.realtime)
         _print_tracking(video.name, result)
         results[video.name] = result
     write_json(args.out, results)
@@ -129,8 +134,10 @@ def _annotated_videos(parser: argparse.ArgumentParser, args: argparse.Namespace)
 
 
 def _print_tracking(name: str, result: dict) -> None:
+    rate = result["analyse_every"] if result["realtime"] else f"every {result['analyse_every']}"
     print(
-        f"{name}: analysed every {result['analyse_every']} frames; invalid boxes in events and on the stream: "
+        f"{name}: analysed {rate}"
+        f" ({result['analysed_share']:.1%} of frames); invalid boxes in events and on the stream: "
         f"{result['invalid_boxes']}; following boxes {result['follow_ms_per_frame']} ms per frame; "
         f"VideoAnalyzer {result['analysis_fps']} analysed frames per second"
     )

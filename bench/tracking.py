@@ -13,6 +13,7 @@ analysis, as the stream does), and scores every frame.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -184,7 +185,7 @@ SHOW_MODES = ("latest analysis", "followed")
 Shown = Dict[str, Dict[int, List[Tuple[int, Box]]]]  # {way of showing: {frame: [(track id, box)]}}
 
 
-def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str, float]]:
+def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Shown, Shown, int, Dict[str, float]]:
     """What the stream draws on each frame, per way of showing; what the privacy overlays blur (the same,
     plus the last known place of faces not found on that frame); the number of invalid boxes in events and
     on the stream; and the follower's cost.
@@ -192,6 +193,12 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     Analysis of frame k takes one analysis period, so its result reaches the stream at frame
     k + ``analyse_every``. "latest analysis" draws that result as it is until the next one; "followed" carries
     it onto every frame (``ShownBoxes``), as the service's stream does.
+
+    ``realtime``: frames arrive at the video's rate on a simulated clock, and the analyzer takes the newest
+    frame whenever it is free, as the live service does; each analysis takes the time it took here, and its
+    result reaches the stream with the first frame that arrives after it. A slow machine then analyses fewer
+    frames, further apart, with more latency: what a viewer of the live service sees on it. (Optimistic: the
+    service's capture and render threads share the CPU with the analysis, and here they do not.)
     """
     from edge.box_follow import ShownBoxes
     from edge.privacy_delay import PrivacyDelay
@@ -217,14 +224,21 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     in_flight: List[Tuple[int, int, list]] = []  # (visible from, analysed frame, faces)
     latest: list = []
     invalid, follow_s, analysis_s, analysed_frames = 0, 0.0, 0.0, 0
+    free_at = 0.0  # realtime: when (seconds of video) the analyzer is free for the newest frame
     for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
-        if (index - 1) % analyse_every == 0:
+        arrives = (index - 1) / fps
+        if (realtime and arrives >= free_at) or (not realtime and (index - 1) % analyse_every == 0):
             t0 = time.perf_counter()
             faces, events, _ = video_analyzer.step(frame, now=index / fps)
+            took = time.perf_counter() - t0
             if index > 1:  # the first step pays for warm-up
-                analysis_s += time.perf_counter() - t0
+                analysis_s += took
                 analysed_frames += 1
-            in_flight.append((index + analyse_every, index, faces))
+            else:
+                took = 1.0 / fps  # the warm-up is not what a running service pays
+            free_at = arrives + took
+            shown_from = index + max(1, math.ceil(took * fps)) if realtime else index + analyse_every
+            in_flight.append((shown_from, index, faces))
             invalid += sum(not _valid(e.box, width, height) for e in events)
         while in_flight and in_flight[0][0] <= index:
             _, analysed, latest = in_flight.pop(0)
@@ -251,20 +265,23 @@ def replay(video: Path, analyse_every: int) -> Tuple[Shown, Shown, int, Dict[str
     costs = {
         "follow_ms_per_frame": round(1000 * follow_s / len(frames), 2),
         "analysis_fps": round(analysed_frames / max(analysis_s, 1e-9), 2),
+        "analysed_share": round((analysed_frames + 1) / len(frames), 4),
     }
     return drawn, blurred, invalid, costs
 
 
-def evaluate(video: Path, gt_path: Path, analyse_every: int = 3) -> Dict[str, object]:
+def evaluate(video: Path, gt_path: Path, analyse_every: int = 3, realtime: bool = False) -> Dict[str, object]:
     """MOT metrics of the shown boxes against ``gt_path`` for each way of showing them, on every annotated
-    face and on the faces at least ``detector.min_face_px`` tall (the smallest the service is set to find)."""
+    face and on the faces at least ``detector.min_face_px`` tall (the smallest the service is set to find).
+    ``realtime``: analysed at the rate this machine can (:func:`replay`), not every ``analyse_every``-th frame."""
     gt = read_mot(gt_path)
-    drawn, blurred, invalid, costs = replay(video, analyse_every)
+    drawn, blurred, invalid, costs = replay(video, analyse_every, realtime)
     settings = load_settings(None, environ=dict(os.environ))
     min_px = settings.detector.min_face_px
     return {
         "video": video.name,
-        "analyse_every": analyse_every,
+        "analyse_every": "as fast as this machine analyses" if realtime else analyse_every,
+        "realtime": realtime,
         "invalid_boxes": int(invalid),
         "min_face_px": min_px,
         **costs,

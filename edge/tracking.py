@@ -115,6 +115,10 @@ class FaceTracker:
     """Associates detections with tracks; ``update`` on detection frames, ``coast`` in between."""
 
     LOST_REACH = 0.5  # diagonals added to a track's reach per missed detection (README, Tracking)
+    # Missed detections after which a face counts as hidden, not just turned away for a moment: who comes back
+    # where it was is checked by embedding (the demo's boy, looking down at one detection, scored 0.865 with his
+    # own mean when he looked up, under the 0.90 that tells a newcomer; a man hidden for 3 detections, 0.93).
+    HIDDEN = 2
 
     def __init__(
         self,
@@ -131,6 +135,7 @@ class FaceTracker:
         association: str = "greedy",
         reid_seconds: float = 0.0,
         reid_similarity: float = 1.0,
+        return_similarity: float = -1.0,
     ) -> None:
         self.classes = classes
         self.iou_match = iou_match
@@ -144,6 +149,7 @@ class FaceTracker:
         self.association = make_association(association, iou_match, max_missed)
         self.reid_seconds = reid_seconds
         self.reid_similarity = reid_similarity
+        self.return_similarity = return_similarity
         self.tracks: List[Track] = []
         self.parked: List[Track] = []  # tracks a scene cut took off screen, waiting to be re-identified
         self._next_id = first_id  # continues after a restart so ids stay unique in the event log
@@ -165,13 +171,23 @@ class FaceTracker:
         updates each is compared with the parked tracks (``park``) before it starts a new one."""
         predicted = np.array([self._predict(t) for t in self.tracks]).reshape(-1, 4)
         scores = match_scores(predicted, dets.boxes, self._reach())
+        hidden_reach = np.zeros(len(dets), bool)
         if partial:
             # A face hidden since the last detection is only taken back by a whole-frame detection, where every
             # face competes for it: in a searched region, the face coming out in front of it would take its track.
-            scores = np.where(np.array([t.missed > 0 for t in self.tracks], bool)[:, None], 0.0, scores)
+            hidden = np.array([t.missed > 0 for t in self.tracks], bool)
+            hidden_reach = (scores[hidden] > 0).any(axis=0) if hidden.any() else hidden_reach
+            scores = np.where(hidden[:, None], 0.0, scores)
         pairs, new = self.association.assign(
             [t.track_id for t in self.tracks], scores, dets, [t.missed for t in self.tracks]
         )
+        # Nor does such a region start a track where a hidden face may be coming back: whether it is that face
+        # or a newcomer is the next whole-frame detection's decision (a region search had started a second track
+        # for the demo's grey-haired man, out from behind another, next to his own hidden track).
+        new = [d for d in new if not hidden_reach[d]]
+        if embed is not None and not partial:
+            pairs, refused = self._faces_returning(pairs, embed)
+            new = sorted(new + refused)
         matched_tracks = set()
         for ti, di in pairs:
             matched_tracks.add(ti)
@@ -199,6 +215,27 @@ class FaceTracker:
         if frame_size is not None:
             self.clip(*frame_size)
         return seen, ended
+
+    def _faces_returning(
+        self, pairs: List[Tuple[int, int]], embed: Callable[[List[int]], List[Optional[np.ndarray]]]
+    ) -> Tuple[List[Tuple[int, int]], List[int]]:
+        """``pairs`` less those in which a hidden track (missed detections) takes a face whose embedding is under
+        ``return_similarity`` to the track's: that face is someone else, coming out from behind (on the demo a
+        man stepping out where a hidden man's box was took his track, and the hidden man came back as a new one).
+        Returns the pairs kept and the detections refused (they start tracks, or are re-identified)."""
+        returning = [(ti, di) for ti, di in pairs if self._hidden_with_a_look(self.tracks[ti])]
+        if not returning:
+            return pairs, []
+        looks = embed([di for _, di in returning])
+        refused = {
+            (ti, di)
+            for (ti, di), look in zip(returning, looks)
+            if look is not None and float(self.tracks[ti].appearance @ look) < self.return_similarity
+        }
+        return [p for p in pairs if p not in refused], [di for _, di in refused]
+
+    def _hidden_with_a_look(self, track: Track) -> bool:
+        return track.missed >= self.HIDDEN and track.appearance is not None
 
     def park(self, now: float) -> List[Track]:
         """A scene cut: every track leaves the screen. Those with an appearance wait ``reid_seconds`` to be

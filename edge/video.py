@@ -59,6 +59,7 @@ class VideoAnalyzer:
             association=t.association,
             reid_seconds=t.reid_seconds,
             reid_similarity=analyzer.embedder.reid_similarity if analyzer.embedder is not None else 1.0,
+            return_similarity=analyzer.embedder.return_similarity if analyzer.embedder is not None else -1.0,
         )
         # Searching around lost faces (tracker.recheck_lost) costs analysis time; in the blur overlays the
         # analysis rate is what finds a new face before its frames leave the privacy delay, so they do without

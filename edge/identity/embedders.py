@@ -38,6 +38,9 @@ class Embedder(Protocol):
     threshold: float  # calibrated cosine similarity for "same person"
     # Least similarity of a face to a track's mean embedding to re-identify it after a scene cut (edge.tracking)
     reid_similarity: float
+    # Least similarity of a face to a hidden track's mean embedding to take that track back in the same shot
+    # (edge.tracking); under it the face is someone else coming out from behind
+    return_similarity: float
     alignment: str  # how chips are cut: results differ by it, so caches and reports name it
 
     def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray: ...
@@ -68,6 +71,9 @@ class FaceDescriptorEmbedder:
     # Measured on the annotated videos (bench/data, faces >= 40 px): the mean of a person's earlier embeddings
     # scored >= 0.93 with 97-99% of that person's later faces and 2-12% of other people's (README, Tracking).
     reid_similarity = 0.93
+    # Same videos, faces every 3rd frame: a person's later faces scored under 0.90 with their own mean in 0.4% of
+    # 265 cases, other people's faces in 79% of 1,009 (README, Tracking against ground truth).
+    return_similarity = 0.90
 
     def __init__(self, backend: InferenceBackend, landmarks: Optional[FaceLandmarks5] = None) -> None:
         self.backend = backend
@@ -135,6 +141,7 @@ class VggFace2Embedder:
     # facenet-pytorch's commonly used verification operating point (L2 distance ~1.0 on unit vectors).
     threshold = 0.50
     reid_similarity = 0.50  # not measured here (no weights on this machine): its verification threshold
+    return_similarity = 0.30  # not measured here either: well under the verification threshold, a clear stranger
 
     def __init__(self, backend: InferenceBackend) -> None:
         self.backend = backend

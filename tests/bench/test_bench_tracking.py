@@ -70,3 +70,31 @@ def test_relabel_joins_one_persons_ids_and_refuses_two_faces_in_one_frame(tmp_pa
     proc = subprocess.run([*command[:-1], "1,2"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2 and "error: --same-person: two faces of frame 1" in proc.stderr
     assert {(f, i) for f, boxes in read_mot(gt).items() for i in boxes} == {(1, 1), (1, 2), (2, 1)}  # untouched
+
+
+def test_the_realtime_replay_analyses_only_as_often_as_the_analysis_allows(monkeypatch):
+    # An analysis that takes 0.2 s or more on a 30 fps video: the analyzer is free for every 7th frame at best, and each
+    # result reaches the stream 6 frames after the frame it analysed. The fixed replay analyses every 3rd.
+    import time
+
+    from bench import tracking
+    from edge.video import VideoAnalyzer
+
+    step = VideoAnalyzer.step
+    analysed = []
+
+    def slow_step(self, frame, now=None):
+        analysed.append(now)
+        time.sleep(0.2)
+        return step(self, frame, now)
+
+    monkeypatch.setattr(VideoAnalyzer, "step", slow_step)
+    hamilton = VIDEOS[1]
+    drawn, _, invalid, costs = tracking.replay(hamilton.video, hamilton.analyse_every, realtime=True)
+    frames = len(read_frames(hamilton.video))
+    assert invalid == 0 and frames / 12 <= len(analysed) <= frames / 6 + 1
+    assert costs["analysed_share"] == round(len(analysed) / frames, 4)
+    gaps = {round((b - a) * 29.97) for a, b in zip(analysed[1:], analysed[2:])}
+    assert min(gaps) >= 6  # never a frame the analyzer was still busy for
+    # Nothing is shown before the first result reaches the stream, and the shown boxes are scored as usual.
+    assert drawn["followed"][1] == [] and tracking.score(read_mot(hamilton.gt), drawn["followed"])["idf1"] > 0.5

@@ -116,11 +116,42 @@ def test_a_searched_region_does_not_give_a_hidden_track_to_the_face_coming_out_i
     tracker.update(dets([100, 100, 150, 160], [400, 100, 450, 160]), 0.0)
     hidden = tracker.tracks[0]
     tracker.update(dets([400, 100, 450, 160]), 1.0)  # the first face goes behind someone: missed once
-    # A region search finds a face where it was: someone else may be coming out, so it starts a new track
-    # and the hidden one waits for a whole-frame detection.
+    # A region search finds a face where it was: it may be him or someone else coming out, so it neither takes
+    # his track nor starts one (a second track for a man coming back, on the demo); the hidden one waits.
     seen, _ = tracker.update(dets([105, 100, 155, 160]), 2.0, partial=True)
-    assert len(seen) == 1 and seen[0].track_id not in (t.track_id for t in tracker.tracks[:2])
-    assert hidden.missed == 1 and hidden in tracker.tracks
+    assert seen == [] and len(tracker.tracks) == 2
+    assert hidden.missed == 1
+    # A face the region search finds away from any hidden face starts its track at once.
+    seen, _ = tracker.update(dets([700, 100, 750, 160]), 2.5, partial=True)
+    assert len(seen) == 1 and seen[0].track_id == 3
+    # The whole-frame detection decides: the face where he was continues his track.
+    seen, _ = tracker.update(dets([105, 100, 155, 160], [400, 100, 450, 160], [700, 100, 750, 160]), 3.0)
+    assert hidden in seen and hidden.missed == 0 and len(tracker.tracks) == 3
+
+
+def test_a_face_coming_out_where_a_hidden_face_was_is_checked_by_its_look():
+    # On the demo a man stepped out where a man hidden for detections had been, took his track, and the hidden
+    # man came back as a new track: a hidden track only takes a face that looks like it (return_similarity).
+    tracker = FaceTracker(["happy"], max_missed=8, return_similarity=0.9)
+    tracker.update(dets([100, 100, 150, 160]), 0.0)
+    hidden = tracker.tracks[0]
+    hidden.add_appearance(np.array([1.0, 0.0]))
+    for step in (1.0, 2.0):  # hidden for two detections
+        tracker.update(dets(), step, embed=lambda indices: [None for _ in indices])
+    stranger = np.array([0.8, 0.6])  # similarity 0.8
+    seen, _ = tracker.update(dets([120, 100, 170, 160]), 3.0, embed=lambda indices: [stranger for _ in indices])
+    assert [t.track_id for t in seen] == [2] and hidden.missed == 3
+    him = np.array([0.96, 0.28])  # similarity 0.96
+    seen, _ = tracker.update(
+        dets([120, 100, 170, 160], [100, 100, 150, 160]), 4.0, embed=lambda indices: [him for _ in indices]
+    )
+    assert hidden in seen and hidden.missed == 0
+    # Missed at one detection only (looking down for a moment), a face keeps its track whatever its look.
+    tracker.update(dets([120, 100, 170, 160]), 5.0, embed=lambda indices: [stranger for _ in indices])
+    seen, _ = tracker.update(
+        dets([120, 100, 170, 160], [100, 100, 150, 160]), 6.0, embed=lambda indices: [stranger for _ in indices]
+    )
+    assert hidden in seen
 
 
 def test_a_parked_track_is_taken_back_by_a_whole_frame_detection_only():
