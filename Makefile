@@ -51,4 +51,5 @@ bench: $(VENV)/.installed
 	$(PY) -m bench pipeline --frames 30 --out runs/bench.json
 	$(PY) -m bench stream --viewers 20 --out runs/bench_stream.json
 	$(PY) -m bench tracking --out runs/bench_tracking.json
+	$(PY) -m bench tracking --realtime --out runs/bench_tracking_realtime.json
 	$(PY) -m bench detection --out runs/bench_detection.json
