@@ -98,3 +98,14 @@ def test_the_realtime_replay_analyses_only_as_often_as_the_analysis_allows(monke
     assert min(gaps) >= 6  # never a frame the analyzer was still busy for
     # Nothing is shown before the first result reaches the stream, and the shown boxes are scored as usual.
     assert drawn["followed"][1] == [] and tracking.score(read_mot(hamilton.gt), drawn["followed"])["idf1"] > 0.5
+
+
+def test_bench_tracking_realtime_says_how_many_frames_this_machine_analysed(tmp_path):
+    out = tmp_path / "runs" / "realtime.json"
+    command = [sys.executable, "-m", "bench", "tracking", "--video", "hamilton", "--realtime", "--out", str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())["hamilton"]
+    assert result["realtime"] is True and 0 < result["analysed_share"] <= 1 and result["invalid_boxes"] == 0
+    assert "hamilton: analysed as fast as this machine analyses (" in proc.stdout
+    assert "| hamilton | >= 40 px | followed |" in proc.stdout
