@@ -38,7 +38,7 @@ def test_viewers_cannot_ask_for_less_blurring_than_the_device_is_set_to(server):
 def test_strangers_are_blurred_in_snapshots(server):
     warmed_up(server.url, AUTH)
     faces, rest = [], []
-    for _ in range(10):
+    for _ in range(20):  # a coarse statistic: 10 snapshots gave a ratio of 0.54 once in a full CI run
         boxes = face_boxes(server.url, AUTH)
         # Beside each face, one box-width to the side of its blurred region (clothes, background): the detail
         # an unblurred region has in the same snapshot.
