@@ -134,7 +134,7 @@ def _annotated_videos(parser: argparse.ArgumentParser, args: argparse.Namespace)
 
 
 def _print_tracking(name: str, result: dict) -> None:
-    rate = result["analyse_every"] if result["realtime"] else f"every {result['analyse_every']}"
+    rate = "as fast as this machine analyses" if result["realtime"] else f"every {result['analyse_every']}"
     print(
         f"{name}: analysed {rate}"
         f" ({result['analysed_share']:.1%} of frames); invalid boxes in events and on the stream: "
