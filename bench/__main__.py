@@ -141,10 +141,9 @@ def _print_tracking(name: str, result: dict) -> None:
         f"{result['invalid_boxes']}; following boxes {result['follow_ms_per_frame']} ms per frame; "
         f"VideoAnalyzer {result['analysis_fps']} analysed frames per second"
     )
-    held = result["blur_covered_held_back"]
     print(
-        f"blur modes with the stream held back {held['frames']} frames (render.privacy_delay_frames): "
-        f"{held['all']:.1%} of faces blurred, {held['min_face']:.1%} of faces >= {result['min_face_px']} px"
+        f"held back: the stream as the service sends it, {result['delay_frames']} frames behind "
+        "(render.delay_frames); latest analysis / followed: drawn live on the newest frame (delay_frames 0)"
     )
     print(
         "| video | faces | shown boxes | IDF1 | MOTA | ID switches | fragmentations | tracks per person "

@@ -179,7 +179,8 @@ def _valid(box, width: int, height: int) -> bool:
     return 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
 
 
-SHOW_MODES = ("latest analysis", "followed")
+LIVE_MODES = ("latest analysis", "followed")  # drawn on the newest frame: the stream with render.delay_frames 0
+SHOW_MODES = (*LIVE_MODES, "held back")  # held back: the stream as the service sends it by default
 
 
 Shown = Dict[str, Dict[int, List[Tuple[int, Box]]]]  # {way of showing: {frame: [(track id, box)]}}
@@ -191,8 +192,10 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     on the stream; and the follower's cost.
 
     Analysis of frame k takes one analysis period, so its result reaches the stream at frame
-    k + ``analyse_every``. "latest analysis" draws that result as it is until the next one; "followed" carries
-    it onto every frame (``ShownBoxes``), as the service's stream does.
+    k + ``analyse_every``. Drawn live (``render.delay_frames`` 0), "latest analysis" draws that result as it is
+    until the next one and "followed" carries it onto every frame (``ShownBoxes``); "held back" is the stream
+    as the service sends it by default, ``render.delay_frames`` behind, each frame drawn with the analysis
+    nearest to it (``StreamDelay``).
 
     ``realtime``: frames arrive at the video's rate on a simulated clock, and the analyzer takes the newest
     frame whenever it is free, as the live service does; each analysis takes the time it took here, and its
@@ -201,8 +204,8 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     service's capture and render threads share the CPU with the analysis, and here they do not.)
     """
     from edge.box_follow import ShownBoxes
-    from edge.privacy_delay import PrivacyDelay
     from edge.service import build_analyzer
+    from edge.stream_delay import StreamDelay
     from edge.video import VideoAnalyzer
 
     # EDGE_* variables apply (e.g. EDGE_TRACKER__FOLLOW_BOXES=false, EDGE_DETECTOR__EVERY_N_FRAMES=2): the
@@ -219,8 +222,9 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     drawn: Shown = {mode: {} for mode in SHOW_MODES}
     blurred: Shown = {mode: {} for mode in SHOW_MODES}
     follower = ShownBoxes(scene_cut=settings.tracker.scene_cut)
-    delay = PrivacyDelay(settings.render.privacy_delay_frames)
-    held: Dict[int, List[Tuple[int, Box]]] = {}  # what the blur modes blur on each frame, held back
+    delay = StreamDelay(settings.render.delay_frames)
+    held: Dict[int, List[Tuple[int, Box]]] = {}  # the held-back stream: what the blur modes blur on each frame
+    held_drawn: Dict[int, List[Tuple[int, Box]]] = {}  # and what it draws
     in_flight: List[Tuple[int, int, list]] = []  # (visible from, analysed frame, faces)
     latest: list = []
     invalid, follow_s, analysis_s, analysed_frames = 0, 0.0, 0.0, 0
@@ -247,6 +251,8 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
         out = delay.push(index, frame)
         if out is not None:
             held[out[0]] = [(int(f.track_id), tuple(f.box)) for f in out[2]]
+            held_drawn[out[0]] = [(int(f.track_id), tuple(f.box)) for f in out[2] if f.found]
+            invalid += sum(not _valid(f.box, width, height) for f in out[2])
         t0 = time.perf_counter()
         followed = follower.on_frame(index, frame, (width, height))
         follow_s += time.perf_counter() - t0
@@ -255,12 +261,13 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
             "latest analysis": [(int(f.track_id), tuple(f.box)) for f in latest],
             "followed": [(track_id, tuple(box)) for track_id, box in followed.items()],
         }
-        for mode in SHOW_MODES:
+        for mode in LIVE_MODES:
             blurred[mode][index] = boxes[mode]
             drawn[mode][index] = [(t, box) for t, box in boxes[mode] if t in found]
             invalid += sum(not _valid(box, width, height) for _, box in boxes[mode])
     invalid += sum(not _valid(e.box, width, height) for e in video_analyzer.finish())
-    blurred["held back"] = held  # the last frames never come out of the delay: they are not scored
+    # The last frames never come out of the delay: they are not scored.
+    blurred["held back"], drawn["held back"] = held, held_drawn
     gallery_dir.cleanup()
     costs = {
         "follow_ms_per_frame": round(1000 * follow_s / len(frames), 2),
@@ -287,11 +294,7 @@ def evaluate(video: Path, gt_path: Path, analyse_every: int = 3, realtime: bool 
         **costs,
         "modes": {mode: score(gt, drawn[mode], blurred=blurred[mode]) for mode in SHOW_MODES},
         "modes_min_face": {mode: score(gt, drawn[mode], min_px, blurred[mode]) for mode in SHOW_MODES},
-        "blur_covered_held_back": {
-            "all": blur_coverage(_only(gt, blurred["held back"]), blurred["held back"]),
-            "min_face": blur_coverage(_only(gt, blurred["held back"]), blurred["held back"], min_px),
-            "frames": settings.render.privacy_delay_frames,
-        },
+        "delay_frames": settings.render.delay_frames,
     }
 
 
@@ -307,6 +310,7 @@ def score(
 ) -> Dict[str, float]:
     """motmetrics' IDF1, MOTA, switches, fragmentations; tracks per person; share of GT boxes shown at IoU >= 0.5;
     share of faces the privacy overlays would blur (``blurred``: the boxes they blur, default ``shown``).
+    Only the frames in ``shown`` count: the held-back stream's last frames never come out.
 
     Faces under ``min_height`` px are "don't care" (as MOTChallenge treats ignored regions): neither they nor
     a shown box on them (IoU >= 0.5) count.
@@ -358,7 +362,7 @@ def score(
         "gt_boxes": int(row["num_objects"]),
         "tracks_per_identity": round(float(per_person.mean()), 3) if len(per_person) else 0.0,
         "displayed_box_iou50": round(displayed_hits / max(gt_boxes, 1), 4),
-        "blur_covered": blur_coverage(gt, shown if blurred is None else blurred, min_height),
+        "blur_covered": blur_coverage(_only(gt, shown), shown if blurred is None else blurred, min_height),
     }
 
 

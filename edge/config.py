@@ -268,13 +268,14 @@ class RenderConfig(Strict):
     blur_margin: float = Field(
         0.5, ge=0, le=1, description="The blurred region reaches this share of the face size beyond its box."
     )
-    privacy_delay_frames: int = Field(
+    delay_frames: int = Field(
         10,
         ge=0,
         le=100,
-        description="With a blur mode set here, the stream is held back this many frames so that a face is "
-        "blurred on the frames before a detection found it too (edge.privacy_delay; README, The web app). "
-        "0: no delay.",
+        description="The stream is held back this many frames, so that each frame is drawn with the analysis "
+        "nearest to it (boxes on the faces, not where they were a detection ago) and, in the blur modes, a face "
+        "is blurred on the frames before a detection found it too (edge.stream_delay; README, The web app). "
+        "0: no delay, boxes carried forward from the latest analysis (tracker.follow_boxes).",
     )
 
 

@@ -37,10 +37,10 @@ from edge.identity.head import IdentityHead
 from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
-from edge.privacy_delay import PrivacyDelay
 from edge.render import PRIVACY, face_jpeg, render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError, StorageReserve
+from edge.stream_delay import StreamDelay
 from edge.track_crops import TrackCropStore
 from edge.types import Event, FaceResult
 from edge.video import VideoAnalyzer
@@ -523,7 +523,7 @@ class EdgeService:
         return [replace(f, box=boxes[f.track_id].tolist()) for f in faces if f.track_id in boxes]
 
     def _delayed_faces(
-        self, delay: PrivacyDelay, index: int, frame: np.ndarray
+        self, delay: StreamDelay, index: int, frame: np.ndarray
     ) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
         """The frame ``delay.hold`` frames back with the faces of the analyses since carried onto it."""
         faces, analysed = self._latest_analysis()
@@ -536,8 +536,8 @@ class EdgeService:
         max_side = self.settings.server.stream_max_side
         quality = self.settings.server.jpeg_quality
         shown = ShownBoxes(scene_cut=self.settings.tracker.scene_cut) if self.settings.tracker.follow_boxes else None
-        hold = self.settings.render.privacy_delay_frames if PRIVACY[self.overlay] > 0 else 0
-        delay = PrivacyDelay(hold) if hold else None
+        hold = self.settings.render.delay_frames
+        delay = StreamDelay(hold) if hold else None
         times: Dict[int, float] = {}  # capture time of each held frame
         fps_t0, fps_n = time.monotonic(), 0
         while not self._stop.is_set():

@@ -1,0 +1,73 @@
+"""StreamDelay: holds the stream back a few frames, so each frame is drawn with the analyses made after it.
+
+Analysis runs on some frames only, and its result comes a few frames late: drawn live, a box is
+carried forward from a frame the viewer saw a while ago, and a face entering the picture is only
+known a detection interval later (unblurred in the blur modes). With the stream held back ``hold``
+frames, each frame goes out once the analyses of the frames around it are known: the faces of the
+analysis nearest to it are carried onto it (backwards or forwards, :class:`edge.box_follow.BoxFollower`)
+and drawn, and in the blur modes the faces of the last few analyses are all blurred.
+Measured on the annotated videos (README, Tracking against ground truth; The web app): with 10 frames
+held, 95% of shown boxes on the demo sit on their face (IoU >= 0.5) against 77-88% drawn live, and
+99.8% of faces of 40 px or more are blurred against 91% without a delay.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+from typing import Deque, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edge.box_follow import BoxFollower
+from edge.tracking import clip_box
+from edge.types import FaceResult
+
+BLURRED_ANALYSES = 3  # blur the union of the last few analyses' faces: one that left the latest is in an earlier one
+KEPT_ANALYSES = 8  # enough for the analyses on both sides of every held frame, at every 3rd frame or rarer
+
+
+class StreamDelay:
+    """Frames in, the same frames ``hold`` later out, each with the faces to draw (``found``) and to blur (all)."""
+
+    def __init__(self, hold: int, follower: Optional[BoxFollower] = None) -> None:
+        self.hold = hold
+        self.follower = follower or BoxFollower(history=max(48, 4 * hold))
+        self._frames: Deque[Tuple[int, np.ndarray]] = deque()
+        self._analyses: Deque[Tuple[int, List[FaceResult]]] = deque(maxlen=KEPT_ANALYSES)
+        self.analysed: Optional[int] = None  # the frame of the latest analysis taken
+
+    def add_analysis(self, index: int, faces: Sequence[FaceResult]) -> None:
+        """The faces an analysis found on frame ``index``."""
+        self._analyses.append((index, list(faces)))
+        self.analysed = index
+
+    def push(self, index: int, frame: np.ndarray) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
+        """Take frame ``index``; give back the frame ``hold`` frames older with its faces, or None at first."""
+        self.follower.add_frame(index, frame)
+        self._frames.append((index, frame))
+        if len(self._frames) <= self.hold:
+            return None
+        out_index, out_frame = self._frames.popleft()
+        return out_index, out_frame, self.faces_on(out_index, (out_frame.shape[1], out_frame.shape[0]))
+
+    def faces_on(self, index: int, size: Tuple[int, int]) -> List[FaceResult]:
+        """The analyses' faces carried onto frame ``index``: those of the analysis nearest to it as they are
+        drawn, and every face of the last few analyses as blur-only (``found=False``): where one place is
+        missed, another may hit."""
+        if not self._analyses:
+            return []
+        nearest = min((analysed for analysed, _ in self._analyses), key=lambda a: (abs(a - index), -a))
+        blurred = {analysed for analysed, found in self._analyses if found}
+        blurred = set(sorted(blurred)[-BLURRED_ANALYSES:]) | {nearest}
+        faces: List[FaceResult] = []
+        for analysed, found in self._analyses:
+            if analysed not in blurred or not found:
+                continue
+            boxes, _ = self.follower.follow(np.array([f.box for f in found]), analysed, index)
+            drawn = analysed == nearest
+            faces += [
+                replace(face, box=clip_box(box, *size).tolist(), found=face.found and drawn)
+                for face, box in zip(found, boxes)
+            ]
+        return faces

@@ -1,0 +1,62 @@
+"""StreamDelay: frames come out held back, with the faces of later analyses carried back onto them."""
+
+import numpy as np
+
+from edge.stream_delay import StreamDelay
+from edge.types import FaceResult
+from tests.edge.test_box_follow import textured_scene
+
+
+def test_a_face_found_later_is_blurred_on_the_frames_before_it_was_found():
+    delay = StreamDelay(hold=3)
+    out = []
+    for index in range(1, 8):  # the 'face' moves 5 px right per frame
+        frame = textured_scene((100 + 5 * index, 100))
+        if index == 5:  # the first analysis to find it: frame 5, once frames 1-4 are already taken
+            box = [100 + 5 * 5, 100, 160 + 5 * 5, 160]
+            delay.add_analysis(5, [FaceResult(box, 1.0, track_id=7, label="visitor-7")])
+        got = delay.push(index, frame)
+        if got is not None:
+            out.append(got)
+    assert [index for index, _, _ in out] == [1, 2, 3, 4]  # held back 3 frames, in order
+    for index, _, faces in out:
+        if index >= 2:  # frames sent after the analysis arrived: the face is carried back onto them
+            (face,) = faces
+            assert np.abs(np.array(face.box) - [100 + 5 * index, 100, 160 + 5 * index, 160]).max() <= 1.0
+            assert face.found and face.track_id == 7
+    assert out[0][2] == []  # frame 1 left before anything was known
+
+
+def test_each_frame_is_drawn_with_the_analysis_nearest_to_it():
+    # Analyses of frames 1 and 5; the face moved 20 px between them, and a second face came in at 5.
+    delay = StreamDelay(hold=5)
+    out = {}
+    for index in range(1, 11):
+        got = delay.push(index, textured_scene((100 + 5 * index, 100)))
+        if index == 1:
+            delay.add_analysis(1, [FaceResult([105, 100, 165, 160], 1.0, track_id=1)])
+        if index == 5:
+            delay.add_analysis(
+                5,
+                [FaceResult([125, 100, 185, 160], 1.0, track_id=1), FaceResult([300, 300, 340, 340], 1.0, track_id=2)],
+            )
+        if got is not None:
+            out[got[0]] = got[2]
+    drawn = {index: {f.track_id for f in faces if f.found} for index, faces in out.items()}
+    # Frames 1-2 are nearer analysis 1 (the newcomer only blurred there), 3-5 nearer analysis 5.
+    assert drawn == {1: {1}, 2: {1}, 3: {1, 2}, 4: {1, 2}, 5: {1, 2}}
+    assert [f.track_id for f in out[2] if not f.found] == [1, 2]  # analysis 5's faces, blur-only
+    for index in (2, 4):  # carried from the nearer analysis onto the face where it is on that frame
+        (face,) = [f for f in out[index] if f.found and f.track_id == 1]
+        assert np.abs(np.array(face.box) - [100 + 5 * index, 100, 160 + 5 * index, 160]).max() <= 1.0
+
+
+def test_an_analysis_that_found_nobody_draws_nobody():
+    delay = StreamDelay(hold=2)
+    delay.add_analysis(1, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
+    for index in range(1, 5):
+        if index == 3:
+            delay.add_analysis(3, [])  # the face has left
+        got = delay.push(index, textured_scene((100, 100)))
+    index, _, faces = got
+    assert index == 2 and [(f.track_id, f.found) for f in faces] == [(1, False)]  # still blurred, not drawn
