@@ -222,7 +222,7 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     drawn: Shown = {mode: {} for mode in SHOW_MODES}
     blurred: Shown = {mode: {} for mode in SHOW_MODES}
     follower = ShownBoxes(scene_cut=settings.tracker.scene_cut)
-    delay = StreamDelay(settings.render.delay_frames)
+    delay = StreamDelay(settings.render.delay_frames, scene_cut=settings.tracker.scene_cut)
     held: Dict[int, List[Tuple[int, Box]]] = {}  # the held-back stream: what the blur modes blur on each frame
     held_drawn: Dict[int, List[Tuple[int, Box]]] = {}  # and what it draws
     in_flight: List[Tuple[int, int, list]] = []  # (visible from, analysed frame, faces)

@@ -537,7 +537,7 @@ class EdgeService:
         quality = self.settings.server.jpeg_quality
         shown = ShownBoxes(scene_cut=self.settings.tracker.scene_cut) if self.settings.tracker.follow_boxes else None
         hold = self.settings.render.delay_frames
-        delay = StreamDelay(hold) if hold else None
+        delay = StreamDelay(hold, scene_cut=self.settings.tracker.scene_cut) if hold else None
         times: Dict[int, float] = {}  # capture time of each held frame
         fps_t0, fps_n = time.monotonic(), 0
         while not self._stop.is_set():

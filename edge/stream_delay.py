@@ -20,6 +20,7 @@ from typing import Deque, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge.box_follow import BoxFollower
+from edge.scene_cut import SceneCutDetector
 from edge.tracking import clip_box
 from edge.types import FaceResult
 
@@ -30,9 +31,13 @@ KEPT_ANALYSES = 8  # enough for the analyses on both sides of every held frame, 
 class StreamDelay:
     """Frames in, the same frames ``hold`` later out, each with the faces to draw (``found``) and to blur (all)."""
 
-    def __init__(self, hold: int, follower: Optional[BoxFollower] = None) -> None:
+    def __init__(self, hold: int, follower: Optional[BoxFollower] = None, scene_cut: float = 0.3) -> None:
         self.hold = hold
         self.follower = follower or BoxFollower(history=max(48, 4 * hold))
+        # A frame is only drawn with analyses of its own shot (edge.scene_cut): carried across a cut, a face's
+        # box lands on whoever is there in the next shot.
+        self.scene_cuts = SceneCutDetector(scene_cut)
+        self._cuts: Deque[int] = deque(maxlen=KEPT_ANALYSES)  # the frames that began the latest shots
         self._frames: Deque[Tuple[int, np.ndarray]] = deque()
         self._analyses: Deque[Tuple[int, List[FaceResult]]] = deque(maxlen=KEPT_ANALYSES)
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
@@ -45,6 +50,8 @@ class StreamDelay:
     def push(self, index: int, frame: np.ndarray) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
         """Take frame ``index``; give back the frame ``hold`` frames older with its faces, or None at first."""
         self.follower.add_frame(index, frame)
+        if self.scene_cuts.is_cut(frame):
+            self._cuts.append(index)
         self._frames.append((index, frame))
         if len(self._frames) <= self.hold:
             return None
@@ -55,13 +62,15 @@ class StreamDelay:
         """The analyses' faces carried onto frame ``index``: those of the analysis nearest to it as they are
         drawn, and every face of the last few analyses as blur-only (``found=False``): where one place is
         missed, another may hit."""
-        if not self._analyses:
+        shot = self._shot(index)
+        analyses = [(analysed, found) for analysed, found in self._analyses if self._shot(analysed) == shot]
+        if not analyses:
             return []
-        nearest = min((analysed for analysed, _ in self._analyses), key=lambda a: (abs(a - index), -a))
-        blurred = {analysed for analysed, found in self._analyses if found}
+        nearest = min((analysed for analysed, _ in analyses), key=lambda a: (abs(a - index), -a))
+        blurred = {analysed for analysed, found in analyses if found}
         blurred = set(sorted(blurred)[-BLURRED_ANALYSES:]) | {nearest}
         faces: List[FaceResult] = []
-        for analysed, found in self._analyses:
+        for analysed, found in analyses:
             if analysed not in blurred or not found:
                 continue
             boxes, _ = self.follower.follow(np.array([f.box for f in found]), analysed, index)
@@ -71,3 +80,7 @@ class StreamDelay:
                 for face, box in zip(found, boxes)
             ]
         return faces
+
+    def _shot(self, index: int) -> int:
+        """Which of the latest shots frame ``index`` is in (0: before every cut still remembered)."""
+        return sum(cut <= index for cut in self._cuts)

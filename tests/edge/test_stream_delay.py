@@ -60,3 +60,22 @@ def test_an_analysis_that_found_nobody_draws_nobody():
         got = delay.push(index, textured_scene((100, 100)))
     index, _, faces = got
     assert index == 2 and [(f.track_id, f.found) for f in faces] == [(1, False)]  # still blurred, not drawn
+
+
+def test_no_face_is_carried_across_a_scene_cut():
+    # Frames 1-3 one shot, 4-6 another (other colours): the analysis of frame 3 must not draw on frame 4 or
+    # later, where its box would sit on whoever is there (on the hamilton clip, the singer's box on a man
+    # seated where his face had been).
+    delay = StreamDelay(hold=3)
+    out = {}
+    for index in range(1, 9):
+        frame = textured_scene((100, 100))
+        if index >= 4:
+            frame = (255 - frame) // 2 + 100  # the next shot: another colour distribution
+        if index == 3:
+            delay.add_analysis(3, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
+        got = delay.push(index, frame)
+        if got is not None:
+            out[got[0]] = got[2]
+    assert [f.track_id for f in out[2]] == [1] and [f.track_id for f in out[3]] == [1]
+    assert out[4] == [] and out[5] == []
