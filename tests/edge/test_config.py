@@ -52,3 +52,13 @@ def test_every_field_is_documented():
                 assert field.description, f"{model.__name__}.{name} has no description"
 
     walk(Settings)
+
+
+def test_a_config_with_the_old_name_of_the_stream_delay_still_loads(tmp_path):
+    from edge.config import load_settings
+
+    path = tmp_path / "config.yaml"
+    path.write_text("render: {overlay: blur-all, privacy_delay_frames: 4}\n")
+    assert load_settings(path, environ={}).render.delay_frames == 4
+    path.write_text("render: {privacy_delay_frames: 4, delay_frames: 6}\n")
+    assert load_settings(path, environ={}).render.delay_frames == 6
