@@ -47,8 +47,12 @@ class StreamDelay:
         self._analyses.append((index, list(faces)))
         self.analysed = index
 
-    def push(self, index: int, frame: np.ndarray) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
-        """Take frame ``index``; give back the frame ``hold`` frames older with its faces, or None at first."""
+    def push(
+        self, index: int, frame: np.ndarray, blur: bool = True
+    ) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
+        """Take frame ``index``; give back the frame ``hold`` frames older with its faces, or None at first.
+        ``blur``: with the blur-only faces of the last analyses (only the blur modes use them; following them
+        is most of the cost)."""
         self.follower.add_frame(index, frame)
         if self.scene_cuts.is_cut(frame):
             self._cuts.append(index)
@@ -56,19 +60,19 @@ class StreamDelay:
         if len(self._frames) <= self.hold:
             return None
         out_index, out_frame = self._frames.popleft()
-        return out_index, out_frame, self.faces_on(out_index, (out_frame.shape[1], out_frame.shape[0]))
+        return out_index, out_frame, self.faces_on(out_index, (out_frame.shape[1], out_frame.shape[0]), blur)
 
-    def faces_on(self, index: int, size: Tuple[int, int]) -> List[FaceResult]:
+    def faces_on(self, index: int, size: Tuple[int, int], blur: bool = True) -> List[FaceResult]:
         """The analyses' faces carried onto frame ``index``: those of the analysis nearest to it as they are
-        drawn, and every face of the last few analyses as blur-only (``found=False``): where one place is
-        missed, another may hit."""
+        drawn, and (``blur``) every face of the last few analyses as blur-only (``found=False``): where one
+        place is missed, another may hit."""
         shot = self._shot(index)
         analyses = [(analysed, found) for analysed, found in self._analyses if self._shot(analysed) == shot]
         if not analyses:
             return []
         nearest = min((analysed for analysed, _ in analyses), key=lambda a: (abs(a - index), -a))
         blurred = {analysed for analysed, found in analyses if found}
-        blurred = set(sorted(blurred)[-BLURRED_ANALYSES:]) | {nearest}
+        blurred = set(sorted(blurred)[-BLURRED_ANALYSES:] if blur else []) | {nearest}
         faces: List[FaceResult] = []
         for analysed, found in analyses:
             if analysed not in blurred or not found:

@@ -79,3 +79,14 @@ def test_no_face_is_carried_across_a_scene_cut():
             out[got[0]] = got[2]
     assert [f.track_id for f in out[2]] == [1] and [f.track_id for f in out[3]] == [1]
     assert out[4] == [] and out[5] == []
+
+
+def test_without_blur_only_the_nearest_analysis_is_carried():
+    delay = StreamDelay(hold=2)
+    delay.add_analysis(1, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
+    delay.add_analysis(2, [FaceResult([300, 300, 340, 340], 1.0, track_id=2)])
+    for index in range(1, 4):
+        got = delay.push(index, textured_scene((100, 100)), blur=False)
+    index, _, faces = got
+    assert index == 1 and [(f.track_id, f.found) for f in faces] == [(1, True)]
+    assert [(f.track_id, f.found) for f in delay.faces_on(1, (640, 360))] == [(1, True), (2, False)]
