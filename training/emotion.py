@@ -207,6 +207,12 @@ def distillation_loss(
     return F.kl_div(log_student, target, reduction="batchmean") * temperature**2
 
 
+def write_epochs(history: List[Dict[str, float]], path: Path) -> None:
+    """One JSON line per epoch (losses, accuracies, learning rate, elapsed time): readable without torch."""
+    lines = [json.dumps({k: round(v, 4) for k, v in record.items()}) for record in history]
+    path.write_text("".join(line + "\n" for line in lines))
+
+
 def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Optional[int] = None) -> Dict[str, object]:
     """Train, checkpoint every epoch to ``out/last.pt``, keep the best on val as ``out/model.pt``.
 
@@ -297,7 +303,8 @@ def _train(
             cfg.distill_alpha,
             cfg.distill_temperature,
         )
-    started = time.time()
+    # Elapsed time counts across resumes: a run continued in another session reports its whole training time.
+    started = time.time() - (history[-1]["elapsed_s"] if history else 0.0)
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     for epoch in range(start_epoch, last_epoch):
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
@@ -378,6 +385,7 @@ def _train(
         )
         tmp.replace(last)
         plot_curves(history, out / "curves.png")
+        write_epochs(history, out / "epochs.jsonl")
 
     if not ranks.main:
         return {"rank": ranks.rank}

@@ -42,6 +42,10 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(fer_small, tmp_path
     for key in a["model"]:
         assert torch.allclose(a["model"][key].float(), b["model"][key].float(), atol=1e-6), key
     assert [h["val_acc"] for h in a["history"]] == [h["val_acc"] for h in b["history"]]
+    # The per-epoch record beside the checkpoint, its clock running on across the resume.
+    lines = [json.loads(line) for line in (tmp_path / "chunked" / "epochs.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3]
+    assert lines[2]["elapsed_s"] >= lines[1]["elapsed_s"] == round(b["history"][1]["elapsed_s"], 4)
 
 
 def test_evaluate_any_kaggle_folder(fer_small, tmp_path):
