@@ -7,8 +7,9 @@ settings on every frame, detections linked frame to frame by IoU (Hungarian), tr
 by hand, and the corrections are written down beside the file.
 
 :func:`evaluate` replays the video through the service's own ``VideoAnalyzer`` at the rate the live
-service analyses (every ``analyse_every``-th frame, the source's frames in between showing the latest
-analysis, as the stream does), and scores every frame.
+service analyses (every ``analyse_every``-th frame, or with ``realtime`` as often as this machine can),
+draws each frame as the stream does (held back ``render.delay_frames`` with the analysis nearest to it,
+and, for comparison, live with the latest analysis), and scores every frame.
 """
 
 from __future__ import annotations
