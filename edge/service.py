@@ -540,9 +540,11 @@ class EdgeService:
         seen = 0
         max_side = self.settings.server.stream_max_side
         quality = self.settings.server.jpeg_quality
-        shown = ShownBoxes(scene_cut=self.settings.tracker.scene_cut) if self.settings.tracker.follow_boxes else None
         hold = self.settings.render.delay_frames
         delay = StreamDelay(hold, scene_cut=self.settings.tracker.scene_cut) if hold else None
+        # Drawn live (no delay): boxes carried forward from the latest analysis, or shown as analysed.
+        follow_live = delay is None and self.settings.tracker.follow_boxes
+        shown = ShownBoxes(scene_cut=self.settings.tracker.scene_cut) if follow_live else None
         times: Dict[int, float] = {}  # capture time of each held frame
         fps_t0, fps_n = time.monotonic(), 0
         while not self._stop.is_set():

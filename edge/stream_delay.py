@@ -37,7 +37,8 @@ class StreamDelay:
         # A frame is only drawn with analyses of its own shot (edge.scene_cut): carried across a cut, a face's
         # box lands on whoever is there in the next shot.
         self.scene_cuts = SceneCutDetector(scene_cut)
-        self._cuts: Deque[int] = deque(maxlen=KEPT_ANALYSES)  # the frames that began the latest shots
+        # The frames that began the latest shots: as many as analyses are kept, enough to tell theirs apart.
+        self._cuts: Deque[int] = deque(maxlen=KEPT_ANALYSES)
         self._frames: Deque[Tuple[int, np.ndarray]] = deque()
         self._analyses: Deque[Tuple[int, List[FaceResult]]] = deque(maxlen=KEPT_ANALYSES)
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
@@ -71,11 +72,11 @@ class StreamDelay:
         if not analyses:
             return []
         nearest = min((analysed for analysed, _ in analyses), key=lambda a: (abs(a - index), -a))
-        blurred = {analysed for analysed, found in analyses if found}
-        blurred = set(sorted(blurred)[-BLURRED_ANALYSES:] if blur else []) | {nearest}
+        with_faces = sorted(analysed for analysed, found in analyses if found)
+        carried = set(with_faces[-BLURRED_ANALYSES:] if blur else []) | {nearest}
         faces: List[FaceResult] = []
         for analysed, found in analyses:
-            if analysed not in blurred or not found:
+            if analysed not in carried or not found:
                 continue
             boxes, _ = self.follower.follow(np.array([f.box for f in found]), analysed, index)
             drawn = analysed == nearest

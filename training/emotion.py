@@ -207,10 +207,14 @@ def distillation_loss(
     return F.kl_div(log_student, target, reduction="batchmean") * temperature**2
 
 
+def epoch_line(record: Dict[str, float]) -> str:
+    """One epoch's record as the JSON line the log and ``epochs.jsonl`` show (4 decimals)."""
+    return json.dumps({k: round(v, 4) for k, v in record.items()})
+
+
 def write_epochs(history: List[Dict[str, float]], path: Path) -> None:
     """One JSON line per epoch (losses, accuracies, learning rate, elapsed time): readable without torch."""
-    lines = [json.dumps({k: round(v, 4) for k, v in record.items()}) for record in history]
-    path.write_text("".join(line + "\n" for line in lines))
+    path.write_text("".join(epoch_line(record) + "\n" for record in history))
 
 
 def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Optional[int] = None) -> Dict[str, object]:
@@ -364,7 +368,7 @@ def _train(
             "elapsed_s": time.time() - started,
         }
         history.append(record)
-        log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 4) for k, v in record.items()}))
+        log.info("epoch %d: %s", epoch + 1, epoch_line(record))
         if val_acc > best_acc:
             best_acc = val_acc
             torch.save(model.state_dict(), out / "model.pt")
