@@ -18,8 +18,6 @@ from edge.manifest import ModelManifest, sha256_of
 from edge.models.labels import FER2013_5_CLASSES
 from training.evaluate import evaluate_emotion
 
-FILE = "emotion5_resnet9_w32.pt"
-
 
 def derive_five_class(models_dir: Path, val: Path) -> Dict:
     """Write the 5-class weights beside the 7-class ones and add the ``emotion5`` manifest entry."""
@@ -29,13 +27,14 @@ def derive_five_class(models_dir: Path, val: Path) -> Dict:
     keep = [seven["classes"].index(c) for c in FER2013_5_CLASSES]
     state["classifier.3.weight"] = state["classifier.3.weight"][keep].clone()
     state["classifier.3.bias"] = state["classifier.3.bias"][keep].clone()
-    path = models_dir / FILE
+    file = f"emotion5_resnet9_w{seven['width']}.pt"  # the width of the network it is cut from
+    path = models_dir / file
     torch.save(state, path)
     entry = copy.deepcopy(seven)
     entry.pop("calibration", None)
     entry.pop("training_stages", None)
     entry.update(
-        file=FILE,
+        file=file,
         sha256=sha256_of(path),
         bytes=path.stat().st_size,
         classes=list(FER2013_5_CLASSES),
@@ -44,7 +43,9 @@ def derive_five_class(models_dir: Path, val: Path) -> Dict:
     data = json.loads((models_dir / "manifest.json").read_text())
     data["models"]["emotion5"] = entry
     (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
-    report = evaluate_emotion(str(val), str(path), usage="PublicTest", out=str(models_dir / "emotion5"))
+    report = evaluate_emotion(
+        str(val), str(path), usage="PublicTest", out=str(models_dir / "emotion5"), models_dir=models_dir
+    )
     entry["metrics"] = {
         "publictest_accuracy": report["accuracy"],
         "publictest_macro_f1": report["macro_f1"],
@@ -52,7 +53,7 @@ def derive_five_class(models_dir: Path, val: Path) -> Dict:
         "faces": report["n"],
     }
     entry["metrics_command"] = (
-        f"python -m training evaluate-emotion --data {val} --model models/{FILE} --usage PublicTest"
+        f"python -m training evaluate-emotion --data {val} --model models/{file} --usage PublicTest"
     )
     data["models"]["emotion5"] = entry
     (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -41,13 +41,15 @@ def evaluate_emotion(
     usage: str = "PrivateTest",
     out: Optional[str] = None,
     tta: Optional[str] = None,
+    models_dir: Path = REPO_ROOT / "models",
 ) -> Dict[str, object]:
     """Accuracy, per-class P/R/F1 and the confusion matrix; writes report.json and confusion.png into ``out``.
 
-    ``tta`` defaults to the model's manifest ``tta_mode`` (what the service runs), else ``flip``.
+    ``tta`` defaults to the model's manifest ``tta_mode`` (what the service runs), else ``flip``; the
+    manifest read is the one in ``models_dir``.
     """
     torch.set_flush_denormal(True)
-    net, classes, default_tta = load_emotion_model(model)
+    net, classes, default_tta = load_emotion_model(model, Path(models_dir))
     tta = tta or default_tta
     faces = load_fer(Path(data), classes=classes, usage=(usage,))
     probs = predict_probs(net, faces.images, tta=tta)

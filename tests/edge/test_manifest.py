@@ -66,7 +66,7 @@ def test_sha256_of_known_bytes(tmp_path):
 def _shipped_copy(tmp_path):
     shipped = tmp_path / "image-models"
     shipped.mkdir()
-    for name in ("manifest.json", "emotion_resnet9_w32.pt"):
+    for name in ("manifest.json", ModelManifest(MODELS).entry("emotion")["file"]):
         shutil.copy(MODELS / name, shipped / name)
     return shipped
 

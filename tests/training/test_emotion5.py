@@ -1,0 +1,37 @@
+"""The 5-class model cut from whatever 7-class network is shipped, measured with that manifest's views."""
+
+import json
+import shutil
+
+import numpy as np
+import torch
+
+from edge.config import REPO_ROOT
+from edge.manifest import ModelManifest, sha256_of
+from training.emotion5 import derive_five_class
+
+MODELS = REPO_ROOT / "models"
+
+
+def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_path, fer_small):
+    models = tmp_path / "models"
+    models.mkdir()
+    seven = ModelManifest(MODELS).entry("emotion")
+    shutil.copy(MODELS / seven["file"], models / seven["file"])
+    data = json.loads((MODELS / "manifest.json").read_text())
+    # This copy's service runs one view; the repository's manifest says otherwise, and must not be read.
+    data["models"]["emotion"]["input"]["tta_mode"] = "none"
+    data["models"] = {"emotion": data["models"]["emotion"]}
+    (models / "manifest.json").write_text(json.dumps(data))
+
+    entry = derive_five_class(models, fer_small)
+
+    path = models / f"emotion5_resnet9_w{seven['width']}.pt"
+    assert entry["file"] == path.name and entry["sha256"] == sha256_of(path)
+    assert ModelManifest(models).verified_path("emotion5") == path
+    report = json.loads((models / "emotion5" / "report.json").read_text())
+    assert report["tta"] == "none" and report["n"] == 5 * 12  # fer_small: 12 faces of each kept class
+    assert entry["metrics"]["publictest_accuracy"] == report["accuracy"]
+    five, full = torch.load(path, weights_only=True), torch.load(MODELS / seven["file"], weights_only=True)
+    keep = [seven["classes"].index(c) for c in entry["classes"]]
+    np.testing.assert_array_equal(five["classifier.3.weight"], full["classifier.3.weight"][keep])
