@@ -53,3 +53,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench tracking --out runs/bench_tracking.json
 	$(PY) -m bench tracking --realtime --out runs/bench_tracking_realtime.json
 	$(PY) -m bench detection --out runs/bench_detection.json
+	$(PY) -m bench emotion --out runs/bench_emotion.json

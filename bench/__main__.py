@@ -3,7 +3,8 @@
 - ``pipeline``: our pipeline against the straightforward per-frame loop, same frames, one run;
 - ``stream``: what N MJPEG viewers cost the running service;
 - ``tracking``: tracking against ground truth (and ``annotate``, the tool that makes it);
-- ``detection``: live detection recall against full-resolution MTCNN.
+- ``detection``: live detection recall against full-resolution MTCNN;
+- ``emotion``: what each emotion model and set of test-time views costs for N faces.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("detection", help="live detection recall and precision against full-resolution MTCNN")
     p.add_argument("--dlib-faces", type=Path, help="dlib's examples/faces folder (training.xml, testing.xml)")
     p.add_argument("--every", type=int, default=3, help="every Nth frame of the annotated videos (live: 3)")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p = sub.add_parser("emotion", help="the emotion stage alone: each model and set of views, N faces per call")
+    p.add_argument("--models", action="append", type=Path, help="a models folder (repeatable; default: models)")
+    p.add_argument(
+        "--tta", action="append", choices=("none", "flip", "zoom"), help="views (repeatable; default: the manifest's)"
+    )
+    p.add_argument("--faces", type=int, default=4)
+    p.add_argument("--calls", type=int, default=60)
+    p.add_argument("--fer", type=Path, default=Path("../shared/data/fer2013/val"), help="real faces to time on")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("annotate", help="first-pass ground truth: full-resolution MTCNN on every frame, linked")
     p.add_argument("video", type=Path)
@@ -78,6 +88,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = detection.benchmark(args.dlib_faces, every=args.every)
         detection.print_table(results, load_settings(None, environ={}).detector.min_face_px)
         write_json(args.out, results)
+        return 0
+
+    if args.command == "emotion":
+        from bench import emotion
+        from edge.config import REPO_ROOT
+
+        rows = emotion.benchmark(
+            args.models or [REPO_ROOT / "models"], args.tta or [None], args.fer, args.faces, args.calls
+        )
+        emotion.print_table(rows)
+        write_json(args.out, rows)
         return 0
 
     from bench import tracking

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -60,3 +62,15 @@ def test_bench_detection_scores_the_live_detector_on_the_videos_and_dlib_style_b
         assert live["faces"] > 0 and 0.9 <= live["recall"] <= 1 and live["precision"] >= 0.9
     assert results["dlib photos"][next(iter(results["dlib photos"]))]["faces"] == sum(s >= 40 for s in sides)
     assert "| walking (" in proc.stdout and "| dlib photos (" in proc.stdout
+
+
+def test_bench_emotion_times_each_model_and_set_of_views_on_real_faces(tmp_path, shared):
+    out = tmp_path / "runs" / "emotion.json"
+    proc = run_bench(
+        "emotion", "--tta", "none", "--tta", "zoom", "--faces", "4", "--calls", "3", "--out", str(out), timeout=300
+    )
+    none, zoom = json.loads(out.read_text())
+    assert (none["views"], zoom["views"]) == (1, 6) and none["faces"] == zoom["faces"] == 4
+    assert none["gmac_per_call"] > 0 and zoom["gmac_per_call"] == pytest.approx(6 * none["gmac_per_call"], rel=0.02)
+    assert 0 < none["ms_p50"] <= none["ms_p95"] and 0 < zoom["ms_p50"] <= zoom["ms_p95"]
+    assert f"| {none['file']} | zoom (6) | 4 |" in proc.stdout
