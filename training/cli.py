@@ -80,7 +80,11 @@ def _run_emotion(args: argparse.Namespace) -> int:
 def _add_evaluate_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate-emotion", help="accuracy, per-class P/R/F1 and confusion matrix on a labelled set")
     p.add_argument("--data", required=True, help="Kaggle-layout folder or fer2013.csv")
-    p.add_argument("--model", default=None, help="weights file; default: the shipped emotion model")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="weights file; repeat it for an ensemble (the mean of their probabilities); default: the shipped model",
+    )
     p.add_argument("--usage", default="PrivateTest", help="Usage rows to read when --data is a CSV")
     p.add_argument("--out", default=None, help="folder for report.json and confusion.png")
     p.add_argument(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from edge.config import REPO_ROOT
@@ -37,7 +38,7 @@ def load_emotion_model(model: Optional[str], models_dir: Path = REPO_ROOT / "mod
 
 def evaluate_emotion(
     data: str,
-    model: Optional[str] = None,
+    model: Union[None, str, Sequence[str]] = None,
     usage: str = "PrivateTest",
     out: Optional[str] = None,
     tta: Optional[str] = None,
@@ -45,18 +46,24 @@ def evaluate_emotion(
 ) -> Dict[str, object]:
     """Accuracy, per-class P/R/F1 and the confusion matrix; writes report.json and confusion.png into ``out``.
 
-    ``tta`` defaults to the model's manifest ``tta_mode`` (what the service runs), else ``flip``; the
+    ``model`` is one weights file, several (an ensemble: the mean of their probabilities, each with its
+    own views, to judge what a combination or a distillation teacher would reach), or None for the shipped
+    model. ``tta`` defaults to each model's manifest ``tta_mode`` (what the service runs), else ``flip``; the
     manifest read is the one in ``models_dir``.
     """
     torch.set_flush_denormal(True)
-    net, classes, default_tta = load_emotion_model(model, Path(models_dir))
-    tta = tta or default_tta
+    models = [model] if model is None or isinstance(model, str) else list(model)
+    loaded = [load_emotion_model(m, Path(models_dir)) for m in models]
+    classes = loaded[0][1]
+    if any(c != classes for _, c, _ in loaded):
+        raise ValueError(f"the models {models} do not share one list of classes: they cannot be averaged")
     faces = load_fer(Path(data), classes=classes, usage=(usage,))
-    probs = predict_probs(net, faces.images, tta=tta)
+    views = [tta or default_tta for _, _, default_tta in loaded]
+    probs = np.mean([predict_probs(net, faces.images, tta=v) for (net, _, _), v in zip(loaded, views)], axis=0)
     report = classification_report(faces.labels, probs.argmax(1), classes)
     report["data"] = str(data)
-    report["model"] = str(model or "shipped emotion model")
-    report["tta"] = tta
+    report["model"] = " + ".join(str(m or "shipped emotion model") for m in models)
+    report["tta"] = views[0] if len(set(views)) == 1 else " + ".join(views)
     if out:
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from training.emotion import EmotionTrainConfig, train_emotion
@@ -53,6 +54,30 @@ def test_evaluate_any_kaggle_folder(fer_small, tmp_path):
     assert report["n"] == 84 and 0 <= report["accuracy"] <= 1
     assert np.array(report["confusion_matrix"]).sum() == 84
     assert (tmp_path / "ev" / "confusion.png").exists() and (tmp_path / "ev" / "report.json").exists()
+
+
+def test_evaluate_an_ensemble_averages_the_models_probabilities(fer_small, tmp_path):
+    from edge.config import REPO_ROOT
+    from edge.manifest import ModelManifest
+    from training.emotion import predict_probs, resnet9_from_weights
+    from training.fer import load_folder
+
+    shipped = ModelManifest(REPO_ROOT / "models")
+    path = shipped.verified_path("emotion")
+    state = torch.load(path, weights_only=True)
+    state["classifier.3.bias"] = state["classifier.3.bias"] + torch.linspace(-2, 2, 7)  # another opinion
+    other = tmp_path / "other.pt"
+    torch.save(state, other)
+
+    report = evaluate_emotion(str(fer_small), [str(path), str(other)], tta="flip")
+
+    faces = load_folder(fer_small)
+    probs = np.mean([predict_probs(resnet9_from_weights(p), faces.images, tta="flip") for p in (path, other)], 0)
+    assert report["n"] == 84 and report["accuracy"] == pytest.approx((probs.argmax(1) == faces.labels).mean())
+    assert " + " in report["model"] and report["tta"] == "flip"
+    five = shipped.verified_path("emotion5")
+    with pytest.raises(ValueError, match="do not share one list of classes"):
+        evaluate_emotion(str(fer_small), [str(path), str(five)])
 
 
 def test_torchrun_with_two_processes_trains_and_writes_one_model(fer_small, tmp_path):
