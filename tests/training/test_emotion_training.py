@@ -140,17 +140,22 @@ def test_a_student_learns_what_its_teacher_says(fer_small, tmp_path):
     from training.emotion import predict_probs, resnet9_from_weights
     from training.fer import load_fer
 
-    happy = 3
     faces = load_fer(fer_small)
-    runs = {}
-    for name, teachers in (("alone", []), ("taught", [_teacher_sure_of(happy, tmp_path / "teacher.pt")])):
+
+    def shares(name, teachers):
         cfg = config(fer_small, tmp_path / name, epochs=4)
         cfg.teachers, cfg.distill_alpha, cfg.distill_temperature = teachers, 1.0, 1.0  # the teacher's word only
         train_emotion(cfg)
         student = resnet9_from_weights(tmp_path / name / "model.pt")
-        runs[name] = (predict_probs(student, faces.images, tta="none").argmax(1) == happy).mean()
-    # 12 of the 84 faces are happy: alone the network calls about that many happy; taught, nearly all.
-    assert runs["taught"] > 0.9 and runs["alone"] < 0.5, runs
+        return np.bincount(predict_probs(student, faces.images, tta="none").argmax(1), minlength=7) / len(faces)
+
+    # Four epochs on 84 faces leave a network that favours some class or other (which one depends on the CPU's
+    # arithmetic: bf16 or fp32). The teacher insists on the class the data alone made rarest, so what the
+    # student says of it can only come from the teacher.
+    alone = shares("alone", [])
+    rarest = int(alone.argmin())
+    taught = shares("taught", [_teacher_sure_of(rarest, tmp_path / "teacher.pt")])
+    assert taught[rarest] > 0.9, (alone, taught)
 
 
 def test_a_teacher_with_other_classes_is_refused_by_name(fer_small, tmp_path):
