@@ -17,6 +17,8 @@ from typing import List, Optional
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from edge.config import TTA_MODES
+
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pipeline", help="our pipeline vs the per-frame loop on the demo video and 1/4/8-face frames")
@@ -36,9 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("emotion", help="the emotion stage alone: each model and set of views, N faces per call")
     p.add_argument("--models", action="append", type=Path, help="a models folder (repeatable; default: models)")
-    p.add_argument(
-        "--tta", action="append", choices=("none", "flip", "zoom"), help="views (repeatable; default: the manifest's)"
-    )
+    p.add_argument("--tta", action="append", choices=TTA_MODES, help="views (repeatable; default: the manifest's)")
     p.add_argument("--faces", type=int, default=4)
     p.add_argument("--calls", type=int, default=60)
     p.add_argument("--fer", type=Path, default=Path("../shared/data/fer2013/val"), help="real faces to time on")

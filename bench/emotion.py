@@ -22,12 +22,11 @@ from edge.models.resnet9 import ResNet9, count_macs
 WARMUP_CALLS = 5
 
 
-def time_model(
-    models_dir: Path, tta: Optional[str], faces: np.ndarray, calls: int, backend: str = "auto", name: str = "emotion"
-) -> Dict[str, object]:
+def time_model(models_dir: Path, tta: Optional[str], faces: np.ndarray, calls: int) -> Dict[str, object]:
     """p50/p95 milliseconds of ``predict`` on ``faces`` for one models folder and set of views."""
-    entry = ModelManifest(models_dir).entry(name)
-    clf = EmotionClassifier.from_manifest(ModelManifest(models_dir), name, backend=backend, tta=tta)
+    manifest = ModelManifest(models_dir)
+    entry = manifest.entry("emotion")
+    clf = EmotionClassifier.from_manifest(manifest, tta=tta)
     for _ in range(WARMUP_CALLS):
         clf.predict(faces)
     times = []
