@@ -153,3 +153,38 @@ def camera_batch(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tenso
     some(light)
     some(lambda f, k: jpeg(f, torch.randint(20, 70, (k,), generator=gen)))
     return x
+
+
+MIX_MODES = ("none", "mixup", "cutmix")
+
+
+def mix_batch(
+    x: torch.Tensor, y: torch.Tensor, mode: str, alpha: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Blend each face with another face of the batch, ``(mixed, partner_labels, lam)``.
+
+    ``mixup`` (Zhang et al. 2018) averages the two images with weight ``lam`` ~ Beta(alpha, alpha);
+    ``cutmix`` (Yun et al. 2019) pastes a rectangle of the partner whose area is ``1 - lam`` and returns the
+    ``lam`` the pasted rectangle really leaves. The loss is then ``lam * loss(y) + (1 - lam) * loss(partner)``.
+    One ``lam`` per batch, as both papers do; ``mode`` "none" returns the batch as it is with ``lam`` 1.
+    """
+    if mode not in MIX_MODES:
+        raise ValueError(f"unknown mix mode {mode!r}: use one of {', '.join(MIX_MODES)}")
+    if mode == "none" or alpha <= 0:
+        return x, y, 1.0
+    n, _, h, w = x.shape
+    beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
+    # Beta sampling takes no generator: draw under the global RNG, seeded from ``gen`` so runs repeat.
+    with torch.random.fork_rng():
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+        lam = float(beta.sample())
+    partner = torch.randperm(n, generator=gen)
+    if mode == "mixup":
+        return lam * x + (1 - lam) * x[partner], y[partner], lam
+    cut = math.sqrt(1 - lam)
+    ch, cw = int(round(h * cut)), int(round(w * cut))
+    top = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+    left = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+    mixed = x.clone()
+    mixed[:, :, top : top + ch, left : left + cw] = x[partner, :, top : top + ch, left : left + cw]
+    return mixed, y[partner], 1 - (ch * cw) / (h * w)

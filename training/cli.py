@@ -19,6 +19,7 @@ def write_json(path: Path, data: object) -> None:
 
 
 def _add_emotion(sub: argparse._SubParsersAction) -> None:
+    from training.augment import MIX_MODES
     from training.emotion import EmotionTrainConfig
 
     d = EmotionTrainConfig(train="", val="")
@@ -42,6 +43,8 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--video-aug", type=float, default=None, help="chance of each camera augmentation per face (default 0)"
     )
+    p.add_argument("--mix", default=d.mix, choices=MIX_MODES, help="blend faces of a batch: mixup or cutmix")
+    p.add_argument("--mix-alpha", type=float, default=d.mix_alpha, help="Beta(alpha, alpha) of the mixing weight")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--limit-per-class", type=int, default=None, help="use at most N faces per class (smoke runs)")

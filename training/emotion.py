@@ -26,7 +26,7 @@ from tqdm import tqdm
 from edge.emotion import tta_views
 from edge.models.labels import CLASS_SETS
 from edge.models.resnet9 import ResNet9, count_macs
-from training.augment import AugmentConfig, augment_batch
+from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.fer import FerArrays, load_fer
 from training.metrics import classification_report, plot_confusion, plot_curves
 
@@ -56,6 +56,9 @@ class EmotionTrainConfig:
     limit_per_class: Optional[int] = None  # small runs for tests
     init_from: Optional[str] = None  # start from these weights (a state_dict file) instead of random ones
     augment: Dict[str, object] = field(default_factory=dict)
+    # Mixing faces of a batch (training.augment.mix_batch): "none", "mixup" or "cutmix", Beta(mix_alpha, mix_alpha).
+    mix: str = "none"
+    mix_alpha: float = 0.4
     # Knowledge distillation: weights files of trained networks (any width, same classes) whose averaged
     # softened predictions on each augmented batch the student also learns, with weight distill_alpha.
     teachers: List[str] = field(default_factory=list)
@@ -330,9 +333,12 @@ def _train(
             idx = batch[ranks.rank :: ranks.world]
             x = augment_batch(to_input(train.images[idx]), aug_cfg, gen).to(device, memory_format=torch.channels_last)
             y = torch.from_numpy(train.labels[idx]).to(device)
+            x, partner_y, lam = mix_batch(x, y, cfg.mix, cfg.mix_alpha, gen)
             with _autocast(device):
                 logits = stepper(x)
                 loss = criterion(logits.float(), y)
+                if lam < 1.0:
+                    loss = lam * loss + (1 - lam) * criterion(logits.float(), partner_y)
                 if teachers:
                     soft = distillation_loss(logits.float(), teachers, x, cfg.distill_temperature)
                     loss = (1 - cfg.distill_alpha) * loss + cfg.distill_alpha * soft

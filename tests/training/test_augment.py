@@ -5,7 +5,15 @@ import numpy as np
 import torch
 
 from tests.conftest import FER
-from training.augment import AugmentConfig, augment_batch, blur_kernels, camera_batch, jpeg, seen_from_above
+from training.augment import (
+    AugmentConfig,
+    augment_batch,
+    blur_kernels,
+    camera_batch,
+    jpeg,
+    mix_batch,
+    seen_from_above,
+)
 
 
 def faces(n: int = 32) -> torch.Tensor:
@@ -47,3 +55,43 @@ def test_off_by_default_and_mixed_in_by_video_prob(shared):
     with_camera = augment_batch(x, AugmentConfig(video_prob=0.5), torch.Generator().manual_seed(2))
     assert AugmentConfig().video_prob == 0
     assert not torch.equal(plain, with_camera)
+
+
+def test_mixup_blends_two_real_faces_with_the_weight_it_returns(shared):
+    x = faces(16)
+    y = torch.arange(16)
+    mixed, partner, lam = mix_batch(x, y, "mixup", 0.4, torch.Generator().manual_seed(3))
+    assert 0 < lam < 1 and sorted(partner.tolist()) == list(range(16))  # every face is someone's partner
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[partner])
+    again = mix_batch(x, y, "mixup", 0.4, torch.Generator().manual_seed(3))
+    assert torch.equal(mixed, again[0]) and again[2] == lam
+
+
+def test_cutmix_pastes_a_rectangle_whose_area_is_the_partners_share(shared):
+    x = faces(16)
+    y = torch.arange(16)
+    lams = []
+    for seed in range(6):
+        mixed, partner, lam = mix_batch(x, y, "cutmix", 1.0, torch.Generator().manual_seed(seed))
+        changed = (mixed != x).any(dim=0)[0]  # (H, W): where any face took its partner's pixels
+        rows, cols = torch.nonzero(changed, as_tuple=True)
+        inside = torch.zeros_like(changed)
+        if len(rows):
+            inside[int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = True
+        assert torch.equal(mixed[:, :, inside], x[partner][:, :, inside])  # the rectangle is the partner's
+        assert torch.equal(mixed[:, :, ~inside], x[:, :, ~inside])  # the rest is the face's own
+        assert abs(inside.float().mean().item() - (1 - lam)) < 1e-6
+        lams.append(lam)
+    assert any(0.1 < lam < 0.9 for lam in lams)
+
+
+def test_mixing_off_or_unknown(shared):
+    x, y = faces(4), torch.arange(4)
+    same, partner, lam = mix_batch(x, y, "none", 0.4, torch.Generator())
+    assert same is x and lam == 1.0 and torch.equal(partner, y)
+    try:
+        mix_batch(x, y, "mosaic", 0.4, torch.Generator())
+    except ValueError as err:
+        assert "mixup" in str(err)
+    else:
+        raise AssertionError("an unknown mode must be refused")
