@@ -8,7 +8,7 @@ from training.emotion import EmotionTrainConfig, train_emotion
 from training.evaluate import evaluate_emotion
 
 
-def config(fer_small, out, epochs):
+def config(fer_small, out, epochs, **changes):
     return EmotionTrainConfig(
         train=str(fer_small),
         val=str(fer_small),
@@ -18,6 +18,7 @@ def config(fer_small, out, epochs):
         batch_size=32,
         max_lr=0.05,
         threads=2,
+        **changes,
     )
 
 
@@ -31,9 +32,10 @@ def test_short_run_lowers_the_loss_and_writes_its_outputs(fer_small, tmp_path):
     assert saved["val"]["n"] == 84 and len(saved["history"]) == 6
 
 
-def test_resume_gives_the_same_state_as_an_uninterrupted_run(fer_small, tmp_path):
-    train_emotion(config(fer_small, tmp_path / "straight", epochs=3))
-    chunked = config(fer_small, tmp_path / "chunked", epochs=3)
+@pytest.mark.parametrize("mix", ["none", "mixup"])
+def test_resume_gives_the_same_state_as_an_uninterrupted_run(fer_small, tmp_path, mix):
+    train_emotion(config(fer_small, tmp_path / "straight", epochs=3, mix=mix))
+    chunked = config(fer_small, tmp_path / "chunked", epochs=3, mix=mix)
     stopped = train_emotion(chunked, stop_after=2)
     assert stopped["stopped_after"] == 2
     train_emotion(chunked, resume=True)
