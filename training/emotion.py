@@ -235,7 +235,14 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
     """
     ranks, device = _start_distributed(cfg.device)
     try:
-        return _train(cfg, ranks, device, resume, stop_after)
+        result = _train(cfg, ranks, device, resume, stop_after)
+        if ranks.world > 1:
+            import torch.distributed as dist
+
+            # Leave together: a rank that tore the group down while rank 0 still evaluated and wrote files
+            # was aborted by gloo ("terminate called without an active exception"), failing the whole launch.
+            dist.barrier()
+        return result
     finally:
         if ranks.world > 1:
             import torch.distributed as dist
