@@ -173,11 +173,8 @@ def mix_batch(
     if mode == "none" or alpha <= 0:
         return x, y, 1.0
     n, _, h, w = x.shape
-    beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
-    # Beta sampling takes no generator: draw under the global RNG, seeded from ``gen`` so runs repeat.
-    with torch.random.fork_rng():
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-        lam = float(beta.sample())
+    # torch's Beta sampler takes no generator; a NumPy one seeded from ``gen`` keeps runs repeatable.
+    lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=gen))).beta(alpha, alpha))
     partner = torch.randperm(n, generator=gen)
     if mode == "mixup":
         return lam * x + (1 - lam) * x[partner], y[partner], lam
