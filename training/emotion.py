@@ -234,20 +234,18 @@ def train_emotion(cfg: EmotionTrainConfig, resume: bool = False, stop_after: Opt
     run; only rank 0 evaluates and writes files.
     """
     ranks, device = _start_distributed(cfg.device)
+    if ranks.world == 1:
+        return _train(cfg, ranks, device, resume, stop_after)
+    import torch.distributed as dist
+
     try:
         result = _train(cfg, ranks, device, resume, stop_after)
-        if ranks.world > 1:
-            import torch.distributed as dist
-
-            # Leave together: a rank that tore the group down while rank 0 still evaluated and wrote files
-            # was aborted by gloo ("terminate called without an active exception"), failing the whole launch.
-            dist.barrier()
+        # Leave together: a rank that tore the group down while rank 0 still evaluated and wrote files
+        # was aborted by gloo ("terminate called without an active exception"), failing the whole launch.
+        dist.barrier()
         return result
     finally:
-        if ranks.world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        dist.destroy_process_group()
 
 
 def _train(
