@@ -10,13 +10,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from edge.notify import Notifier
 from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
 from edge.types import Event
 
 EVENT_TYPES = ("face.appeared", "identity.changed", "emotion.changed", "face.left")
+
+
+class OpenTracks(NamedTuple):
+    """A camera's tracks on screen, each as the face.left event it would get now (the crash-recovery record)."""
+
+    camera: str
+    would_leave: Sequence[Event]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -61,13 +68,19 @@ class EventStore:
         with self._lock:
             return int(self._conn.execute("SELECT COALESCE(MAX(track_id), 0) FROM events").fetchone()[0])
 
-    def append(self, events: Sequence[Event]) -> List[Event]:
-        """Store ``events`` in one transaction, give them ``seq`` and ``time``, then wake waiters."""
+    def append(self, events: Sequence[Event], open_tracks: Optional[OpenTracks] = None) -> List[Event]:
+        """Store ``events`` in one transaction, give them ``seq`` and ``time``, then wake waiters.
+
+        With ``open_tracks`` the camera's record of tracks on screen is replaced in the same transaction, so
+        that a kill can never leave a stored face.appeared whose track the next start does not close (or a
+        restart's face.left whose record would close the track a second time)."""
         if not events:
             return []
         now = utc_iso()
         try:
             with self._lock, self._conn:  # one transaction: all of them or none
+                if open_tracks is not None:
+                    self._replace_open_tracks(*open_tracks)
                 for ev in events:
                     ev.time = now
                     body = ev.as_dict()
@@ -102,13 +115,16 @@ class EventStore:
 
     def save_open_tracks(self, camera: str, would_leave: Sequence[Event]) -> None:
         """Record the tracks on screen (each as its face.left event now), replacing the last record."""
-        rows = [(camera, ev.track_id, json.dumps(ev.as_dict())) for ev in would_leave]
         try:
             with self._lock, self._conn:
-                self._conn.execute("DELETE FROM open_tracks WHERE camera = ?", (camera,))
-                self._conn.executemany("INSERT INTO open_tracks(camera, track_id, body) VALUES (?, ?, ?)", rows)
+                self._replace_open_tracks(camera, would_leave)
         except sqlite3.Error as exc:
             raise storage_error("could not record the tracks on screen", exc) from exc
+
+    def _replace_open_tracks(self, camera: str, would_leave: Sequence[Event]) -> None:
+        rows = [(camera, ev.track_id, json.dumps(ev.as_dict())) for ev in would_leave]
+        self._conn.execute("DELETE FROM open_tracks WHERE camera = ?", (camera,))
+        self._conn.executemany("INSERT INTO open_tracks(camera, track_id, body) VALUES (?, ?, ?)", rows)
 
     def close_open_tracks(self, camera: str) -> List[Event]:
         """Store face.left for the tracks a previous run left open (crash, power loss); returns them."""
@@ -121,8 +137,7 @@ class EventStore:
             ev = Event.from_dict(json.loads(body))
             ev.data["closed_by"] = "restart"
             left.append(ev)
-        self.append(left)
-        self.save_open_tracks(camera, [])
+        self.append(left, open_tracks=OpenTracks(camera, []))
         return left
 
     def redact_identity(self, name: str) -> int:

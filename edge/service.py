@@ -30,7 +30,7 @@ from edge.broadcast import MjpegBroadcaster
 from edge.config import OVERLAYS, REPO_ROOT, Settings
 from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
-from edge.events import EventStore
+from edge.events import EventStore, OpenTracks
 from edge.identity.embedders import embedding_key, load_embedder
 from edge.identity.gallery import IdentityGallery
 from edge.identity.head import IdentityHead
@@ -422,9 +422,12 @@ class EdgeService:
         batch = [*self._pending, *events]
         if not batch:
             return
+        # A batch that opens or closes a track rewrites the record of tracks on screen in its own transaction.
+        opens_or_closes = any(e.type in ("face.appeared", "face.left") for e in batch)
+        open_tracks = OpenTracks(self.settings.camera, self.video.open_track_events()) if opens_or_closes else None
         for attempt in range(2):
             try:
-                self.events.append(batch)
+                self.events.append(batch, open_tracks=open_tracks)
             except StorageError as exc:
                 if attempt == 0 and exc.kind == "full" and self.reserve.release():
                     log.error("disk full: released the storage reserve %s; free space now", self.reserve.path)
@@ -436,6 +439,8 @@ class EdgeService:
                 return
             break
         self._pending.clear()
+        if open_tracks is not None:
+            self._open_tracks_saved = time.monotonic()
         self.storage_problem = None
         self.metrics.inc("events_total", len(batch))
         if self.mqtt is not None:
@@ -457,7 +462,6 @@ class EdgeService:
         if left:
             self._store(left)
             self._keep_crops()
-            self._save_open_tracks(force=True)
         with self._faces_lock:
             self._faces = []
 
@@ -494,7 +498,7 @@ class EdgeService:
                 self._faces, self._faces_frame = faces, index
             self._store(events)
             self._keep_crops(events)
-            self._save_open_tracks(force=any(e.type in ("face.appeared", "face.left") for e in events))
+            self._save_open_tracks()  # the face.left each track would get changes as it is seen
             if time.monotonic() - self._retention_at > RETENTION_EVERY_S:
                 self._apply_retention()
             self.metrics.set("faces", sum(f.found for f in faces))

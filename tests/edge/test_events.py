@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from edge.events import EventStore
+from edge.events import EventStore, OpenTracks
 from edge.sqlite import StorageError
 from edge.types import Emotion, Event, Identity
 
@@ -96,3 +96,21 @@ def test_open_tracks_become_face_left_at_the_next_start(tmp_path):
     assert [(e.type, e.track_id, e.data["closed_by"]) for e in closed] == [("face.left", 3, "restart")]
     assert [e["type"] for e in again.query()] == ["face.appeared", "face.left"]
     assert again.close_open_tracks("demo") == []  # closed once
+
+
+def test_events_and_the_open_tracks_record_are_stored_together_or_not_at_all(tmp_path):
+    """A kill between storing face.appeared and recording its track left the track open forever."""
+    db = str(tmp_path / "e.db")
+    store = EventStore(db)
+    store.append([ev(track=3)], open_tracks=OpenTracks("demo", [ev("face.left", 3)]))
+    with sqlite3.connect(db) as other:  # a write that fails halfway through the batch
+        other.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.track_id = 99 BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+    with pytest.raises(StorageError):
+        store.append([ev(track=4), ev(track=99)], open_tracks=OpenTracks("demo", [ev("face.left", 4)]))
+    store.close()  # a crash right after
+    again = EventStore(db)
+    closed = again.close_open_tracks("demo")
+    assert [e.track_id for e in closed] == [3]  # the record rolled back with the events
+    assert [(e["type"], e["track_id"]) for e in again.query()] == [("face.appeared", 3), ("face.left", 3)]
