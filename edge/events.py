@@ -25,6 +25,7 @@ class OpenTracks(NamedTuple):
     camera: str
     would_leave: Sequence[Event]
 
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
