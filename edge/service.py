@@ -207,11 +207,9 @@ class EdgeService:
                 t.join(timeout=10)
         if self.capture.is_alive():
             self.capture.join(timeout=5)
-        self._store(self.video.finish())
+        self._store(self.video.finish())  # every face.left, and the emptied record of tracks on screen, at once
         self._keep_crops()
-        if not self._pending:  # every face.left is stored: nothing is left open for the next start
-            self._save_open_tracks(force=True)
-        else:
+        if self._pending:  # not stored: the record still holds them, so the next start closes them
             log.error("%d events could not be stored before exit: %s", len(self._pending), self.storage_problem)
         if self.mqtt is not None:
             self.mqtt.close()
@@ -422,7 +420,7 @@ class EdgeService:
         batch = [*self._pending, *events]
         if not batch:
             return
-        # A batch that opens or closes a track rewrites the record of tracks on screen in its own transaction.
+        # A batch that opens or closes a track rewrites the record of tracks on screen in the same transaction.
         opens_or_closes = any(e.type in ("face.appeared", "face.left") for e in batch)
         open_tracks = OpenTracks(self.settings.camera, self.video.open_track_events()) if opens_or_closes else None
         for attempt in range(2):
@@ -446,9 +444,9 @@ class EdgeService:
         if self.mqtt is not None:
             self.mqtt.publish(batch)  # after SQLite: the broker only ever sees stored events
 
-    def _save_open_tracks(self, force: bool = False) -> None:
+    def _save_open_tracks(self) -> None:
         now = time.monotonic()
-        if not force and now - self._open_tracks_saved < OPEN_TRACKS_EVERY_S:
+        if now - self._open_tracks_saved < OPEN_TRACKS_EVERY_S:
             return
         self._open_tracks_saved = now
         try:
