@@ -58,6 +58,12 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--distill-alpha", type=float, default=d.distill_alpha, help="weight of the teachers' soft targets")
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature)
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        default=d.ema_decay,
+        help="keep an exponential moving average of the weights (e.g. 0.998), validated each epoch; 0: off",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--stop-after", type=int, default=None, help="end after this epoch (resume later)")
     p.epilog = "Several GPUs: torchrun --nproc-per-node N -m training emotion ... (each batch is split across them)."

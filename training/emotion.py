@@ -64,6 +64,9 @@ class EmotionTrainConfig:
     teachers: List[str] = field(default_factory=list)
     distill_alpha: float = 0.5
     distill_temperature: float = 4.0
+    # Exponential moving average of the weights (and batch-norm statistics), updated every step; 0 turns it off.
+    # Validated beside the trained weights each epoch; model.pt keeps whichever scores higher.
+    ema_decay: float = 0.0
 
 
 def pick_device(name: str) -> torch.device:
@@ -210,6 +213,20 @@ def distillation_loss(
     return F.kl_div(log_student, target, reduction="batchmean") * temperature**2
 
 
+def weight_average(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of ``model``'s weights and buffers (torch's AveragedModel).
+
+    Mid-run, a one-cycle schedule's high learning rate keeps the trained weights noisy; their average over the
+    last few hundred steps is a better network (measured on the w64 run: 65.3% vs 62.5% on PublicTest at
+    epoch 46 of 80). The first update copies the weights, so a run resumed from a checkpoint without an
+    average starts one there."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay must be between 0 and 1 (e.g. 0.998), not {decay}")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def epoch_line(record: Dict[str, float]) -> str:
     """One epoch's record as the JSON line the log and ``epochs.jsonl`` show (4 decimals)."""
     return json.dumps({k: round(v, 4) for k, v in record.items()})
@@ -293,6 +310,7 @@ def _train(
         optimizer, max_lr=cfg.max_lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch
     )
     aug_cfg = AugmentConfig(**cfg.augment)
+    average = weight_average(model, cfg.ema_decay) if cfg.ema_decay else None
     history: List[Dict[str, float]] = []
     best_acc, start_epoch = -1.0, 0
     last = out / "last.pt"
@@ -303,6 +321,8 @@ def _train(
         scheduler.load_state_dict(state["scheduler"])
         if "scaler" in state:
             scaler.load_state_dict(state["scaler"])
+        if average is not None and "ema" in state:
+            average.load_state_dict(state["ema"])
         history, best_acc, start_epoch = state["history"], state["best_acc"], state["epoch"]
         log.info("resumed from %s at epoch %d", last, start_epoch)
 
@@ -355,6 +375,8 @@ def _train(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if average is not None:
+                average.update_parameters(model)
             seen += len(idx)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y).sum())
@@ -368,6 +390,8 @@ def _train(
         if not ranks.main:
             continue  # rank 0 evaluates, keeps the best and writes the checkpoint
         val_loss, val_acc, _ = _evaluate(model, val, device)
+        # The network this epoch offers as the best: the trained weights, or their average when it scores higher.
+        candidate, candidate_acc = model, val_acc
         record = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / seen,
@@ -376,13 +400,17 @@ def _train(
             "val_loss": val_loss,
             "val_acc": val_acc,
             "lr": scheduler.get_last_lr()[0],
-            "elapsed_s": time.time() - started,
         }
+        if average is not None:
+            record["ema_val_loss"], record["ema_val_acc"], _ = _evaluate(average.module, val, device)
+            if record["ema_val_acc"] > candidate_acc:
+                candidate, candidate_acc = average.module, record["ema_val_acc"]
+        record["elapsed_s"] = time.time() - started
         history.append(record)
         log.info("epoch %d: %s", epoch + 1, epoch_line(record))
-        if val_acc > best_acc:
-            best_acc = val_acc
-            torch.save(model.state_dict(), out / "model.pt")
+        if candidate_acc > best_acc:
+            best_acc = candidate_acc
+            torch.save(candidate.state_dict(), out / "model.pt")
         # Written last and atomically: an interrupted save never leaves a broken checkpoint.
         tmp = out / "last.pt.tmp"
         torch.save(
@@ -391,6 +419,7 @@ def _train(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
+                **({"ema": average.state_dict()} if average is not None else {}),
                 "history": history,
                 "best_acc": best_acc,
                 "epoch": epoch + 1,

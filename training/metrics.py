@@ -67,17 +67,23 @@ def plot_confusion(report: Dict[str, object], path: Path, title: str = "Confusio
 
 
 def plot_curves(history: List[Dict[str, float]], path: Path) -> None:
-    """Loss and accuracy per epoch for train and validation, as a PNG."""
+    """Loss and accuracy per epoch for train and validation (and the weight average's validation, for the
+    epochs that have one), as a PNG."""
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.plot(epochs, [h["train_loss"] for h in history], label="train")
     ax1.plot(epochs, [h["val_loss"] for h in history], label="val")
+    averaged = [h for h in history if "ema_val_acc" in h]
+    if averaged:
+        ax1.plot([h["epoch"] for h in averaged], [h["ema_val_loss"] for h in averaged], label="val, weight average")
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("loss")
     ax1.legend()
     ax2.plot(epochs, [h["train_acc"] for h in history], label="train")
     ax2.plot(epochs, [h["val_acc"] for h in history], label="val")
+    if averaged:
+        ax2.plot([h["epoch"] for h in averaged], [h["ema_val_acc"] for h in averaged], label="val, weight average")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("accuracy")
     ax2.legend()

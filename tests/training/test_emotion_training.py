@@ -168,3 +168,24 @@ def test_a_teacher_with_other_classes_is_refused_by_name(fer_small, tmp_path):
     cfg.teachers = [_teacher_sure_of(0, tmp_path / "seven.pt")]
     with pytest.raises(ValueError, match="seven.pt predicts 7 classes, this run trains 5"):
         train_emotion(cfg)
+
+
+def test_a_weight_average_is_validated_each_epoch_and_resumes_exactly(fer_small, tmp_path):
+    straight = train_emotion(config(fer_small, tmp_path / "straight", epochs=3, ema_decay=0.9))
+    chunked = config(fer_small, tmp_path / "chunked", epochs=3, ema_decay=0.9)
+    train_emotion(chunked, stop_after=1)
+    train_emotion(chunked, resume=True)
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "chunked" / "last.pt", weights_only=False)
+    for key in a["ema"]:
+        assert torch.allclose(a["ema"][key].float(), b["ema"][key].float(), atol=1e-6), key
+    history = straight["history"]
+    assert all(0 <= h["ema_val_acc"] <= 1 for h in history)
+    # The average is a different network from the trained weights, and model.pt is the better of the two.
+    assert any(not torch.equal(a["ema"]["module." + k], v) for k, v in a["model"].items() if v.is_floating_point())
+    assert straight["best_val_acc"] == max(max(h["val_acc"], h["ema_val_acc"]) for h in history)
+
+
+def test_a_weight_average_decay_outside_zero_to_one_is_refused(fer_small, tmp_path):
+    with pytest.raises(ValueError, match="ema_decay"):
+        train_emotion(config(fer_small, tmp_path / "run", epochs=1, ema_decay=1.5))
