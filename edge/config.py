@@ -142,6 +142,12 @@ class EmotionConfig(Strict):
         description="A folder of face images (e.g. a few hundred FER2013 faces, any layout) to calibrate an INT8 "
         "TensorRT engine for the emotion network; unset: FP16. Only used by the tensorrt backend.",
     )
+    cpu_int8: bool = Field(
+        True,
+        description="Where ONNX Runtime runs on the CPU, use the INT8 network that `python -m training "
+        "quantize-emotion` wrote beside the weights (its manifest entry <model>_int8, with its measured "
+        "accuracy) when it was quantized from exactly these weights; false: the float network.",
+    )
 
 
 class IdentityConfig(Strict):

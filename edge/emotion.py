@@ -12,7 +12,7 @@ import numpy as np
 from edge.backends import InferenceBackend, ModelSpec, make_backend
 from edge.config import TTA_MODES
 from edge.crops import IMAGE_SUFFIXES, crop_resize, square_box
-from edge.manifest import ModelManifest
+from edge.manifest import ModelError, ModelManifest
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,44 @@ def calibration_faces(folder: Path, limit: int = 512) -> np.ndarray:
     return np.stack(faces)[:, None].astype(np.float32) / 255.0
 
 
+def emotion_network(manifest: ModelManifest, name: str = "emotion"):
+    """The PyTorch ResNet9 of manifest entry ``name``, its checksum verified and its weights loaded."""
+    import torch
+
+    from edge.models.resnet9 import ResNet9
+
+    entry = manifest.entry(name)
+    path = manifest.verified_path(name)
+    model = ResNet9(num_classes=len(entry["classes"]), width=int(entry["width"]))
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # wrong architecture, width or file type
+        raise ValueError(f"{path} is not a ResNet9 of width {entry['width']}: {exc}") from exc
+    return model
+
+
+def int8_entry_name(name: str) -> str:
+    """The manifest entry of the INT8 ONNX network quantized from entry ``name``."""
+    return f"{name}_int8"
+
+
+def quantized_file(manifest: ModelManifest, name: str) -> Optional[Path]:
+    """The INT8 ONNX file quantized from exactly the weights entry ``name`` holds, verified; None (and a log
+    line saying how to mend it) when there is none, it was quantized from other weights or fails its check."""
+    key = int8_entry_name(name)
+    if key not in manifest.entries:
+        return None
+    fix = f"run `python -m training quantize-emotion --name {name}` to quantize the weights that ship"
+    if manifest.entries[key].get("quantized_from") != manifest.entry(name)["sha256"]:
+        log.warning("%s was quantized from other weights than %s's: the float network runs; %s", key, name, fix)
+        return None
+    try:
+        return manifest.verified_path(key)
+    except ModelError as exc:
+        log.warning("%s: the float network runs; %s", exc, fix)
+        return None
+
+
 class EmotionClassifier:
     """Face boxes in a frame -> emotion probabilities ``(N, len(classes))``.
 
@@ -114,24 +152,22 @@ class EmotionClassifier:
         cache_dir: Optional[Path] = None,
         int8_calibration: Optional[Path] = None,
         tta: Optional[str] = None,
+        cpu_int8: bool = True,
     ) -> EmotionClassifier:
-        import torch
-
-        from edge.models.resnet9 import ResNet9
-
+        """The classifier of manifest entry ``name``, on the backend ``make_backend`` picks; with ``cpu_int8``,
+        ONNX Runtime on the CPU runs the entry's INT8 network where one matches the weights."""
         entry = manifest.entry(name)
-        path = manifest.verified_path(name)
-
-        def build():
-            model = ResNet9(num_classes=len(entry["classes"]), width=int(entry["width"]))
-            try:
-                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            except Exception as exc:  # wrong architecture, width or file type
-                raise ValueError(f"{path} is not a ResNet9 of width {entry['width']}: {exc}") from exc
-            return model
+        manifest.verified_path(name)  # refuse a missing or corrupt file now, not at the first face
 
         calibrate = (lambda: calibration_faces(int8_calibration)) if int8_calibration else None
-        spec = ModelSpec(name, entry["sha256"], (1, INPUT_SIZE, INPUT_SIZE), build, calibrate)
+        spec = ModelSpec(
+            name,
+            entry["sha256"],
+            (1, INPUT_SIZE, INPUT_SIZE),
+            lambda: emotion_network(manifest, name),
+            calibrate,
+            onnx_int8=quantized_file(manifest, name) if cpu_int8 else None,
+        )
         mode = tta or entry["input"].get("tta_mode", "flip")
         calibration = entry.get("calibration") or {}
         return cls(
@@ -141,6 +177,11 @@ class EmotionClassifier:
             temperature=calibration.get("temperature", 1.0),
             uncertain_below=calibration.get("uncertain_below", 0.0),
         )
+
+    @property
+    def precision(self) -> str:
+        """What the network runs in: fp32, fp16 or int8."""
+        return self.backend.precision
 
     def crops(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Gray 48x48 crops as a float batch ``(N, 1, 48, 48)`` in [0, 1]."""

@@ -92,6 +92,7 @@ def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None
                 Path(settings.storage.cache_dir),
                 Path(calibration) if calibration else None,
                 settings.emotion.tta,
+                settings.emotion.cpu_int8,
             )
         except (ModelError, ValueError, RuntimeError) as exc:
             analyzer.problems["emotion"] = str(exc)
@@ -332,6 +333,7 @@ class EdgeService:
                 "emotion": "resnet9" if self.analyzer.emotion else None,
                 "identity": self.analyzer.embedder.name if self.analyzer.embedder else None,
                 "backend": self.analyzer.emotion.backend.name if self.analyzer.emotion else None,
+                "emotion_precision": self.analyzer.emotion.precision if self.analyzer.emotion else None,
             },
             "auth": {"token": self.api_token is not None, "protect_reads": self.protect_reads},
             "problems": problems,

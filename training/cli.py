@@ -161,12 +161,13 @@ def _add_derive_emotion5(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("derive-emotion5", help="the 5-class model (angry, happy, sad, surprise, neutral) + manifest")
     p.add_argument("--models", default="models")
     p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
+    p.add_argument("--train", default="../shared/data/fer2013/train", help="faces to quantize the INT8 network with")
 
 
 def _run_derive_emotion5(args: argparse.Namespace) -> int:
     from training.emotion5 import derive_five_class
 
-    print(json.dumps(derive_five_class(Path(args.models), Path(args.val))["metrics"], indent=2))
+    print(json.dumps(derive_five_class(Path(args.models), Path(args.val), Path(args.train))["metrics"], indent=2))
     return 0
 
 
@@ -182,6 +183,23 @@ def _run_ship_emotion(args: argparse.Namespace) -> int:
     from training.ship import ship_emotion
 
     print(json.dumps(ship_emotion(Path(args.run), Path(args.models), args.name, tta=args.tta), indent=2))
+    return 0
+
+
+def _add_quantize_emotion(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("quantize-emotion", help="the shipped emotion network as INT8 ONNX for CPUs + its accuracy")
+    p.add_argument("--models", default="models")
+    p.add_argument("--name", default="emotion", help="the manifest entry to quantize: emotion or emotion5")
+    p.add_argument("--train", default="../shared/data/fer2013/train", help="faces whose activations set the ranges")
+    p.add_argument("--val", default="../shared/data/fer2013/val", help="PublicTest faces the accuracy is measured on")
+    p.add_argument("--calibration-faces", type=int, default=512)
+
+
+def _run_quantize_emotion(args: argparse.Namespace) -> int:
+    from training.quantize import quantize_emotion
+
+    entry = quantize_emotion(Path(args.models), Path(args.train), Path(args.val), args.name, args.calibration_faces)
+    print(json.dumps(entry, indent=2))
     return 0
 
 
@@ -371,6 +389,7 @@ COMMANDS = {
     "export": (_add_export, _run_export),
     "ship-emotion": (_add_ship_emotion, _run_ship_emotion),
     "publish-emotion": (_add_publish_emotion, _run_publish_emotion),
+    "quantize-emotion": (_add_quantize_emotion, _run_quantize_emotion),
     "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),
     "convert-shape-predictor": (_add_convert_shape_predictor, _run_convert_shape_predictor),
     "extract-faces": (_add_extract_faces, _run_extract_faces),

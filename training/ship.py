@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 from edge.manifest import sha256_of
 from edge.models.labels import CLASS_SETS
 from training.manifest import update_entry
+from training.quantize import requantize
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,20 @@ def ship_emotion(
     views ``tta`` that the service will run; plots go to ``models_dir/<name>``."""
     target, fields = emotion_entry(Path(run_dir), Path(models_dir), tta, name)
     fields.update(extra or {})
-    return update_entry(Path(models_dir), name, target, fields)
+    entry = update_entry(Path(models_dir), name, target, fields)
+    config = run_config(Path(run_dir))
+    requantize(Path(models_dir), name, Path(config["train"]), Path(config["val"]))
+    return entry
+
+
+def run_config(run_dir: Path) -> Dict[str, Any]:
+    """The training configuration of a run folder (from metrics.json when it finished, else last.pt)."""
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists():
+        return json.loads(metrics_path.read_text())["config"]
+    import torch
+
+    return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)["config"]
 
 
 def publish_emotion(run_dir: Path, out: Path, url: str, tta: str = "zoom") -> Path:
@@ -80,10 +94,7 @@ def emotion_entry(
     """
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    state = run_dir / "last.pt"
-    import torch
-
-    config = metrics.get("config") or torch.load(state, map_location="cpu", weights_only=False)["config"]
+    config = run_config(run_dir)
     width = int(config["width"])
     target = models_dir / f"{name}_resnet9_w{width}.pt"
     shutil.copyfile(run_dir / "model.pt", target)

@@ -101,3 +101,57 @@ def test_the_five_class_model_is_the_seven_class_one_without_disgust_and_fear(sh
     p7, p5 = seven.predict(faces), five.predict(faces)
     kept = p7[:, [seven.classes.index(c) for c in five.classes]]
     np.testing.assert_allclose(p5, kept / kept.sum(axis=1, keepdims=True), atol=1e-5)
+
+
+def _fer_faces(per_class: int):
+    import cv2
+
+    classes = ModelManifest(REPO_ROOT / "models").entry("emotion")["classes"]
+    faces = []
+    for name in classes:
+        files = sorted((FER / "val" / name).iterdir())[:per_class]
+        faces += [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
+    return np.stack(faces)[:, None].astype(np.float32) / 255.0
+
+
+def test_the_shipped_int8_network_runs_on_onnx_and_agrees_with_float(shared, tmp_path):
+    manifest = ModelManifest(REPO_ROOT / "models")
+    int8 = EmotionClassifier.from_manifest(manifest, backend="onnx", cache_dir=tmp_path)
+    fp32 = EmotionClassifier.from_manifest(manifest, backend="onnx", cache_dir=tmp_path, cpu_int8=False)
+    torch_clf = EmotionClassifier.from_manifest(manifest, backend="torch")
+    assert (int8.precision, fp32.precision, torch_clf.precision) == ("int8", "fp32", "fp32")
+    faces = _fer_faces(20)
+    a, b = int8.predict(faces), fp32.predict(faces)
+    assert np.allclose(a.sum(1), 1, atol=1e-4)
+    assert float((a.argmax(1) == b.argmax(1)).mean()) >= 0.9  # 98% on all of PublicTest (manifest)
+    assert not np.allclose(a, b, atol=1e-4)  # it is really another network
+
+
+def _models_copy(tmp_path):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models, ignore=shutil.ignore_patterns("*.pt", "*.npz"))
+    shutil.copy(REPO_ROOT / "models" / ModelManifest(REPO_ROOT / "models").entry("emotion")["file"], models)
+    return models
+
+
+def test_an_int8_network_of_other_weights_is_not_run(shared, tmp_path, caplog):
+    import json
+
+    models = _models_copy(tmp_path)
+    data = json.loads((models / "manifest.json").read_text())
+    data["models"]["emotion_int8"]["quantized_from"] = "0" * 64  # as after shipping new weights
+    (models / "manifest.json").write_text(json.dumps(data))
+    clf = EmotionClassifier.from_manifest(ModelManifest(models), backend="onnx", cache_dir=tmp_path / "cache")
+    assert clf.precision == "fp32"
+    assert "quantized from other weights" in caplog.text and "quantize-emotion" in caplog.text
+
+
+def test_a_corrupt_int8_file_is_refused_and_the_float_network_serves(shared, tmp_path, caplog):
+    models = _models_copy(tmp_path)
+    int8_file = models / ModelManifest(models).entry("emotion_int8")["file"]
+    int8_file.write_bytes(int8_file.read_bytes()[:1000])
+    clf = EmotionClassifier.from_manifest(ModelManifest(models), backend="onnx", cache_dir=tmp_path / "cache")
+    assert clf.precision == "fp32" and clf.predict(_fer_faces(1)).shape == (7, 7)
+    assert "sha256" in caplog.text and "quantize-emotion" in caplog.text

@@ -214,6 +214,8 @@ def test_metrics_and_health_and_openapi(server):
         time.sleep(0.5)
     health = httpx.get(server.url + "/health").json()
     assert health["status"] == "ok" and health["models"]["emotion"] == "resnet9"
+    # backend auto on a CPU: ONNX Runtime, running the INT8 network shipped for these weights
+    assert (health["models"]["backend"], health["models"]["emotion_precision"]) == ("onnx", "int8")
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     for p in ("/events", "/events/stream", "/stream.mjpg", "/analyze", "/identities/{name}/faces", "/metrics"):
         assert p in paths

@@ -24,7 +24,7 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     data["models"] = {"emotion": data["models"]["emotion"]}
     (models / "manifest.json").write_text(json.dumps(data))
 
-    entry = derive_five_class(models, fer_small)
+    entry = derive_five_class(models, fer_small, train=fer_small)
 
     path = models / f"emotion5_resnet9_w{seven['width']}.pt"
     assert entry["file"] == path.name and entry["sha256"] == sha256_of(path)
@@ -35,3 +35,21 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     five, full = torch.load(path, weights_only=True), torch.load(MODELS / seven["file"], weights_only=True)
     keep = [seven["classes"].index(c) for c in entry["classes"]]
     np.testing.assert_array_equal(five["classifier.3.weight"], full["classifier.3.weight"][keep])
+    int8 = ModelManifest(models).entry("emotion5_int8")
+    assert int8["quantized_from"] == entry["sha256"] and int8["metrics"]["tta"] == "none"
+
+
+def test_without_training_faces_the_int8_network_of_replaced_weights_is_dropped(tmp_path, fer_small, caplog):
+    models = tmp_path / "models"
+    models.mkdir()
+    data = json.loads((MODELS / "manifest.json").read_text())
+    data["models"] = {k: data["models"][k] for k in ("emotion", "emotion5_int8")}
+    for entry in data["models"].values():
+        shutil.copy(MODELS / entry["file"], models / entry["file"])
+    (models / "manifest.json").write_text(json.dumps(data))
+
+    derive_five_class(models, fer_small, train=tmp_path / "no-such-folder")
+
+    assert "emotion5_int8" not in ModelManifest(models).entries
+    assert not (models / data["models"]["emotion5_int8"]["file"]).exists()
+    assert "quantize-emotion --name emotion5" in caplog.text

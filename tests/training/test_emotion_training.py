@@ -122,6 +122,10 @@ def test_ship_a_five_class_run_beside_the_seven_class_model(fer_small, tmp_path)
     assert manifest.verified_path("emotion5").name == "emotion5_resnet9_w8.pt"
     assert manifest.entry("emotion")["file"] == "emotion_resnet9_w32.pt"  # the 7-class entry is untouched
     assert (models / "emotion5" / "curves.png").exists()
+    # The run's training faces are still here: the new weights ship with their INT8 network, measured.
+    int8 = manifest.entry("emotion5_int8")
+    assert int8["quantized_from"] == entry["sha256"] and int8["metrics"]["faces"] == 5 * 12
+    assert manifest.verified_path("emotion5_int8").name == "emotion5_resnet9_w8_int8.onnx"
 
 
 def _teacher_sure_of(label, path, num_classes=7):
