@@ -166,7 +166,7 @@ class EmotionClassifier:
             (1, INPUT_SIZE, INPUT_SIZE),
             lambda: emotion_network(manifest, name),
             calibrate,
-            onnx_int8=quantized_file(manifest, name) if cpu_int8 else None,
+            onnx_int8=(lambda: quantized_file(manifest, name)) if cpu_int8 else None,
         )
         mode = tta or entry["input"].get("tta_mode", "flip")
         calibration = entry.get("calibration") or {}

@@ -155,3 +155,15 @@ def test_a_corrupt_int8_file_is_refused_and_the_float_network_serves(shared, tmp
     clf = EmotionClassifier.from_manifest(ModelManifest(models), backend="onnx", cache_dir=tmp_path / "cache")
     assert clf.precision == "fp32" and clf.predict(_fer_faces(1)).shape == (7, 7)
     assert "sha256" in caplog.text and "quantize-emotion" in caplog.text
+
+
+def test_hosts_that_do_not_run_onnx_never_look_for_the_int8_network(shared, tmp_path, caplog):
+    import json
+
+    models = _models_copy(tmp_path)
+    data = json.loads((models / "manifest.json").read_text())
+    data["models"]["emotion_int8"]["quantized_from"] = "0" * 64  # stale, as after `edge install-model`
+    (models / "manifest.json").write_text(json.dumps(data))
+    clf = EmotionClassifier.from_manifest(ModelManifest(models), backend="torch")
+    assert clf.precision == "fp32" and clf.predict(_fer_faces(1)).shape == (7, 7)
+    assert "emotion_int8" not in caplog.text  # a Jetson (TensorRT) or torch host has nothing to mend
