@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -115,22 +115,56 @@ def plot_reliability(before: np.ndarray, after: np.ndarray, labels: np.ndarray, 
     plt.close(fig)
 
 
-def calibrate_emotion(
-    val: Path, models_dir: Path, out: Optional[Path] = None, write: bool = False, name: str = "emotion"
-) -> Dict:
-    """Fit the temperature and threshold on ``val`` (PublicTest) for the model ``name``; report the demo."""
-    manifest = ModelManifest(models_dir)
-    classifier = EmotionClassifier.from_manifest(manifest, name, backend="auto")
+def publictest_view_logits(classifier: EmotionClassifier, val: Path) -> Tuple[np.ndarray, np.ndarray]:
+    """The classifier's raw logits ``(views, N, classes)`` for every PublicTest face in ``val``, and the labels."""
     data = load_fer(val, classifier.classes, usage=("PublicTest",))
     faces = data.images[:, None].astype(np.float32) / 255.0
     view_logits = np.concatenate(
         [classifier.view_logits(faces[i : i + 256]) for i in tqdm(range(0, len(faces), 256), desc="PublicTest")],
         axis=1,
     )
+    return view_logits, data.labels
+
+
+def check_calibration(val: Path, models_dir: Path, name: str = "emotion") -> List[Dict]:
+    """Does the shipped temperature and threshold still hold for each network a CPU may run (float, and INT8
+    when one of these weights ships)? One row per precision: accuracy, ECE before and after, share uncertain.
+
+    The calibration is fitted once; this says whether the INT8 network (98% the same class) keeps it honest."""
+    manifest = ModelManifest(models_dir)
+    rows = []
+    for cpu_int8 in (False, True):
+        classifier = EmotionClassifier.from_manifest(manifest, name, backend="onnx", cpu_int8=cpu_int8)
+        if cpu_int8 and classifier.precision != "int8":
+            break  # no INT8 network of these weights ships
+        view_logits, labels = publictest_view_logits(classifier, val)
+        before = probabilities(view_logits, 1.0)
+        after = probabilities(view_logits, classifier.temperature)
+        rows.append(
+            {
+                "precision": classifier.precision,
+                "temperature": classifier.temperature,
+                "accuracy": round(float((after.argmax(axis=1) == labels).mean()), 4),
+                "ece_before": round(expected_calibration_error(before, labels), 4),
+                "ece_after": round(expected_calibration_error(after, labels), 4),
+                "uncertain_share": round(float((after.max(axis=1) < classifier.uncertain_below).mean()), 3),
+            }
+        )
+    return rows
+
+
+def calibrate_emotion(
+    val: Path, models_dir: Path, out: Optional[Path] = None, write: bool = False, name: str = "emotion"
+) -> Dict:
+    """Fit the temperature and threshold on ``val`` (PublicTest) for the model ``name``; report the demo."""
+    manifest = ModelManifest(models_dir)
+    # Fitted on the float network, the reference every backend approximates; `--check` measures INT8 with it.
+    classifier = EmotionClassifier.from_manifest(manifest, name, backend="auto", cpu_int8=False)
+    view_logits, labels = publictest_view_logits(classifier, val)
     before = probabilities(view_logits, 1.0)
-    temperature = fit_temperature(view_logits, data.labels)
+    temperature = fit_temperature(view_logits, labels)
     after = probabilities(view_logits, temperature)
-    threshold = uncertain_threshold(after, data.labels)
+    threshold = uncertain_threshold(after, labels)
     kept = after.max(axis=1) >= threshold
     demo = demo_faces(classifier)
     demo_logits = classifier.view_logits(demo) if len(demo) else np.zeros((1, 0, len(classifier.classes)))
@@ -139,14 +173,14 @@ def calibrate_emotion(
         "uncertain_below": threshold,
         "target_precision": TARGET_PRECISION,
         "publictest": {
-            "faces": int(len(data.labels)),
-            "accuracy": round(float((after.argmax(axis=1) == data.labels).mean()), 4),
-            "ece_before": round(expected_calibration_error(before, data.labels), 4),
-            "ece_after": round(expected_calibration_error(after, data.labels), 4),
-            "nll_before": round(nll(before, data.labels), 4),
-            "nll_after": round(nll(after, data.labels), 4),
+            "faces": int(len(labels)),
+            "accuracy": round(float((after.argmax(axis=1) == labels).mean()), 4),
+            "ece_before": round(expected_calibration_error(before, labels), 4),
+            "ece_after": round(expected_calibration_error(after, labels), 4),
+            "nll_before": round(nll(before, labels), 4),
+            "nll_after": round(nll(after, labels), 4),
             "named_share": round(float(kept.mean()), 3),
-            "named_accuracy": round(float((after.argmax(axis=1) == data.labels)[kept].mean()), 4),
+            "named_accuracy": round(float((after.argmax(axis=1) == labels)[kept].mean()), 4),
         },
         "demo_video": {
             "faces": int(len(demo)),
@@ -157,7 +191,7 @@ def calibrate_emotion(
         "command": f"python -m training calibrate-emotion --name {name} --write",
     }
     if out is not None:
-        plot_reliability(before, after, data.labels, out / "reliability.png")
+        plot_reliability(before, after, labels, out / "reliability.png")
         (out / "calibration.json").write_text(json.dumps(report, indent=2))
     if write:
         path = models_dir / "manifest.json"

@@ -119,11 +119,25 @@ def _add_calibrate_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
     p.add_argument("--out", default=None, help="folder for reliability.png and calibration.json (models/NAME)")
     p.add_argument("--write", action="store_true", help="store the result in the manifest entry")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="fit nothing: measure the shipped calibration on the float and the INT8 network (ONNX Runtime)",
+    )
 
 
 def _run_calibrate_emotion(args: argparse.Namespace) -> int:
-    from training.calibrate import calibrate_emotion
+    from training.calibrate import calibrate_emotion, check_calibration
 
+    if args.check:
+        rows = check_calibration(Path(args.val), Path(args.models), args.name)
+        print(f"{'network':8} {'T':>6} {'accuracy':>9} {'ECE before':>11} {'ECE after':>10} {'uncertain':>10}")
+        for r in rows:
+            print(
+                f"{r['precision']:8} {r['temperature']:6.3f} {r['accuracy']:9.2%} {r['ece_before']:11.4f}"
+                f" {r['ece_after']:10.4f} {r['uncertain_share']:10.1%}"
+            )
+        return 0
     out = Path(args.out or Path(args.models) / args.name)
     report = calibrate_emotion(Path(args.val), Path(args.models), out, args.write, args.name)
     print(json.dumps(report, indent=2))

@@ -5,6 +5,7 @@ import numpy as np
 from edge.config import REPO_ROOT
 from edge.emotion import EmotionClassifier, probabilities
 from edge.manifest import ModelManifest
+from tests.conftest import FER
 from training.calibrate import expected_calibration_error, fit_temperature, uncertain_threshold
 
 
@@ -46,3 +47,32 @@ def test_the_shipped_model_carries_its_calibration():
     )
     classifier = EmotionClassifier.from_manifest(ModelManifest(REPO_ROOT / "models"), backend="torch")
     assert classifier.temperature == entry["temperature"] and classifier.uncertain_below == entry["uncertain_below"]
+
+
+def _publictest_sample(root, per_class=6):
+    """A Kaggle-layout folder of real PublicTest faces."""
+    import shutil
+
+    for cls_dir in sorted((FER / "val").iterdir()):
+        (root / cls_dir.name).mkdir(parents=True)
+        for p in sorted(cls_dir.iterdir())[:per_class]:
+            shutil.copy(p, root / cls_dir.name / p.name)
+    return root
+
+
+def test_the_check_measures_the_shipped_calibration_on_float_and_int8(shared, tmp_path, capsys):
+    from training.calibrate import check_calibration
+    from training.cli import main
+
+    val = _publictest_sample(tmp_path / "val")
+    manifest_before = (REPO_ROOT / "models" / "manifest.json").read_bytes()
+    rows = check_calibration(val, REPO_ROOT / "models")
+    entry = ModelManifest(REPO_ROOT / "models").entry("emotion")["calibration"]
+    assert [r["precision"] for r in rows] == ["fp32", "int8"]
+    for r in rows:
+        assert r["temperature"] == entry["temperature"]
+        assert 0.3 < r["accuracy"] < 1 and 0 <= r["ece_after"] <= 1 and 0 <= r["uncertain_share"] <= 1
+    assert main(["calibrate-emotion", "--check", "--val", str(val)]) == 0
+    table = capsys.readouterr().out
+    assert "ECE after" in table and "int8" in table and "fp32" in table
+    assert (REPO_ROOT / "models" / "manifest.json").read_bytes() == manifest_before  # a check fits nothing
