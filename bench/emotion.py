@@ -17,9 +17,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from edge.emotion import EmotionClassifier, calibration_faces, quantized_file, tta_views
+from edge.emotion import EmotionClassifier, calibration_faces, emotion_network, quantized_file, tta_views
 from edge.manifest import ModelManifest
-from edge.models.resnet9 import ResNet9, count_macs
+from edge.models.resnet9 import count_macs
 
 WARMUP_CALLS = 5
 
@@ -39,11 +39,11 @@ def time_model(
         clf.predict(faces)
         times.append((time.perf_counter() - start) * 1000)
     views = len(tta_views(faces[:1], clf.tta))
-    net = ResNet9(num_classes=len(entry["classes"]), width=int(entry["width"]))
+    net = emotion_network(manifest, "emotion")
     return {
         "models": str(models_dir),
         "file": entry["file"],
-        "width": int(entry["width"]),
+        "width": entry["width"],  # a list for an averaged network
         "tta": clf.tta,
         "views": views,
         "faces": len(faces),

@@ -80,18 +80,22 @@ def calibration_faces(folder: Path, limit: int = 512) -> np.ndarray:
 
 
 def emotion_network(manifest: ModelManifest, name: str = "emotion"):
-    """The PyTorch ResNet9 of manifest entry ``name``, its checksum verified and its weights loaded."""
+    """The PyTorch network of manifest entry ``name`` (a ResNet9 or an averaged set of them), its checksum
+    verified and its weights loaded."""
     import torch
 
-    from edge.models.resnet9 import ResNet9
+    from edge.models.resnet9 import resnet9_from_state
 
     entry = manifest.entry(name)
     path = manifest.verified_path(name)
-    model = ResNet9(num_classes=len(entry["classes"]), width=int(entry["width"]))
     try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as exc:  # wrong architecture, width or file type
-        raise ValueError(f"{path} is not a ResNet9 of width {entry['width']}: {exc}") from exc
+        model = resnet9_from_state(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # not a weights file, or another network's
+        raise ValueError(f"{path} is not the emotion network manifest entry {name!r} describes: {exc}") from exc
+    if model.num_classes != len(entry["classes"]):
+        raise ValueError(
+            f"{path} predicts {model.num_classes} classes but manifest entry {name!r} lists {len(entry['classes'])}"
+        )
     return model
 
 

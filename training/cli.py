@@ -187,7 +187,12 @@ def _run_derive_emotion5(args: argparse.Namespace) -> int:
 
 def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
-    p.add_argument("--run", required=True, help="run folder written by `emotion`")
+    p.add_argument(
+        "--run",
+        required=True,
+        action="append",
+        help="run folder written by `emotion`; repeat it to ship the runs' mean as one network",
+    )
     p.add_argument("--models", default="models")
     p.add_argument("--tta", choices=TTA_MODES, default="zoom", help="test-time views the service runs")
     p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
@@ -196,7 +201,8 @@ def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
 def _run_ship_emotion(args: argparse.Namespace) -> int:
     from training.ship import ship_emotion
 
-    print(json.dumps(ship_emotion(Path(args.run), Path(args.models), args.name, tta=args.tta), indent=2))
+    runs = [Path(r) for r in args.run]
+    print(json.dumps(ship_emotion(runs, Path(args.models), args.name, tta=args.tta), indent=2))
     return 0
 
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from edge.emotion import tta_views
 from edge.models.labels import CLASS_SETS
-from edge.models.resnet9 import ResNet9, count_macs
+from edge.models.resnet9 import ResNet9, count_macs, resnet9_from_state
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.fer import FerArrays, load_fer
 from training.metrics import classification_report, plot_confusion, plot_curves
@@ -177,18 +177,13 @@ def build_model(cfg: EmotionTrainConfig) -> ResNet9:
     return ResNet9(num_classes=len(CLASS_SETS[cfg.classes]), width=cfg.width, dropout=cfg.dropout)
 
 
-def resnet9_from_weights(path: Path) -> ResNet9:
-    """The ResNet9 a weights file (state_dict) holds, at the width and number of classes its shapes say, in
-    eval mode."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    net = ResNet9(
-        num_classes=int(state["classifier.3.weight"].shape[0]), width=int(state["features.0.0.weight"].shape[0])
-    )
-    net.load_state_dict(state)
-    return net.eval()
+def resnet9_from_weights(path: Path) -> torch.nn.Module:
+    """The network a weights file (state_dict) holds: a ResNet9, or an averaged set of them, at the widths and
+    number of classes its shapes say, in eval mode."""
+    return resnet9_from_state(torch.load(path, map_location="cpu", weights_only=True))
 
 
-def load_teachers(paths: List[str], num_classes: int, device: torch.device) -> List[ResNet9]:
+def load_teachers(paths: List[str], num_classes: int, device: torch.device) -> List[torch.nn.Module]:
     """The distillation teachers, frozen; a ValueError naming the file when one has other classes."""
     teachers = []
     for path in paths:

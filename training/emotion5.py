@@ -27,9 +27,10 @@ def derive_five_class(models_dir: Path, val: Path, train: Path = Path("../shared
     seven = manifest.entry("emotion")
     state = torch.load(manifest.verified_path("emotion"), map_location="cpu", weights_only=True)
     keep = [seven["classes"].index(c) for c in FER2013_5_CLASSES]
-    state["classifier.3.weight"] = state["classifier.3.weight"][keep].clone()
-    state["classifier.3.bias"] = state["classifier.3.bias"][keep].clone()
-    file = f"emotion5_resnet9_w{seven['width']}.pt"  # the width of the network it is cut from
+    for key in state:  # the last layer of the network, or of each member of an averaged one
+        if key.endswith(("classifier.3.weight", "classifier.3.bias")):
+            state[key] = state[key][keep].clone()
+    file = "emotion5" + seven["file"][len("emotion") :]  # named after the network it is cut from
     path = models_dir / file
     torch.save(state, path)
     entry = copy.deepcopy(seven)

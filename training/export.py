@@ -19,6 +19,7 @@ import torch
 
 from edge.backends import OnnxBackend
 from edge.compile import export_onnx
+from edge.emotion import emotion_network
 from edge.manifest import ModelError, ModelManifest
 from training.fer import load_folder
 
@@ -68,14 +69,10 @@ def networks(models: Path, fer_dir: Path, photo: Path) -> List[Tuple[str, torch.
     """(name, PyTorch module, real input batch) for every network whose weights are installed."""
     from edge.identity.embedders import FaceDescriptorEmbedder, VggFace2Embedder
     from edge.models.face_descriptor import FaceDescriptorNet
-    from edge.models.resnet9 import ResNet9
 
     manifest = ModelManifest(models)
     out = []
-    entry = manifest.entry("emotion")
-    emotion = ResNet9(num_classes=len(entry["classes"]), width=int(entry["width"]))
-    emotion.load_state_dict(torch.load(manifest.verified_path("emotion"), map_location="cpu", weights_only=True))
-    out.append(("emotion", emotion, fer_batch(fer_dir)))
+    out.append(("emotion", emotion_network(manifest, "emotion"), fer_batch(fer_dir)))
     descriptor = FaceDescriptorNet()
     descriptor.load_state_dict(
         torch.load(manifest.verified_path(FaceDescriptorEmbedder.name), map_location="cpu", weights_only=True)

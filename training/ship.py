@@ -6,7 +6,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from edge.manifest import sha256_of
 from edge.models.labels import CLASS_SETS
@@ -24,19 +24,21 @@ TTA_DESCRIPTIONS = {
 
 
 def ship_emotion(
-    run_dir: Path,
+    runs: Union[Path, Sequence[Path]],
     models_dir: Path,
     name: str = "emotion",
     extra: Optional[Dict[str, Any]] = None,
     tta: str = "zoom",
 ):
-    """Copy ``run_dir/model.pt`` as ``<name>_resnet9_w<W>.pt`` into ``models_dir`` and record it under
-    ``name`` (emotion: 7 classes, emotion5: 5), with its PublicTest metrics measured with the test-time
-    views ``tta`` that the service will run; plots go to ``models_dir/<name>``."""
-    target, fields = emotion_entry(Path(run_dir), Path(models_dir), tta, name)
+    """Ship run folders' best weights into ``models_dir`` under manifest entry ``name`` (emotion: 7 classes,
+    emotion5: 5), with their PublicTest metrics measured with the test-time views ``tta`` that the service will
+    run; plots go to ``models_dir/<name>``. One run ships as ``<name>_resnet9_w<W>.pt``; several ship as one
+    averaged network (``edge.models.resnet9.AveragedResNet9``), ``<name>_resnet9_w<W1>+w<W2>.pt``."""
+    runs = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    target, fields = emotion_entry(runs, Path(models_dir), tta, name)
     fields.update(extra or {})
     entry = update_entry(Path(models_dir), name, target, fields)
-    config = run_config(Path(run_dir))
+    config = run_config(runs[0])
     requantize(Path(models_dir), name, Path(config["train"]), Path(config["val"]))
     return entry
 
@@ -55,7 +57,7 @@ def publish_emotion(run_dir: Path, out: Path, url: str, tta: str = "zoom") -> Pa
     """Write the weights and ``emotion.json`` (a manifest entry with ``url``) for ``edge install-model``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    target, fields = emotion_entry(Path(run_dir), out, tta)
+    target, fields = emotion_entry([Path(run_dir)], out, tta)
     onnx_path = export_emotion_onnx(target, fields, out / (target.stem + ".onnx"))
     fields["onnx_file"] = onnx_path.name
     fields.update(
@@ -74,49 +76,60 @@ def publish_emotion(run_dir: Path, out: Path, url: str, tta: str = "zoom") -> Pa
 
 def export_emotion_onnx(weights: Path, fields: Dict[str, Any], out: Path) -> Path:
     """ONNX of the shipped weights (dynamic batch), for TensorRT or ONNX Runtime elsewhere."""
-    import torch
-
     from edge.compile import export_onnx
-    from edge.models.resnet9 import ResNet9
+    from training.emotion import resnet9_from_weights
 
-    net = ResNet9(num_classes=len(fields["classes"]), width=fields["width"])
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return export_onnx(net, (1, 48, 48), out)
+    return export_onnx(resnet9_from_weights(weights), (1, 48, 48), out)
 
 
 def emotion_entry(
-    run_dir: Path, models_dir: Path, tta: str = "zoom", name: str = "emotion"
+    runs: Sequence[Path], models_dir: Path, tta: str = "zoom", name: str = "emotion"
 ) -> Tuple[Path, Dict[str, Any]]:
-    """Copy the run's best weights (and plots) into ``models_dir``; return the file and its manifest fields.
+    """Write the runs' best weights (one run's copied, several averaged) and plots into ``models_dir``; return
+    the file and its manifest fields.
 
-    The metrics are the run's validation (PublicTest) report, measured again with ``tta`` when the
-    validation data is still where the run found it (training validates with flips only).
+    The metrics are a single run's validation (PublicTest) report, measured again with ``tta`` when the
+    validation data is still where the run found it (training validates with flips only); an averaged
+    network is always measured, so its data must be there.
     """
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    config = run_config(run_dir)
-    width = int(config["width"])
-    target = models_dir / f"{name}_resnet9_w{width}.pt"
-    shutil.copyfile(run_dir / "model.pt", target)
+    configs = [run_config(r) for r in runs]
+    widths = [int(c["width"]) for c in configs]
+    target = models_dir / f"{name}_resnet9_{'+'.join(f'w{w}' for w in widths)}.pt"
     plots = models_dir / name
     plots.mkdir(exist_ok=True)
-    if (run_dir / "curves.png").exists():
-        shutil.copyfile(run_dir / "curves.png", plots / "curves.png")
+    if len(runs) == 1:
+        shutil.copyfile(runs[0] / "model.pt", target)
+        if (runs[0] / "curves.png").exists():
+            shutil.copyfile(runs[0] / "curves.png", plots / "curves.png")
+    else:
+        import torch
+
+        from edge.models.resnet9 import averaged_state
+
+        states = [torch.load(r / "model.pt", map_location="cpu", weights_only=True) for r in runs]
+        torch.save(averaged_state(states), target)
+    config = configs[0]
+    metrics_path = runs[0] / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() and len(runs) == 1 else {}
     val, mode = (metrics["val"], "flip") if metrics else (None, tta)  # training validates with flips
-    if metrics and tta != "flip":
+    if len(runs) > 1 or (metrics and tta != "flip"):
         if Path(config["val"]).exists():
             from training.evaluate import evaluate_emotion
 
             # Writes plots/confusion.png and report.json for these views.
-            val = evaluate_emotion(config["val"], str(run_dir / "model.pt"), "PublicTest", str(plots), tta)
+            val = evaluate_emotion(config["val"], str(target), "PublicTest", str(plots), tta)
             mode = tta
+        elif len(runs) > 1:
+            raise FileNotFoundError(f"{config['val']} is gone: an averaged network ships only with its PublicTest")
         else:
             log.warning("%s is gone: the metrics and tta_mode stay the training's (flips)", config["val"])
-    if mode == "flip" and (run_dir / "confusion_val.png").exists():
-        shutil.copyfile(run_dir / "confusion_val.png", plots / "confusion.png")
+    if mode == "flip" and len(runs) == 1 and (runs[0] / "confusion_val.png").exists():
+        shutil.copyfile(runs[0] / "confusion_val.png", plots / "confusion.png")
     fields: Dict[str, Any] = {
-        "architecture": "ResNet9 (edge.models.resnet9.ResNet9)",
-        "width": width,
+        "architecture": "ResNet9 (edge.models.resnet9.ResNet9)"
+        if len(runs) == 1
+        else f"the mean probability of {len(runs)} ResNet9s (edge.models.resnet9.AveragedResNet9)",
+        "width": widths[0] if len(runs) == 1 else widths,
         "classes": list(CLASS_SETS[config["classes"]]),
         "input": {
             "size": [48, 48],
@@ -126,31 +139,37 @@ def emotion_entry(
             "tta_mode": mode,
             "tta": TTA_DESCRIPTIONS[mode],
         },
-        "training": {
-            k: config[k]
-            for k in (
-                "epochs",
-                "batch_size",
-                "optimizer",
-                "max_lr",
-                "weight_decay",
-                "grad_clip",
-                "label_smoothing",
-                "seed",
-            )
-        },
+        "training": training_fields(config) if len(runs) == 1 else [training_fields(c) for c in configs],
         "data": "FER2013 train (28,709 faces); selected on PublicTest (3,589)",
         "source": "trained by this project: python -m training emotion",
         "license": "weights: MIT (this project); FER2013 data: research use",
     }
-    if metrics:
+    if val is not None:
         fields["metrics"] = {
             "publictest_accuracy": round(val["accuracy"], 4),
             "publictest_macro_f1": round(val["macro_f1"], 4),
             "per_class_f1": {k: round(v["f1"], 4) for k, v in val["per_class"].items()},
-            "params": metrics["params"],
-            "macs": metrics["macs"],
-            "epochs_run": len(metrics["history"]),
-            "train_time_s": round(metrics["history"][-1]["elapsed_s"]),
         }
+    if metrics:
+        fields["metrics"].update(
+            {
+                "params": metrics["params"],
+                "macs": metrics["macs"],
+                "epochs_run": len(metrics["history"]),
+                "train_time_s": round(metrics["history"][-1]["elapsed_s"]),
+            }
+        )
+    elif len(runs) > 1:
+        from edge.models.resnet9 import count_macs
+        from training.emotion import resnet9_from_weights
+
+        net = resnet9_from_weights(target)
+        fields["metrics"].update({"params": sum(p.numel() for p in net.parameters()), "macs": count_macs(net)})
+        fields["source"] += f" ({len(runs)} runs averaged: python -m training ship-emotion --run ... --run ...)"
     return target, fields
+
+
+def training_fields(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The training settings a manifest entry records from a run's configuration."""
+    keys = ("epochs", "batch_size", "optimizer", "max_lr", "weight_decay", "grad_clip", "label_smoothing", "seed")
+    return {k: config[k] for k in keys}

@@ -8,7 +8,7 @@ conv5, conv6+pool, residual, dropout, 6x6 max-pool, linear. A conv block is
 
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Sequence, Union
 
 import torch
 from torch import nn
@@ -70,7 +70,48 @@ class ResNet9(nn.Module):
         return self.classifier(self.features(x))
 
 
-def count_macs(model: ResNet9, size: int = 48) -> int:
+class AveragedResNet9(nn.Module):
+    """Several ResNet9s of the same classes as one network (an ensemble that ships as one file).
+
+    Its logits are the log of the members' mean probability, so a softmax of them is the ensemble's answer and
+    everything downstream (test-time views, temperature, ONNX, TensorRT, INT8) treats it as one network."""
+
+    def __init__(self, members: Sequence[ResNet9]) -> None:
+        super().__init__()
+        if not members or len({m.num_classes for m in members}) != 1:
+            raise ValueError("an averaged network needs at least one member, all with the same classes")
+        self.members = nn.ModuleList(members)
+        self.num_classes = members[0].num_classes
+        self.widths = [m.width for m in members]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members]).mean(dim=0)
+        return torch.log(probs.clamp_min(1e-12))
+
+
+def averaged_state(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """The state_dict of the :class:`AveragedResNet9` whose members hold ``states``, in that order."""
+    return {f"members.{i}.{key}": value for i, state in enumerate(states) for key, value in state.items()}
+
+
+def resnet9_from_state(state: Dict[str, torch.Tensor]) -> Union[ResNet9, AveragedResNet9]:
+    """The network a state_dict holds (a ResNet9, or an AveragedResNet9 when its keys are ``members.<i>.``), at
+    the widths and number of classes its shapes say, weights loaded, in eval mode; ValueError for anything else."""
+
+    def member(prefix: str) -> ResNet9:
+        width = int(state[prefix + "features.0.0.weight"].shape[0])
+        return ResNet9(num_classes=int(state[prefix + "classifier.3.weight"].shape[0]), width=width)
+
+    try:
+        count = len({key.split(".")[1] for key in state if key.startswith("members.")})
+        net = AveragedResNet9([member(f"members.{i}.") for i in range(count)]) if count else member("")
+        net.load_state_dict(state)
+    except (KeyError, IndexError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"these are not the weights of a ResNet9 ({type(exc).__name__}: {exc})") from exc
+    return net.eval()
+
+
+def count_macs(model: nn.Module, size: int = 48) -> int:
     """Multiply-accumulates of one forward pass (convolutions and the linear layer)."""
     macs = 0
 

@@ -18,6 +18,39 @@ def test_resnet9_shapes_and_cost():
     assert count_macs(ResNet9(width=32)) * 15 < count_macs(net)
 
 
+def _random_resnet9(seed, width=8):
+    import torch
+
+    torch.manual_seed(seed)
+    net = ResNet9(num_classes=7, width=width)
+    torch.nn.init.normal_(net.classifier[-1].weight, std=0.5)  # a zero head would say "uniform" for every face
+    return net.eval()
+
+
+def test_an_averaged_network_is_its_members_mean_and_exports_as_one(tmp_path):
+    import torch
+
+    from edge.backends import OnnxBackend
+    from edge.compile import export_onnx
+    from edge.models.resnet9 import AveragedResNet9, averaged_state, resnet9_from_state
+
+    a, b = _random_resnet9(0), _random_resnet9(1, width=16)
+    x = torch.rand(5, 1, 48, 48)
+    with torch.no_grad():
+        mean = (torch.softmax(a(x), 1) + torch.softmax(b(x), 1)) / 2
+        loaded = resnet9_from_state(averaged_state([a.state_dict(), b.state_dict()]))
+        assert isinstance(loaded, AveragedResNet9) and loaded.widths == [8, 16] and loaded.num_classes == 7
+        assert torch.allclose(torch.softmax(loaded(x), 1), mean, atol=1e-6)
+        assert not torch.allclose(mean, torch.softmax(a(x), 1), atol=1e-3)  # both members count
+        single = resnet9_from_state(a.state_dict())
+        assert isinstance(single, ResNet9) and single.width == 8 and torch.equal(single(x), a(x))
+    onnx_probs = OnnxBackend(export_onnx(loaded, (1, 48, 48), tmp_path / "avg.onnx"))(x.numpy())
+    assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
+    assert count_macs(loaded) == count_macs(a) + count_macs(b)
+    with pytest.raises(ValueError, match="not the weights of a ResNet9"):
+        resnet9_from_state({"fc.weight": torch.zeros(7, 10)})
+
+
 def test_shipped_model_recognises_real_fer_faces(shared):
     import cv2
 

@@ -128,6 +128,43 @@ def test_ship_a_five_class_run_beside_the_seven_class_model(fer_small, tmp_path)
     assert manifest.verified_path("emotion5_int8").name == "emotion5_resnet9_w8_int8.onnx"
 
 
+def test_ship_two_runs_as_one_averaged_network(fer_small, tmp_path):
+    import shutil
+
+    from edge.emotion import EmotionClassifier
+    from edge.manifest import ModelManifest
+    from tests.conftest import ROOT
+    from training.cli import main as training_main
+
+    for seed in (1, 2):
+        train_emotion(config(fer_small, tmp_path / f"run{seed}", epochs=1, seed=seed))
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(ROOT / "models" / "manifest.json", models)
+    runs = ["--run", str(tmp_path / "run1"), "--run", str(tmp_path / "run2")]
+    assert training_main(["ship-emotion", *runs, "--models", str(models), "--tta", "flip"]) == 0
+    manifest = ModelManifest(models)
+    entry = manifest.entry("emotion")
+    assert entry["file"] == "emotion_resnet9_w8+w8.pt" and entry["width"] == [8, 8]
+    assert "AveragedResNet9" in entry["architecture"] and len(entry["training"]) == 2
+    # Its accuracy is the two runs' ensemble, as evaluate-emotion measures one.
+    ensemble = evaluate_emotion(str(fer_small), [str(tmp_path / f"run{s}" / "model.pt") for s in (1, 2)], tta="flip")
+    assert entry["metrics"]["publictest_accuracy"] == round(ensemble["accuracy"], 4)
+    assert entry["metrics"]["macs"] == 2 * json.loads((tmp_path / "run1" / "metrics.json").read_text())["macs"]
+    assert manifest.entry("emotion_int8")["quantized_from"] == entry["sha256"]
+    faces = np.zeros((3, 1, 48, 48), np.float32) + 0.5
+    for backend in ("torch", "onnx"):
+        clf = EmotionClassifier.from_manifest(manifest, backend=backend, cache_dir=tmp_path / "cache")
+        assert clf.predict(faces).shape == (3, 7)
+    # The 5-class model is cut from every member.
+    from training.emotion5 import derive_five_class
+
+    five = derive_five_class(models, fer_small, train=fer_small)
+    assert five["file"] == "emotion5_resnet9_w8+w8.pt"
+    clf5 = EmotionClassifier.from_manifest(ModelManifest(models), "emotion5", backend="torch")
+    assert clf5.predict(faces).shape == (3, 5)
+
+
 def _teacher_sure_of(label, path, num_classes=7):
     """A teacher that calls every face ``label``: a ResNet9 whose last layer only has a bias."""
     from edge.models.resnet9 import ResNet9
