@@ -7,7 +7,7 @@ const form = document.getElementById("filters");
 const rows = document.getElementById("rows");
 const more = document.getElementById("more");
 const message = document.getElementById("message");
-let cursor = 0, shown = 0, live = null;
+let cursor = 0, shown = 0, live = null, generation = 0;
 
 // A day back by default, so a long log does not start at its first event.
 const dayAgo = new Date(Date.now() - 86400e3);
@@ -33,9 +33,16 @@ function row(ev) {
   return tr;
 }
 async function load(reset) {
-  if (reset) { rows.innerHTML = ""; cursor = 0; shown = 0; }
+  // A new search stops the old live feed first and ignores answers to older searches: otherwise
+  // events that match the old filters land in the new list while the new page is on its way.
+  if (reset) {
+    if (live) { live.close(); live = null; }
+    rows.innerHTML = ""; cursor = 0; shown = 0;
+  }
+  const mine = ++generation;
   try {
     const j = await api(`/events?${query(cursor)}`);
+    if (mine !== generation) return;
     j.events.filter(wanted).forEach(ev => { rows.append(row(ev)); shown++; });
     cursor = j.next;
     more.hidden = j.events.length < 50;

@@ -38,6 +38,18 @@ def wait_for_event(server, kind: str, timeout: float = 120) -> dict:
     raise AssertionError(f"no {kind} event within {timeout} s")
 
 
+def wait_for_event_after(server, seq: int, matches, timeout: float = 120) -> dict:
+    """The first event logged after ``seq`` for which ``matches(event)`` holds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        events = httpx.get(f"{server.url}/events", params={"after": seq, "limit": 1000}, timeout=10).json()["events"]
+        found = [ev for ev in events if matches(ev)]
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no matching event after #{seq} within {timeout} s")
+
+
 def loaded_images(page, selector: str) -> int:
     return page.eval_on_selector_all(selector, "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
 
@@ -64,6 +76,17 @@ def test_events_page_lists_events_with_thumbnails_and_filters(server, page):
     page.wait_for_function("[...document.querySelectorAll('#rows img.thumb')].some(i => i.naturalWidth > 0)")
     assert loaded_images(page, "#rows img.thumb") >= 1
     shot(page, "events")
+
+    # Hold the filtered answer until the service has logged an event of another type, which the live
+    # feed of the unfiltered list delivers meanwhile: it must not land among the filtered rows.
+    last_seq = httpx.get(f"{server.url}/events", params={"limit": 1}, timeout=10).json()["last_seq"]
+
+    def answer_after_another_event(route):
+        wait_for_event_after(server, last_seq, lambda ev: ev["type"] != "face.appeared")
+        time.sleep(1)
+        route.continue_()
+
+    page.route("**/events?*type=face.appeared*", answer_after_another_event)
     page.select_option("select[name=type]", "face.appeared")
     page.click("#filters button")
     page.wait_for_function(
