@@ -129,13 +129,14 @@ link() {
 # Each link is signed on a line of its own: a failing `aws s3 presign` inside another command's
 # argument would not stop the script (set -e does not see it) and would publish an empty URL.
 WEIGHTS_URL="$(link "$DEST/publish/$WEIGHTS")"
+INT8_URL="$(link "$DEST/publish/${WEIGHTS%.pt}_int8.onnx")"  # CPU hosts run this one
 run "${TRAIN[@]}" publish-emotion --run "/work/runs/$RUN_ID/emotion" --out "/work/runs/$RUN_ID/publish" \
-    --url "$WEIGHTS_URL"
+    --url "$WEIGHTS_URL" --int8-url "$INT8_URL"
 copy "$RUN_DIR" "$DEST"
 ENTRY_URL="$(link "$DEST/publish/emotion.json")"
 cat <<MSG
 
-Published run $RUN_ID to $DEST (weights, ONNX, metrics, plots).
+Published run $RUN_ID to $DEST (weights, ONNX, INT8 ONNX, calibration, metrics, plots).
 On the device, install it (downloads, checks sha256, updates the manifest) and restart:
   docker compose exec edge python3 -m edge install-model '$ENTRY_URL'
   docker compose restart edge

@@ -12,7 +12,7 @@ import numpy as np
 from edge.backends import InferenceBackend, ModelSpec, make_backend
 from edge.config import TTA_MODES
 from edge.crops import IMAGE_SUFFIXES, crop_resize, square_box
-from edge.manifest import ModelError, ModelManifest
+from edge.manifest import ModelError, ModelManifest, int8_entry_name
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,6 @@ def emotion_network(manifest: ModelManifest, name: str = "emotion"):
             f"{path} predicts {model.num_classes} classes but manifest entry {name!r} lists {len(entry['classes'])}"
         )
     return model
-
-
-def int8_entry_name(name: str) -> str:
-    """The manifest entry of the INT8 ONNX network quantized from entry ``name``."""
-    return f"{name}_int8"
 
 
 def quantized_file(manifest: ModelManifest, name: str) -> Optional[Path]:

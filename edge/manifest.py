@@ -27,6 +27,11 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def int8_entry_name(name: str) -> str:
+    """The manifest entry of the INT8 ONNX network quantized from entry ``name``."""
+    return f"{name}_int8"
+
+
 class ModelManifest:
     """The parsed manifest of one models folder."""
 
@@ -107,8 +112,10 @@ def download(url: str, dest: Path, sha256: Optional[str] = None, timeout: float 
 def install_model(models_dir: Path, entry_url: str) -> Dict[str, Any]:
     """Install a model published with its manifest entry (JSON with ``name``, ``file``, ``sha256``, ``url``).
 
-    The weights are downloaded and checked first; only then is the entry in
-    ``models_dir/manifest.json`` replaced (the old file is kept on disk).
+    The weights are downloaded and checked first, and so is the INT8 network for CPUs when the entry
+    carries one (``int8``: its own ``file``, ``sha256``, ``url``); only then is the entry in
+    ``models_dir/manifest.json`` replaced (the old files are kept on disk). The INT8 entry of the weights
+    replaced goes with them: it was quantized from other weights.
     """
     import urllib.request
 
@@ -120,16 +127,26 @@ def install_model(models_dir: Path, entry_url: str) -> Dict[str, Any]:
     missing = [k for k in ("name", "file", "sha256", "url") if k not in entry]
     if missing:
         raise ModelError(f"{entry_url} lacks {missing}; publish the entry written by the retrain script")
+    int8 = entry.pop("int8", None)
+    if int8 is not None and any(k not in int8 for k in ("file", "sha256", "url")):
+        raise ModelError(f"{entry_url}: its int8 network lacks a file, sha256 or url; publish the entry again")
     models_dir = Path(models_dir)
     download(entry["url"], models_dir / entry["file"], entry["sha256"])
+    if int8 is not None:
+        download(int8["url"], models_dir / int8["file"], int8["sha256"])
     path = models_dir / "manifest.json"
     data = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    models = data.setdefault("models", {})
     name = entry.pop("name")
     # Marks it as the user's choice: a rebuilt image's own model of this name does not replace it.
-    entry["installed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    data.setdefault("models", {})[name] = entry
+    installed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    models[name] = dict(entry, installed_at=installed_at)
+    if int8 is not None:
+        models[int8_entry_name(name)] = dict(int8, installed_at=installed_at)
+    else:
+        models.pop(int8_entry_name(name), None)
     _write_manifest(path, data)
-    return entry
+    return models[name]
 
 
 def _write_manifest(path: Path, data: Dict[str, Any]) -> None:
@@ -158,10 +175,13 @@ def seed_models_dir(target: Path, shipped: Path) -> List[str]:
     except json.JSONDecodeError:
         data = {"models": {}}  # a broken volume manifest is rebuilt from the image's
     entries = data.setdefault("models", {})
+    installed = [n for n, e in entries.items() if e.get("installed_at")]
+    # An installed model's INT8 network (or its absence) goes with it, not with the image's.
+    kept = set(installed) | {int8_entry_name(n) for n in installed}
     refreshed = []
     for name, entry in shipped_entries.items():
         current = entries.get(name)
-        if current is not None and current.get("installed_at"):
+        if name in kept:
             continue
         source, dest = shipped / entry["file"], target / entry["file"]
         # Hash the volume's copy only when the entry changed: hashing 100+ MB at every start costs seconds

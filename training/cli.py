@@ -196,13 +196,23 @@ def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="models")
     p.add_argument("--tta", choices=TTA_MODES, default="zoom", help="test-time views the service runs")
     p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
+    _add_skip_demo(p)
+
+
+def _add_skip_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-demo",
+        action="store_true",
+        help="leave the demo video's label report out of the calibration (it runs the detector over the video)",
+    )
 
 
 def _run_ship_emotion(args: argparse.Namespace) -> int:
     from training.ship import ship_emotion
 
     runs = [Path(r) for r in args.run]
-    print(json.dumps(ship_emotion(runs, Path(args.models), args.name, tta=args.tta), indent=2))
+    entry = ship_emotion(runs, Path(args.models), args.name, tta=args.tta, demo=not args.skip_demo)
+    print(json.dumps(entry, indent=2))
     return 0
 
 
@@ -228,13 +238,19 @@ def _add_publish_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", required=True, help="run folder written by `emotion`")
     p.add_argument("--out", required=True)
     p.add_argument("--url", required=True, help="where devices will download the weights from")
+    p.add_argument(
+        "--int8-url",
+        default=None,
+        help="where devices will download the INT8 network from (default: --url with its file name)",
+    )
     p.add_argument("--tta", choices=TTA_MODES, default="zoom", help="test-time views the service runs")
+    _add_skip_demo(p)
 
 
 def _run_publish_emotion(args: argparse.Namespace) -> int:
     from training.ship import publish_emotion
 
-    print(publish_emotion(Path(args.run), Path(args.out), args.url, args.tta))
+    print(publish_emotion(Path(args.run), Path(args.out), args.url, args.tta, args.int8_url, not args.skip_demo))
     return 0
 
 

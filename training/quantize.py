@@ -25,10 +25,9 @@ from edge.emotion import (
     EmotionClassifier,
     calibration_faces,
     emotion_network,
-    int8_entry_name,
     tta_views,
 )
-from edge.manifest import ModelManifest
+from edge.manifest import ModelManifest, int8_entry_name
 from training.fer import load_fer
 from training.manifest import update_entry
 

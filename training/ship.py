@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
-from edge.manifest import sha256_of
+from edge.manifest import ModelManifest, sha256_of
 from edge.models.labels import CLASS_SETS
+from training.calibrate import calibrate_emotion
 from training.manifest import update_entry
-from training.quantize import requantize
+from training.quantize import quantize_emotion, requantize
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +31,28 @@ def ship_emotion(
     name: str = "emotion",
     extra: Optional[Dict[str, Any]] = None,
     tta: str = "zoom",
+    demo: bool = True,
 ):
     """Ship run folders' best weights into ``models_dir`` under manifest entry ``name`` (emotion: 7 classes,
     emotion5: 5), with their PublicTest metrics measured with the test-time views ``tta`` that the service will
     run; plots go to ``models_dir/<name>``. One run ships as ``<name>_resnet9_w<W>.pt``; several ship as one
-    averaged network (``edge.models.resnet9.AveragedResNet9``), ``<name>_resnet9_w<W1>+w<W2>.pt``."""
+    averaged network (``edge.models.resnet9.AveragedResNet9``), ``<name>_resnet9_w<W1>+w<W2>.pt``.
+
+    The entry gets its calibration (temperature and uncertain threshold fitted on PublicTest, the demo video's
+    labels with ``demo``) and its INT8 network when the run's FER2013 faces are still here: new weights must
+    not ship with the old weights' calibration, or none."""
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
-    target, fields = emotion_entry(runs, Path(models_dir), tta, name)
+    models_dir = Path(models_dir)
+    target, fields = emotion_entry(runs, models_dir, tta, name)
     fields.update(extra or {})
-    entry = update_entry(Path(models_dir), name, target, fields)
+    update_entry(models_dir, name, target, fields)
     config = run_config(runs[0])
-    requantize(Path(models_dir), name, Path(config["train"]), Path(config["val"]))
-    return entry
+    if Path(config["val"]).is_dir():
+        calibrate_emotion(Path(config["val"]), models_dir, models_dir / name, write=True, name=name, demo=demo)
+    else:
+        log.warning("%s is missing: %s ships uncalibrated (no uncertain state)", config["val"], name)
+    requantize(models_dir, name, Path(config["train"]), Path(config["val"]))
+    return ModelManifest(models_dir).entry(name)
 
 
 def run_config(run_dir: Path) -> Dict[str, Any]:
@@ -53,13 +65,31 @@ def run_config(run_dir: Path) -> Dict[str, Any]:
     return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=False)["config"]
 
 
-def publish_emotion(run_dir: Path, out: Path, url: str, tta: str = "zoom") -> Path:
-    """Write the weights and ``emotion.json`` (a manifest entry with ``url``) for ``edge install-model``."""
+def publish_emotion(
+    run_dir: Path, out: Path, url: str, tta: str = "zoom", int8_url: Optional[str] = None, demo: bool = True
+) -> Path:
+    """Write what ``edge install-model`` installs on a device into ``out``: the weights, their ONNX, their INT8
+    ONNX for CPUs, and ``emotion.json``, the manifest entry with ``url``, the calibration fitted on PublicTest
+    and the INT8 network's own entry (downloaded from ``int8_url``, by default ``url`` with the INT8 file's
+    name in place of the weights'). The run's FER2013 faces must still be where it trained: a device has none
+    to calibrate or quantize with."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    config = run_config(Path(run_dir))
+    missing = [p for p in (config["train"], config["val"]) if not Path(p).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"{missing} missing: publishing calibrates and quantizes on the run's FER2013 faces")
     target, fields = emotion_entry([Path(run_dir)], out, tta)
-    onnx_path = export_emotion_onnx(target, fields, out / (target.stem + ".onnx"))
-    fields["onnx_file"] = onnx_path.name
+    fields["onnx_file"] = export_emotion_onnx(target, fields, out / (target.stem + ".onnx")).name
+    with tempfile.TemporaryDirectory() as tmp:
+        # A models folder of its own, so calibration and quantization run exactly as `ship-emotion` runs them.
+        staged = Path(tmp)
+        update_entry(staged, "emotion", target, fields)
+        calibration = calibrate_emotion(Path(config["val"]), staged, out / "emotion", name="emotion", demo=demo)
+        int8 = quantize_emotion(staged, Path(config["train"]), Path(config["val"]), "emotion")
+        shutil.copyfile(staged / int8["file"], out / int8["file"])
+    calibration["command"] = "python -m training publish-emotion (as calibrate-emotion --write)"
+    int8["url"] = int8_url or sibling_url(url, target.name, int8["file"])
     fields.update(
         {
             "name": "emotion",
@@ -67,11 +97,20 @@ def publish_emotion(run_dir: Path, out: Path, url: str, tta: str = "zoom") -> Pa
             "sha256": sha256_of(target),
             "bytes": target.stat().st_size,
             "url": url,
+            "calibration": calibration,
+            "int8": int8,
         }
     )
     entry_path = out / "emotion.json"
     entry_path.write_text(json.dumps(fields, indent=2) + "\n")
     return entry_path
+
+
+def sibling_url(url: str, name: str, sibling: str) -> str:
+    """``url`` of file ``name`` with ``sibling`` in its place (same folder); signed links cannot be rewritten."""
+    if not url.endswith("/" + name):
+        raise ValueError(f"{url} does not end with /{name}: give the INT8 network's own link (--int8-url)")
+    return url[: -len(name)] + sibling
 
 
 def export_emotion_onnx(weights: Path, fields: Dict[str, Any], out: Path) -> Path:

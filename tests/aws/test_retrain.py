@@ -1,5 +1,6 @@
 """aws/retrain.sh: lint, the dry-run plan, and the train -> publish -> install path it drives, run for real on CPU."""
 
+import json
 import shlex
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.manifest import ModelManifest, install_model
+from edge.manifest import ModelError, ModelManifest, install_model, sha256_of
 from training.cli import main as training_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,8 +121,16 @@ def test_train_publish_install_on_cpu(fer_small, tmp_path):
     )
     publish = tmp_path / "publish"
     url = (publish / "emotion_resnet9_w8.pt").as_uri()
-    assert training_main(["publish-emotion", "--run", str(run), "--out", str(publish), "--url", url]) == 0
+    publish_args = ["publish-emotion", "--run", str(run), "--out", str(publish), "--url", url, "--skip-demo"]
+    assert training_main(publish_args) == 0
     assert (publish / "emotion_resnet9_w8.onnx").exists()
+    published = json.loads((publish / "emotion.json").read_text())
+    # A device cannot calibrate or quantize (no FER2013 faces there): both travel with the weights.
+    assert published["calibration"]["temperature"] > 0 and 0 < published["calibration"]["uncertain_below"] < 1
+    assert (publish / "emotion" / "reliability.png").exists()
+    int8 = published["int8"]
+    assert int8["file"] == "emotion_resnet9_w8_int8.onnx" and int8["quantized_from"] == published["sha256"]
+    assert int8["url"] == (publish / int8["file"]).as_uri() and sha256_of(publish / int8["file"]) == int8["sha256"]
     # The device side: a models folder like the Jetson volume.
     device_models = tmp_path / "device-models"
     device_models.mkdir()
@@ -134,3 +143,40 @@ def test_train_publish_install_on_cpu(fer_small, tmp_path):
 
     clf = EmotionClassifier.from_manifest(manifest, backend="torch")
     assert clf.classes[3] == "happy"
+    # The CPU service runs the published INT8 network with the published calibration.
+    assert manifest.entry("emotion_int8")["installed_at"] == entry["installed_at"]
+    cpu = EmotionClassifier.from_manifest(manifest, backend="onnx")
+    assert cpu.precision == "int8" and cpu.temperature == published["calibration"]["temperature"]
+    assert cpu.uncertain_below == published["calibration"]["uncertain_below"]
+
+
+def test_an_install_whose_int8_file_is_corrupt_changes_nothing(tmp_path):
+    """The INT8 download is checked before the manifest changes: a bad file leaves the device as it was."""
+    publish = tmp_path / "publish"
+    publish.mkdir()
+    (publish / "w.pt").write_bytes(b"weights")
+    (publish / "w_int8.onnx").write_bytes(b"not what was published")
+    entry = {
+        "name": "emotion",
+        "file": "w.pt",
+        "sha256": sha256_of(publish / "w.pt"),
+        "url": (publish / "w.pt").as_uri(),
+        "int8": {"file": "w_int8.onnx", "sha256": "0" * 64, "url": (publish / "w_int8.onnx").as_uri()},
+    }
+    (publish / "emotion.json").write_text(json.dumps(entry))
+    device_models = tmp_path / "device-models"
+    device_models.mkdir()
+    before = (ROOT / "models" / "manifest.json").read_text()
+    (device_models / "manifest.json").write_text(before)
+    with pytest.raises(ModelError, match="sha256"):
+        install_model(device_models, (publish / "emotion.json").as_uri())
+    assert (device_models / "manifest.json").read_text() == before
+    assert not (device_models / "w_int8.onnx").exists()
+
+
+def test_a_signed_weights_link_needs_its_own_int8_link():
+    from training.ship import sibling_url
+
+    assert sibling_url("https://b/runs/1/w.pt", "w.pt", "w_int8.onnx") == "https://b/runs/1/w_int8.onnx"
+    with pytest.raises(ValueError, match="--int8-url"):
+        sibling_url("https://b.s3.amazonaws.com/w.pt?X-Amz-Signature=abc", "w.pt", "w_int8.onnx")

@@ -103,6 +103,9 @@ def test_a_model_installed_on_the_device_is_kept_over_the_image(tmp_path):
     data = json.loads((volume / "manifest.json").read_text())
     data["models"]["emotion"]["installed_at"] = "2026-11-01T00:00:00+00:00"
     data["models"]["emotion"]["file"] = "mine.pt"
+    del data["models"]["emotion_int8"]  # installed without an INT8 network: the image's is of other weights
     (volume / "manifest.json").write_text(json.dumps(data))
     assert seed_models_dir(volume, shipped) == []
-    assert json.loads((volume / "manifest.json").read_text())["models"]["emotion"]["file"] == "mine.pt"
+    models = json.loads((volume / "manifest.json").read_text())["models"]
+    assert models["emotion"]["file"] == "mine.pt" and "emotion_int8" not in models
+    assert "emotion5_int8" in models  # the image's other entries still arrive
