@@ -17,12 +17,15 @@ import torch
 from edge.manifest import ModelManifest, sha256_of
 from edge.models.labels import FER2013_5_CLASSES
 from training.evaluate import evaluate_emotion
-from training.quantize import requantize
+from training.ship import finish_for_devices
 
 
-def derive_five_class(models_dir: Path, val: Path, train: Path = Path("../shared/data/fer2013/train")) -> Dict:
-    """Write the 5-class weights beside the 7-class ones and add the ``emotion5`` manifest entry (and its INT8
-    network, quantized with ``train`` faces, where they are)."""
+def derive_five_class(
+    models_dir: Path, val: Path, train: Path = Path("../shared/data/fer2013/train"), demo: bool = True
+) -> Dict:
+    """Write the 5-class weights beside the 7-class ones and add the ``emotion5`` manifest entry, with its
+    calibration fitted on ``val`` (the demo video's labels with ``demo``) and its INT8 network, quantized with
+    ``train`` faces, where they are."""
     manifest = ModelManifest(models_dir)
     seven = manifest.entry("emotion")
     state = torch.load(manifest.verified_path("emotion"), map_location="cpu", weights_only=True)
@@ -60,5 +63,4 @@ def derive_five_class(models_dir: Path, val: Path, train: Path = Path("../shared
     )
     data["models"]["emotion5"] = entry
     (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
-    requantize(models_dir, "emotion5", train, val)
-    return entry
+    return finish_for_devices(models_dir, "emotion5", train, val, demo)

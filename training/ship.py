@@ -47,11 +47,17 @@ def ship_emotion(
     fields.update(extra or {})
     update_entry(models_dir, name, target, fields)
     config = run_config(runs[0])
-    if Path(config["val"]).is_dir():
-        calibrate_emotion(Path(config["val"]), models_dir, models_dir / name, write=True, name=name, demo=demo)
+    return finish_for_devices(models_dir, name, Path(config["train"]), Path(config["val"]), demo)
+
+
+def finish_for_devices(models_dir: Path, name: str, train: Path, val: Path, demo: bool = True) -> Dict[str, Any]:
+    """After new weights ship under ``name``: fit their calibration on ``val`` (PublicTest) and quantize them
+    with ``train`` faces, where those are (a warning says what is missing otherwise); returns the entry."""
+    if Path(val).is_dir():
+        calibrate_emotion(Path(val), models_dir, models_dir / name, write=True, name=name, demo=demo)
     else:
-        log.warning("%s is missing: %s ships uncalibrated (no uncertain state)", config["val"], name)
-    requantize(models_dir, name, Path(config["train"]), Path(config["val"]))
+        log.warning("%s is missing: %s ships uncalibrated (no uncertain state)", val, name)
+    requantize(models_dir, name, Path(train), Path(val))
     return ModelManifest(models_dir).entry(name)
 
 

@@ -24,7 +24,7 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     data["models"] = {"emotion": data["models"]["emotion"]}
     (models / "manifest.json").write_text(json.dumps(data))
 
-    entry = derive_five_class(models, fer_small, train=fer_small)
+    entry = derive_five_class(models, fer_small, train=fer_small, demo=False)
 
     path = models / f"emotion5_resnet9_w{seven['width']}.pt"
     assert entry["file"] == path.name and entry["sha256"] == sha256_of(path)
@@ -37,6 +37,9 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     np.testing.assert_array_equal(five["classifier.3.weight"], full["classifier.3.weight"][keep])
     int8 = ModelManifest(models).entry("emotion5_int8")
     assert int8["quantized_from"] == entry["sha256"] and int8["metrics"]["tta"] == "none"
+    # Calibrated for the five classes, not left without an uncertain state.
+    calibration = ModelManifest(models).entry("emotion5")["calibration"]
+    assert calibration["publictest"]["faces"] == 5 * 12 and calibration["temperature"] > 0
 
 
 def test_without_training_faces_the_int8_network_of_replaced_weights_is_dropped(tmp_path, fer_small, caplog):
@@ -48,7 +51,7 @@ def test_without_training_faces_the_int8_network_of_replaced_weights_is_dropped(
         shutil.copy(MODELS / entry["file"], models / entry["file"])
     (models / "manifest.json").write_text(json.dumps(data))
 
-    derive_five_class(models, fer_small, train=tmp_path / "no-such-folder")
+    derive_five_class(models, fer_small, train=tmp_path / "no-such-folder", demo=False)
 
     assert "emotion5_int8" not in ModelManifest(models).entries
     assert not (models / data["models"]["emotion5_int8"]["file"]).exists()

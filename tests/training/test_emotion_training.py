@@ -162,7 +162,7 @@ def test_ship_two_runs_as_one_averaged_network(fer_small, tmp_path):
     # The 5-class model is cut from every member.
     from training.emotion5 import derive_five_class
 
-    five = derive_five_class(models, fer_small, train=fer_small)
+    five = derive_five_class(models, fer_small, train=fer_small, demo=False)
     assert five["file"] == "emotion5_resnet9_w8+w8.pt"
     clf5 = EmotionClassifier.from_manifest(ModelManifest(models), "emotion5", backend="torch")
     assert clf5.predict(faces).shape == (3, 5)
