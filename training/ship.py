@@ -9,11 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
-from edge.manifest import ModelManifest, sha256_of
+from edge.manifest import ModelManifest, int8_entry_name, sha256_of
 from edge.models.labels import CLASS_SETS
 from training.calibrate import calibrate_emotion
 from training.manifest import update_entry
-from training.quantize import quantize_emotion, requantize
+from training.quantize import requantize
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,12 @@ def publish_emotion(
         # A models folder of its own, so calibration and quantization run exactly as `ship-emotion` runs them.
         staged = Path(tmp)
         update_entry(staged, "emotion", target, fields)
-        calibration = calibrate_emotion(Path(config["val"]), staged, out / "emotion", name="emotion", demo=demo)
-        int8 = quantize_emotion(staged, Path(config["train"]), Path(config["val"]), "emotion")
+        calibration = finish_for_devices(staged, "emotion", Path(config["train"]), Path(config["val"]), demo)[
+            "calibration"
+        ]
+        int8 = ModelManifest(staged).entry(int8_entry_name("emotion"))
         shutil.copyfile(staged / int8["file"], out / int8["file"])
+        shutil.copytree(staged / "emotion", out / "emotion", dirs_exist_ok=True)  # reliability.png
     calibration["command"] = "python -m training publish-emotion (as calibrate-emotion --write)"
     int8["url"] = int8_url or sibling_url(url, target.name, int8["file"])
     fields.update(

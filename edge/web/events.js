@@ -39,7 +39,7 @@ async function load(reset) {
     if (live) { live.close(); live = null; }
     rows.innerHTML = ""; cursor = 0; shown = 0;
   }
-  const mine = ++generation;
+  const mine = reset ? ++generation : generation;
   try {
     const j = await api(`/events?${query(cursor)}`);
     if (mine !== generation) return;

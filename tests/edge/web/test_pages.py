@@ -28,26 +28,17 @@ def server(tmp_path_factory):
     srv.stop()
 
 
-def wait_for_event(server, kind: str, timeout: float = 120) -> dict:
+def wait_for_event(server, kind=None, after: int = 0, matches=lambda ev: True, timeout: float = 120) -> dict:
+    """The first event logged after seq ``after`` (of type ``kind`` when given) for which ``matches`` holds."""
+    params = {"after": after, "limit": 1000, **({"type": kind} if kind else {})}
     deadline = time.time() + timeout
     while time.time() < deadline:
-        events = httpx.get(f"{server.url}/events", params={"type": kind, "limit": 1000}, timeout=10).json()["events"]
-        if events:
-            return events[-1]
-        time.sleep(1)
-    raise AssertionError(f"no {kind} event within {timeout} s")
-
-
-def wait_for_event_after(server, seq: int, matches, timeout: float = 120) -> dict:
-    """The first event logged after ``seq`` for which ``matches(event)`` holds."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        events = httpx.get(f"{server.url}/events", params={"after": seq, "limit": 1000}, timeout=10).json()["events"]
+        events = httpx.get(f"{server.url}/events", params=params, timeout=10).json()["events"]
         found = [ev for ev in events if matches(ev)]
         if found:
             return found[0]
         time.sleep(0.5)
-    raise AssertionError(f"no matching event after #{seq} within {timeout} s")
+    raise AssertionError(f"no {kind or 'matching'} event after #{after} within {timeout} s")
 
 
 def loaded_images(page, selector: str) -> int:
@@ -82,7 +73,7 @@ def test_events_page_lists_events_with_thumbnails_and_filters(server, page):
     last_seq = httpx.get(f"{server.url}/events", params={"limit": 1}, timeout=10).json()["last_seq"]
 
     def answer_after_another_event(route):
-        wait_for_event_after(server, last_seq, lambda ev: ev["type"] != "face.appeared")
+        wait_for_event(server, after=last_seq, matches=lambda ev: ev["type"] != "face.appeared")
         time.sleep(1)
         route.continue_()
 
