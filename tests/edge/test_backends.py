@@ -16,15 +16,13 @@ from training.export import chip_batch, export_and_check, fer_batch
 def emotion_spec():
     import torch
 
-    from edge.models.resnet9 import ResNet9
+    from edge.models.resnet9 import resnet9_from_state
 
     m = ModelManifest(REPO_ROOT / "models")
     e = m.entry("emotion")
 
-    def build():
-        net = ResNet9(num_classes=7, width=e["width"])
-        net.load_state_dict(torch.load(m.verified_path("emotion"), weights_only=True))
-        return net
+    def build():  # one ResNet9 or an averaged set, whatever ships
+        return resnet9_from_state(torch.load(m.verified_path("emotion"), weights_only=True))
 
     return ModelSpec("emotion", e["sha256"], (1, 48, 48), build)
 

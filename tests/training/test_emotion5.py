@@ -26,7 +26,8 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
 
     entry = derive_five_class(models, fer_small, train=fer_small, demo=False)
 
-    path = models / f"emotion5_resnet9_w{seven['width']}.pt"
+    widths = seven["width"] if isinstance(seven["width"], list) else [seven["width"]]  # averaged: one per member
+    path = models / ("emotion5_resnet9_" + "+".join(f"w{w}" for w in widths) + ".pt")
     assert entry["file"] == path.name and entry["sha256"] == sha256_of(path)
     assert ModelManifest(models).verified_path("emotion5") == path
     report = json.loads((models / "emotion5" / "report.json").read_text())
@@ -34,7 +35,10 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     assert entry["metrics"]["publictest_accuracy"] == report["accuracy"]
     five, full = torch.load(path, weights_only=True), torch.load(MODELS / seven["file"], weights_only=True)
     keep = [seven["classes"].index(c) for c in entry["classes"]]
-    np.testing.assert_array_equal(five["classifier.3.weight"], full["classifier.3.weight"][keep])
+    last = [k for k in full if k.endswith("classifier.3.weight")]  # the last layer of each member
+    assert len(last) == len(widths)
+    for key in last:
+        np.testing.assert_array_equal(five[key], full[key][keep])
     int8 = ModelManifest(models).entry("emotion5_int8")
     assert int8["quantized_from"] == entry["sha256"] and int8["metrics"]["tta"] == "none"
     # Calibrated for the five classes, not left without an uncertain state.
