@@ -145,10 +145,13 @@ def emotion_entry(
     target = models_dir / f"{name}_resnet9_{'+'.join(f'w{w}' for w in widths)}.pt"
     plots = models_dir / name
     plots.mkdir(exist_ok=True)
+    # The first run's training curves (of an averaged network: its first member's); never the replaced model's.
+    if (runs[0] / "curves.png").exists():
+        shutil.copyfile(runs[0] / "curves.png", plots / "curves.png")
+    else:
+        (plots / "curves.png").unlink(missing_ok=True)
     if len(runs) == 1:
         shutil.copyfile(runs[0] / "model.pt", target)
-        if (runs[0] / "curves.png").exists():
-            shutil.copyfile(runs[0] / "curves.png", plots / "curves.png")
     else:
         import torch
 

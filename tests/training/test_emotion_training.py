@@ -146,12 +146,16 @@ def test_ship_two_runs_as_one_averaged_network(fer_small, tmp_path):
     models = tmp_path / "models"
     models.mkdir()
     shutil.copy(ROOT / "models" / "manifest.json", models)
+    (models / "emotion").mkdir()
+    (models / "emotion" / "curves.png").write_bytes(b"the replaced model's curves")
     runs = ["--run", str(tmp_path / "run1"), "--run", str(tmp_path / "run2")]
     assert training_main(["ship-emotion", *runs, "--models", str(models), "--tta", "flip", "--skip-demo"]) == 0
     manifest = ModelManifest(models)
     entry = manifest.entry("emotion")
     assert entry["file"] == "emotion_resnet9_w8+w8.pt" and entry["width"] == [8, 8]
     assert "AveragedResNet9" in entry["architecture"] and len(entry["training"]) == 2
+    # The plots are the new network's (its first member's curves), not the replaced model's.
+    assert (models / "emotion" / "curves.png").read_bytes() == (tmp_path / "run1" / "curves.png").read_bytes()
     # Its accuracy is the two runs' ensemble, as evaluate-emotion measures one.
     ensemble = evaluate_emotion(str(fer_small), [str(tmp_path / f"run{s}" / "model.pt") for s in (1, 2)], tta="flip")
     assert entry["metrics"]["publictest_accuracy"] == round(ensemble["accuracy"], 4)
