@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import cv2
@@ -253,17 +254,20 @@ def test_tracks_left_open_by_a_kill_are_closed_at_the_next_start(tmp_path):
     try:
         wait_for_events(first.url, "face.appeared")
         time.sleep(3)  # the open-tracks record is rewritten every 2 s
-        open_now = {t["track_id"] for t in httpx.get(first.url + "/tracks").json()["tracks"]}
     finally:
         first.proc.kill()  # kill -9: no stop path runs
         first.stop()
+    # What the killed run left in its SQLite file: tracks announced and never closed. (Not /tracks: it also lists
+    # faces not yet announced, whose ids were never stored and are given again by the next start.)
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT type, track_id FROM events").fetchall()
+        last_seq = conn.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+    left_open = {t for kind, t in stored if kind == "face.appeared"} - {t for kind, t in stored if kind == "face.left"}
     second = ServerProcess(db).start()
     try:
-        events = httpx.get(second.url + "/events", params={"after": 0, "limit": 1000, "type": "face.left"}).json()
-        closed = {e["track_id"] for e in events["events"] if e["data"].get("closed_by") == "restart"}
-        announced = httpx.get(second.url + "/events", params={"after": 0, "limit": 1000, "type": "face.appeared"})
-        first_ids = {e["track_id"] for e in announced.json()["events"] if e["track_id"] in open_now}
-        assert closed and first_ids <= closed | {e["track_id"] for e in events["events"]}
+        events = httpx.get(second.url + "/events", params={"after": last_seq, "limit": 1000, "type": "face.left"})
+        closed = {e["track_id"] for e in events.json()["events"] if e["data"].get("closed_by") == "restart"}
+        assert left_open and closed == left_open  # each once, and nothing the killed run had closed itself
         seqs = [e["seq"] for e in httpx.get(second.url + "/events", params={"limit": 1000}).json()["events"]]
         assert seqs == sorted(set(seqs))  # no seq reused
     finally:
