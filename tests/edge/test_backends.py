@@ -14,15 +14,13 @@ from training.export import chip_batch, export_and_check, fer_batch
 
 
 def emotion_spec():
-    import torch
-
-    from edge.models.resnet9 import resnet9_from_state
+    from training.emotion import resnet9_from_weights
 
     m = ModelManifest(REPO_ROOT / "models")
     e = m.entry("emotion")
 
     def build():  # one ResNet9 or an averaged set, whatever ships
-        return resnet9_from_state(torch.load(m.verified_path("emotion"), weights_only=True))
+        return resnet9_from_weights(m.verified_path("emotion"))
 
     return ModelSpec("emotion", e["sha256"], (1, 48, 48), build)
 

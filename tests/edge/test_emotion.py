@@ -124,7 +124,7 @@ def test_tta_views_are_the_face_two_zooms_and_their_mirrors(shared):
 def test_the_five_class_model_is_the_seven_class_one_without_disgust_and_fear(shared):
     import torch
 
-    from edge.models.resnet9 import resnet9_from_state
+    from training.emotion import resnet9_from_weights
     from training.export import fer_batch
 
     manifest = ModelManifest(REPO_ROOT / "models")
@@ -135,7 +135,7 @@ def test_the_five_class_model_is_the_seven_class_one_without_disgust_and_fear(sh
     keep = [classes7.index(c) for c in five.classes]
 
     def members(name):  # each network of an averaged one (or the network itself)
-        net = resnet9_from_state(torch.load(manifest.verified_path(name), map_location="cpu", weights_only=True))
+        net = resnet9_from_weights(manifest.verified_path(name))
         return list(getattr(net, "members", [net]))
 
     faces = torch.from_numpy(fer_batch(FER / "val", per_class=2))
