@@ -28,6 +28,9 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", required=True, help="Kaggle-layout folder or fer2013.csv (PublicTest rows)")
     p.add_argument("--out", default=d.out, help="run folder: checkpoints, metrics.json, PNG plots")
     p.add_argument("--classes", default=d.classes, choices=["fer7", "fer5"])
+    p.add_argument(
+        "--arch", default=d.arch, choices=["resnet9", "xception"], help="network family (xception: for ensembles)"
+    )
     p.add_argument("--width", type=int, default=d.width, help="base width: 128 = original network, 32 for CPUs")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from edge.emotion import tta_views
 from edge.models.labels import CLASS_SETS
-from edge.models.resnet9 import ResNet9, count_macs, resnet9_from_state
+from edge.models.resnet9 import ARCHITECTURES, ResNet9, count_macs, resnet9_from_state
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.fer import FerArrays, load_fer
 from training.metrics import classification_report, plot_confusion, plot_curves
@@ -41,6 +41,7 @@ class EmotionTrainConfig:
     val: str
     out: str = "runs/emotion"
     classes: str = "fer7"
+    arch: str = "resnet9"  # resnet9, or xception (edge.models.xception: another family, for ensembles)
     width: int = 128  # the full-width network is the GPU default; CPU runs pass --width 32
     epochs: int = 40
     batch_size: int = 128
@@ -173,8 +174,10 @@ def _evaluate(model: torch.nn.Module, data: FerArrays, device: torch.device) -> 
     return loss, float((pred == data.labels).mean()), pred
 
 
-def build_model(cfg: EmotionTrainConfig) -> ResNet9:
-    return ResNet9(num_classes=len(CLASS_SETS[cfg.classes]), width=cfg.width, dropout=cfg.dropout)
+def build_model(cfg: EmotionTrainConfig) -> torch.nn.Module:
+    """A fresh network of the run's family, width and classes."""
+    family = ARCHITECTURES[cfg.arch]
+    return family(num_classes=len(CLASS_SETS[cfg.classes]), width=cfg.width, dropout=cfg.dropout)
 
 
 def resnet9_from_weights(path: Path) -> torch.nn.Module:

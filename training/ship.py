@@ -36,7 +36,8 @@ def ship_emotion(
     """Ship run folders' best weights into ``models_dir`` under manifest entry ``name`` (emotion: 7 classes,
     emotion5: 5), with their PublicTest metrics measured with the test-time views ``tta`` that the service will
     run; plots go to ``models_dir/<name>``. One run ships as ``<name>_resnet9_w<W>.pt``; several ship as one
-    averaged network (``edge.models.resnet9.AveragedResNet9``), ``<name>_resnet9_w<W1>+w<W2>.pt``.
+    averaged network (``edge.models.resnet9.AveragedResNet9``), ``<name>_resnet9_w<W1>+w<W2>.pt`` (``mixed``
+    and ``xc<W>`` for members of the Xception family).
 
     The entry gets its calibration (temperature and uncertain threshold fitted on PublicTest, the demo video's
     labels with ``demo``) and its INT8 network when the run's FER2013 faces are still here: new weights must
@@ -142,7 +143,11 @@ def emotion_entry(
     """
     configs = [run_config(r) for r in runs]
     widths = [int(c["width"]) for c in configs]
-    target = models_dir / f"{name}_resnet9_{'+'.join(f'w{w}' for w in widths)}.pt"
+    families = [c.get("arch", "resnet9") for c in configs]  # runs from before --arch are all ResNet9s
+    # emotion_resnet9_w64+w32.pt, emotion_xception_xc24.pt; members of two families: emotion_mixed_w64+xc24.pt.
+    tags = [("w" if f == "resnet9" else "xc") + str(w) for f, w in zip(families, widths)]
+    family = families[0] if len(set(families)) == 1 else "mixed"
+    target = models_dir / f"{name}_{family}_{'+'.join(tags)}.pt"
     plots = models_dir / name
     plots.mkdir(exist_ok=True)
     # The first run's training curves (of an averaged network: its first member's); never the replaced model's.
@@ -177,9 +182,7 @@ def emotion_entry(
     if mode == "flip" and len(runs) == 1 and (runs[0] / "confusion_val.png").exists():
         shutil.copyfile(runs[0] / "confusion_val.png", plots / "confusion.png")
     fields: Dict[str, Any] = {
-        "architecture": "ResNet9 (edge.models.resnet9.ResNet9)"
-        if len(runs) == 1
-        else f"the mean probability of {len(runs)} ResNet9s (edge.models.resnet9.AveragedResNet9)",
+        "architecture": architecture_text(families, widths),
         "width": widths[0] if len(runs) == 1 else widths,
         "classes": list(CLASS_SETS[config["classes"]]),
         "input": {
@@ -218,6 +221,17 @@ def emotion_entry(
         fields["metrics"].update({"params": sum(p.numel() for p in net.parameters()), "macs": count_macs(net)})
         fields["source"] += f" ({len(runs)} runs averaged: python -m training ship-emotion --run ... --run ...)"
     return target, fields
+
+
+def architecture_text(families: Sequence[str], widths: Sequence[int]) -> str:
+    """What a manifest entry says the network is: one family's class, or the members of an average."""
+    classes = {"resnet9": "ResNet9 (edge.models.resnet9.ResNet9)", "xception": "XceptionNet (edge.models.xception)"}
+    if len(families) == 1:
+        return classes[families[0]]
+    if set(families) == {"resnet9"}:
+        return f"the mean probability of {len(families)} ResNet9s (edge.models.resnet9.AveragedResNet9)"
+    names = ", ".join(f"{'ResNet9' if f == 'resnet9' else 'XceptionNet'} w{w}" for f, w in zip(families, widths))
+    return f"the mean probability of {len(families)} networks: {names} (edge.models.resnet9.AveragedResNet9)"
 
 
 def training_fields(config: Dict[str, Any]) -> Dict[str, Any]:

@@ -8,10 +8,12 @@ conv5, conv6+pool, residual, dropout, 6x6 max-pool, linear. A conv block is
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Sequence, Union
 
 import torch
 from torch import nn
+
+from edge.models.xception import XceptionNet
 
 
 def conv_block(in_ch: int, out_ch: int, pool: bool = False) -> nn.Sequential:
@@ -89,6 +91,10 @@ class AveragedResNet9(nn.Module):
         return torch.log(probs.clamp_min(1e-12))
 
 
+# The network families a weights file may hold, by the name training runs use (``--arch``).
+ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {"resnet9": ResNet9, "xception": XceptionNet}
+
+
 def averaged_state(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """The state_dict of the :class:`AveragedResNet9` whose members hold ``states``, in that order."""
     return {f"members.{i}.{key}": value for i, state in enumerate(states) for key, value in state.items()}
@@ -98,9 +104,11 @@ def resnet9_from_state(state: Dict[str, torch.Tensor]) -> Union[ResNet9, Average
     """The network a state_dict holds (a ResNet9, or an AveragedResNet9 when its keys are ``members.<i>.``), at
     the widths and number of classes its shapes say, weights loaded, in eval mode; ValueError for anything else."""
 
-    def member(prefix: str) -> ResNet9:
-        width = int(state[prefix + "features.0.0.weight"].shape[0])
-        return ResNet9(num_classes=int(state[prefix + "classifier.3.weight"].shape[0]), width=width)
+    def member(prefix: str) -> nn.Module:
+        num_classes = int(state[prefix + "classifier.3.weight"].shape[0])
+        if prefix + "features.0.weight" in state:  # a bare stem conv: the Xception family
+            return XceptionNet(num_classes=num_classes, width=int(state[prefix + "features.0.weight"].shape[0]))
+        return ResNet9(num_classes=num_classes, width=int(state[prefix + "features.0.0.weight"].shape[0]))
 
     try:
         count = len({key.split(".")[1] for key in state if key.startswith("members.")})
