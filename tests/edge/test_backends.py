@@ -14,13 +14,13 @@ from training.export import chip_batch, export_and_check, fer_batch
 
 
 def emotion_spec():
-    from training.emotion import resnet9_from_weights
+    from training.emotion import emotion_net_from_weights
 
     m = ModelManifest(REPO_ROOT / "models")
     e = m.entry("emotion")
 
     def build():  # one ResNet9 or an averaged set, whatever ships
-        return resnet9_from_weights(m.verified_path("emotion"))
+        return emotion_net_from_weights(m.verified_path("emotion"))
 
     return ModelSpec("emotion", e["sha256"], (1, 48, 48), build)
 

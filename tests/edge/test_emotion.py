@@ -4,7 +4,8 @@ import pytest
 from edge.config import REPO_ROOT
 from edge.emotion import EmotionClassifier
 from edge.manifest import ModelManifest
-from edge.models.resnet9 import ResNet9, count_macs
+from edge.models.emotion_net import count_macs
+from edge.models.resnet9 import ResNet9
 from tests.conftest import FER
 
 
@@ -32,31 +33,32 @@ def test_an_averaged_network_is_its_members_mean_and_exports_as_one(tmp_path):
 
     from edge.backends import OnnxBackend
     from edge.compile import export_onnx
-    from edge.models.resnet9 import AveragedResNet9, averaged_state, resnet9_from_state
+    from edge.models.emotion_net import AveragedNetwork, averaged_state, emotion_net_from_state
 
     a, b = _random_resnet9(0), _random_resnet9(1, width=16)
     x = torch.rand(5, 1, 48, 48)
     with torch.no_grad():
         mean = (torch.softmax(a(x), 1) + torch.softmax(b(x), 1)) / 2
-        loaded = resnet9_from_state(averaged_state([a.state_dict(), b.state_dict()]))
-        assert isinstance(loaded, AveragedResNet9) and loaded.widths == [8, 16] and loaded.num_classes == 7
+        loaded = emotion_net_from_state(averaged_state([a.state_dict(), b.state_dict()]))
+        assert isinstance(loaded, AveragedNetwork) and loaded.widths == [8, 16] and loaded.num_classes == 7
         assert torch.allclose(torch.softmax(loaded(x), 1), mean, atol=1e-6)
         assert not torch.allclose(mean, torch.softmax(a(x), 1), atol=1e-3)  # both members count
-        single = resnet9_from_state(a.state_dict())
+        single = emotion_net_from_state(a.state_dict())
         assert isinstance(single, ResNet9) and single.width == 8 and torch.equal(single(x), a(x))
     onnx_probs = OnnxBackend(export_onnx(loaded, (1, 48, 48), tmp_path / "avg.onnx"))(x.numpy())
     assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
     assert count_macs(loaded) == count_macs(a) + count_macs(b)
-    with pytest.raises(ValueError, match="not the weights of a ResNet9"):
-        resnet9_from_state({"fc.weight": torch.zeros(7, 10)})
+    with pytest.raises(ValueError, match="not the weights of an emotion network"):
+        emotion_net_from_state({"fc.weight": torch.zeros(7, 10)})
 
 
-def test_a_network_of_two_families_averages_loads_and_exports_as_one(tmp_path):
+def test_a_network_of_three_families_averages_loads_and_exports_as_one(tmp_path):
     import torch
 
     from edge.backends import OnnxBackend
     from edge.compile import export_onnx
-    from edge.models.resnet9 import AveragedResNet9, averaged_state, resnet9_from_state
+    from edge.models.emotion_net import AveragedNetwork, averaged_state, emotion_net_from_state
+    from edge.models.mini_xception import MiniXception
     from edge.models.xception import XceptionNet
 
     torch.manual_seed(2)
@@ -67,13 +69,16 @@ def test_a_network_of_two_families_averages_loads_and_exports_as_one(tmp_path):
     # Depthwise-separable: at width 24 it costs under a third of a ResNet9 of width 64.
     assert count_macs(XceptionNet(width=24)) * 3 < count_macs(ResNet9(width=64))
     res = _random_resnet9(0)
+    mx = MiniXception().eval()  # resizes to 64 px inside: the export must carry that too
+    torch.nn.init.normal_(mx.classifier[0].weight, std=0.5)
     x = torch.rand(4, 1, 48, 48)
     with torch.no_grad():
-        loaded = resnet9_from_state(averaged_state([res.state_dict(), xc.state_dict()]))
-        assert isinstance(loaded, AveragedResNet9) and [type(m) for m in loaded.members] == [ResNet9, XceptionNet]
-        mean = (torch.softmax(res(x), 1) + torch.softmax(xc(x), 1)) / 2
+        loaded = emotion_net_from_state(averaged_state([res.state_dict(), xc.state_dict(), mx.state_dict()]))
+        assert isinstance(loaded, AveragedNetwork)
+        assert [type(m) for m in loaded.members] == [ResNet9, XceptionNet, MiniXception]
+        mean = (torch.softmax(res(x), 1) + torch.softmax(xc(x), 1) + torch.softmax(mx(x), 1)) / 3
         assert torch.allclose(torch.softmax(loaded(x), 1), mean, atol=1e-6)
-        alone = resnet9_from_state(xc.state_dict())
+        alone = emotion_net_from_state(xc.state_dict())
         assert isinstance(alone, XceptionNet) and alone.width == 8 and torch.equal(alone(x), xc(x))
     onnx_probs = OnnxBackend(export_onnx(loaded, (1, 48, 48), tmp_path / "mixed.onnx"))(x.numpy())
     assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
@@ -152,7 +157,7 @@ def test_tta_views_are_the_face_two_zooms_and_their_mirrors(shared):
 def test_the_five_class_model_is_the_seven_class_one_without_disgust_and_fear(shared):
     import torch
 
-    from training.emotion import resnet9_from_weights
+    from training.emotion import emotion_net_from_weights
     from training.export import fer_batch
 
     manifest = ModelManifest(REPO_ROOT / "models")
@@ -163,7 +168,7 @@ def test_the_five_class_model_is_the_seven_class_one_without_disgust_and_fear(sh
     keep = [classes7.index(c) for c in five.classes]
 
     def members(name):  # each network of an averaged one (or the network itself)
-        net = resnet9_from_weights(manifest.verified_path(name))
+        net = emotion_net_from_weights(manifest.verified_path(name))
         return list(getattr(net, "members", [net]))
 
     faces = torch.from_numpy(fer_batch(FER / "val", per_class=2))

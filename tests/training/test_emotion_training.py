@@ -65,7 +65,7 @@ def test_evaluate_any_kaggle_folder(fer_small, tmp_path):
 def test_evaluate_an_ensemble_averages_the_models_probabilities(fer_small, tmp_path):
     from edge.config import REPO_ROOT
     from edge.manifest import ModelManifest
-    from training.emotion import predict_probs, resnet9_from_weights
+    from training.emotion import emotion_net_from_weights, predict_probs
     from training.fer import load_folder
 
     shipped = ModelManifest(REPO_ROOT / "models")
@@ -79,7 +79,7 @@ def test_evaluate_an_ensemble_averages_the_models_probabilities(fer_small, tmp_p
     report = evaluate_emotion(str(fer_small), [str(path), str(other)], tta="flip")
 
     faces = load_folder(fer_small)
-    probs = np.mean([predict_probs(resnet9_from_weights(p), faces.images, tta="flip") for p in (path, other)], 0)
+    probs = np.mean([predict_probs(emotion_net_from_weights(p), faces.images, tta="flip") for p in (path, other)], 0)
     assert report["n"] == 84 and report["accuracy"] == pytest.approx((probs.argmax(1) == faces.labels).mean())
     assert " + " in report["model"] and report["tta"] == "flip"
     five = shipped.verified_path("emotion5")
@@ -195,7 +195,7 @@ def _teacher_sure_of(label, path, num_classes=7):
 
 
 def test_a_student_learns_what_its_teacher_says(fer_small, tmp_path):
-    from training.emotion import predict_probs, resnet9_from_weights
+    from training.emotion import emotion_net_from_weights, predict_probs
     from training.fer import load_fer
 
     faces = load_fer(fer_small)
@@ -204,7 +204,7 @@ def test_a_student_learns_what_its_teacher_says(fer_small, tmp_path):
         cfg = config(fer_small, tmp_path / name, epochs=4)
         cfg.teachers, cfg.distill_alpha, cfg.distill_temperature = teachers, 1.0, 1.0  # the teacher's word only
         train_emotion(cfg)
-        student = resnet9_from_weights(tmp_path / name / "model.pt")
+        student = emotion_net_from_weights(tmp_path / name / "model.pt")
         return np.bincount(predict_probs(student, faces.images, tta="none").argmax(1), minlength=7) / len(faces)
 
     # Four epochs on 84 faces leave a network that favours some class or other (which one depends on the CPU's

