@@ -19,7 +19,7 @@ import torch
 
 from edge.emotion import EmotionClassifier, calibration_faces, emotion_network, quantized_file, tta_views
 from edge.manifest import ModelManifest
-from edge.models.resnet9 import count_macs
+from edge.models.emotion_net import count_macs
 
 WARMUP_CALLS = 5
 
