@@ -15,6 +15,7 @@ from typing import Dict
 import torch
 
 from edge.manifest import ModelManifest, sha256_of
+from edge.models.emotion_net import HEAD_KEYS
 from edge.models.labels import FER2013_5_CLASSES
 from training.evaluate import evaluate_emotion
 from training.ship import finish_for_devices
@@ -31,7 +32,7 @@ def derive_five_class(
     state = torch.load(manifest.verified_path("emotion"), map_location="cpu", weights_only=True)
     keep = [seven["classes"].index(c) for c in FER2013_5_CLASSES]
     for key in state:  # the last layer of the network, or of each member of an averaged one
-        if key.endswith(("classifier.3.weight", "classifier.3.bias")):
+        if key.endswith(HEAD_KEYS):
             state[key] = state[key][keep].clone()
     file = "emotion5" + seven["file"][len("emotion") :]  # named after the network it is cut from
     path = models_dir / file

@@ -21,6 +21,11 @@ from edge.models.xception import XceptionNet
 ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {"resnet9": ResNet9, "xception": XceptionNet}
 
 
+# The keys of each family's last layer, one row per class: ResNet9 and XceptionNet end in a Linear at
+# ``classifier.3`` (their ``classifier.0`` holds no weights), the mini-Xception in a conv at ``classifier.0``.
+HEAD_KEYS = ("classifier.3.weight", "classifier.3.bias", "classifier.0.weight", "classifier.0.bias")
+
+
 class AveragedNetwork(nn.Module):
     """Several emotion networks of the same classes, of any family, as one network (an ensemble that ships as
     one file).
