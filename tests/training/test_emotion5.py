@@ -8,6 +8,7 @@ import torch
 
 from edge.config import REPO_ROOT
 from edge.manifest import ModelManifest, sha256_of
+from edge.models.emotion_net import HEAD_KEYS
 from training.emotion5 import derive_five_class
 
 MODELS = REPO_ROOT / "models"
@@ -27,7 +28,7 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     entry = derive_five_class(models, fer_small, train=fer_small, demo=False)
 
     widths = seven["width"] if isinstance(seven["width"], list) else [seven["width"]]  # averaged: one per member
-    path = models / ("emotion5_resnet9_" + "+".join(f"w{w}" for w in widths) + ".pt")
+    path = models / ("emotion5" + seven["file"][len("emotion") :])  # emotion5_mixed_w64+w32+fmx8.pt
     assert entry["file"] == path.name and entry["sha256"] == sha256_of(path)
     assert ModelManifest(models).verified_path("emotion5") == path
     report = json.loads((models / "emotion5" / "report.json").read_text())
@@ -35,7 +36,7 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     assert entry["metrics"]["publictest_accuracy"] == report["accuracy"]
     five, full = torch.load(path, weights_only=True), torch.load(MODELS / seven["file"], weights_only=True)
     keep = [seven["classes"].index(c) for c in entry["classes"]]
-    last = [k for k in full if k.endswith("classifier.3.weight")]  # the last layer of each member
+    last = [k for k in full if k.endswith(HEAD_KEYS) and k.endswith("weight")]  # each member's last layer
     assert len(last) == len(widths)
     for key in last:
         np.testing.assert_array_equal(five[key], full[key][keep])
