@@ -7,7 +7,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 from edge.manifest import ModelManifest, int8_entry_name, sha256_of
 from edge.models.labels import CLASS_SETS
@@ -17,12 +17,19 @@ from training.quantize import requantize
 
 log = logging.getLogger(__name__)
 
-# Each network family a run folder may hold (its config's "arch"): the manifest's name for it, and the tag of
-# its width in file names.
+
+class Family(NamedTuple):
+    """How the manifest and file names speak of a network family (a run config's ``arch``)."""
+
+    name: str  # in the manifest's architecture text
+    where: str  # the class that holds it
+    tag: str  # before its width in file names: w64, xc24, fmx8
+
+
 FAMILIES = {
-    "resnet9": ("ResNet9 (edge.models.resnet9.ResNet9)", "w"),
-    "xception": ("XceptionNet (edge.models.xception.XceptionNet)", "xc"),
-    "fer-mini-xception": ("fer's mini-Xception (edge.models.mini_xception.MiniXception)", "fmx"),
+    "resnet9": Family("ResNet9", "edge.models.resnet9.ResNet9", "w"),
+    "xception": Family("XceptionNet", "edge.models.xception.XceptionNet", "xc"),
+    "fer-mini-xception": Family("fer's mini-Xception", "edge.models.mini_xception.MiniXception", "fmx"),
 }
 
 TTA_DESCRIPTIONS = {
@@ -44,8 +51,9 @@ def ship_emotion(
     """Ship run folders' best weights into ``models_dir`` under manifest entry ``name`` (emotion: 7 classes,
     emotion5: 5), with their PublicTest metrics measured with the test-time views ``tta`` that the service will
     run; plots go to ``models_dir/<name>``. One run ships as ``<name>_resnet9_w<W>.pt``; several ship as one
-    averaged network (``edge.models.emotion_net.AveragedNetwork``), ``<name>_resnet9_w<W1>+w<W2>.pt`` (``mixed``
-    and ``xc<W>`` for members of the Xception family).
+    averaged network (``edge.models.emotion_net.AveragedNetwork``), ``<name>_resnet9_w<W1>+w<W2>.pt``; other
+    families tag their widths by ``FAMILIES`` and several families make the name ``mixed``:
+    ``<name>_mixed_w64+w32+fmx8.pt``.
 
     The entry gets its calibration (temperature and uncertain threshold fitted on PublicTest, the demo video's
     labels with ``demo``) and its INT8 network when the run's FER2013 faces are still here: new weights must
@@ -153,7 +161,7 @@ def emotion_entry(
     widths = [int(c["width"]) for c in configs]
     families = [c.get("arch", "resnet9") for c in configs]  # runs from before --arch are all ResNet9s
     # emotion_resnet9_w64+w32.pt, emotion_xception_xc24.pt; members of several families: emotion_mixed_w64+xc24.pt.
-    tags = [FAMILIES[f][1] + str(w) for f, w in zip(families, widths)]
+    tags = [FAMILIES[f].tag + str(w) for f, w in zip(families, widths)]
     family = families[0] if len(set(families)) == 1 else "mixed"
     target = models_dir / f"{name}_{family}_{'+'.join(tags)}.pt"
     plots = models_dir / name
@@ -234,10 +242,9 @@ def emotion_entry(
 def architecture_text(families: Sequence[str], widths: Sequence[int]) -> str:
     """What a manifest entry says the network is: one family's class, or the members of an average."""
     if len(families) == 1:
-        return FAMILIES[families[0]][0]
-    if set(families) == {"resnet9"}:
-        return f"the mean probability of {len(families)} ResNet9s (edge.models.emotion_net.AveragedNetwork)"
-    names = ", ".join(f"{FAMILIES[f][0].split(' (')[0]} w{w}" for f, w in zip(families, widths))
+        family = FAMILIES[families[0]]
+        return f"{family.name} ({family.where})"
+    names = ", ".join(f"{FAMILIES[f].name} w{w}" for f, w in zip(families, widths))
     return f"the mean probability of {len(families)} networks: {names} (edge.models.emotion_net.AveragedNetwork)"
 
 
