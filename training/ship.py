@@ -215,6 +215,14 @@ def emotion_entry(
         "license": "weights: MIT (this project); FER2013 data: research use",
     }
     if val is not None:
+        # The shipped file alone reproduces them: evaluate-emotion reads an averaged network like any other.
+        fields["metrics_command"] = (
+            f"python -m training evaluate-emotion --data {config['val']} --usage PublicTest --tta {mode} "
+            f"--model models/{target.name}"
+        )
+        fields["ship_command"] = (
+            "python -m training ship-emotion " + " ".join(f"--run {r}" for r in runs) + f" --tta {tta}"
+        )
         fields["metrics"] = {
             "publictest_accuracy": round(val["accuracy"], 4),
             "publictest_macro_f1": round(val["macro_f1"], 4),

@@ -164,6 +164,11 @@ def test_ship_two_runs_of_two_families_as_one_averaged_network(fer_small, tmp_pa
     # Its accuracy is the two runs' ensemble, as evaluate-emotion measures one.
     ensemble = evaluate_emotion(str(fer_small), [str(tmp_path / f"run{s}" / "model.pt") for s in (1, 2)], tta="flip")
     assert entry["metrics"]["publictest_accuracy"] == round(ensemble["accuracy"], 4)
+    # The recorded command measures the shipped file alone, and gets the same figure.
+    assert entry["metrics_command"].endswith(f"--usage PublicTest --tta flip --model models/{entry['file']}")
+    alone = evaluate_emotion(str(fer_small), str(models / entry["file"]), tta="flip", models_dir=models)
+    assert round(alone["accuracy"], 4) == entry["metrics"]["publictest_accuracy"]
+    assert entry["ship_command"].count("--run ") == 2
     member_macs = [json.loads((tmp_path / f"run{s}" / "metrics.json").read_text())["macs"] for s in (1, 2)]
     assert entry["metrics"]["macs"] == sum(member_macs) and member_macs[0] != member_macs[1]
     assert manifest.entry("emotion_int8")["quantized_from"] == entry["sha256"]
