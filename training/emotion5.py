@@ -18,6 +18,7 @@ from edge.manifest import ModelManifest, sha256_of
 from edge.models.emotion_net import HEAD_KEYS
 from edge.models.labels import FER2013_5_CLASSES
 from training.evaluate import evaluate_emotion
+from training.manifest import evaluation_command
 from training.ship import finish_for_devices
 
 
@@ -40,6 +41,7 @@ def derive_five_class(
     entry = copy.deepcopy(seven)
     entry.pop("calibration", None)
     entry.pop("training_stages", None)
+    entry.pop("ship_command", None)  # derived, not shipped from runs
     entry.update(
         file=file,
         sha256=sha256_of(path),
@@ -59,9 +61,7 @@ def derive_five_class(
         "per_class_f1": {c: report["per_class"][c]["f1"] for c in FER2013_5_CLASSES},
         "faces": report["n"],
     }
-    entry["metrics_command"] = (
-        f"python -m training evaluate-emotion --data {val} --model models/{file} --usage PublicTest"
-    )
+    entry["metrics_command"] = evaluation_command(val, file)
     data["models"]["emotion5"] = entry
     (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
     return finish_for_devices(models_dir, "emotion5", train, val, demo)

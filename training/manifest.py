@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from edge.manifest import sha256_of
 
@@ -24,3 +24,10 @@ def update_entry(models_dir: Path, name: str, file: Path, fields: Dict[str, Any]
     data.setdefault("models", {})[name] = entry
     manifest_path.write_text(json.dumps(data, indent=2) + "\n")
     return entry
+
+
+def evaluation_command(val: Path, file: str, tta: Optional[str] = None) -> str:
+    """The ``evaluate-emotion`` command that measures a shipped weights file alone on PublicTest (an averaged
+    network reads like any other); without ``tta`` it runs the entry's own views."""
+    views = f" --tta {tta}" if tta else ""
+    return f"python -m training evaluate-emotion --data {val} --usage PublicTest{views} --model models/{file}"

@@ -12,7 +12,7 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 from edge.manifest import ModelManifest, int8_entry_name, sha256_of
 from edge.models.labels import CLASS_SETS
 from training.calibrate import calibrate_emotion
-from training.manifest import update_entry
+from training.manifest import evaluation_command, update_entry
 from training.quantize import requantize
 
 log = logging.getLogger(__name__)
@@ -213,16 +213,13 @@ def emotion_entry(
         "data": "FER2013 train (28,709 faces); selected on PublicTest (3,589)",
         "source": "trained by this project: python -m training emotion",
         "license": "weights: MIT (this project); FER2013 data: research use",
+        "ship_command": "python -m training ship-emotion "
+        + " ".join(f"--run {r}" for r in runs)
+        + f" --tta {tta}"
+        + ("" if name == "emotion" else f" --name {name}"),
     }
     if val is not None:
-        # The shipped file alone reproduces them: evaluate-emotion reads an averaged network like any other.
-        fields["metrics_command"] = (
-            f"python -m training evaluate-emotion --data {config['val']} --usage PublicTest --tta {mode} "
-            f"--model models/{target.name}"
-        )
-        fields["ship_command"] = (
-            "python -m training ship-emotion " + " ".join(f"--run {r}" for r in runs) + f" --tta {tta}"
-        )
+        fields["metrics_command"] = evaluation_command(config["val"], target.name, mode)
         fields["metrics"] = {
             "publictest_accuracy": round(val["accuracy"], 4),
             "publictest_macro_f1": round(val["macro_f1"], 4),
@@ -239,7 +236,7 @@ def emotion_entry(
 
         net = emotion_net_from_weights(target)
         fields["metrics"].update({"params": sum(p.numel() for p in net.parameters()), "macs": count_macs(net)})
-        fields["source"] += f" ({len(runs)} runs averaged: python -m training ship-emotion --run ... --run ...)"
+        fields["source"] += f" ({len(runs)} runs averaged by ship_command)"
     converted = [c["source"] for c in configs if "source" in c]
     if converted:
         fields["source"] += "; converted: " + "; ".join(converted)

@@ -30,6 +30,7 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     widths = seven["width"] if isinstance(seven["width"], list) else [seven["width"]]  # averaged: one per member
     path = models / ("emotion5" + seven["file"][len("emotion") :])  # emotion5_mixed_w64+w32+fmx8+xc24.pt
     assert entry["file"] == path.name and entry["sha256"] == sha256_of(path)
+    assert "ship_command" not in entry  # derived from the 7-class entry, not shipped from runs
     assert ModelManifest(models).verified_path("emotion5") == path
     report = json.loads((models / "emotion5" / "report.json").read_text())
     assert report["tta"] == "none" and report["n"] == 5 * 12  # fer_small: 12 faces of each kept class
