@@ -19,6 +19,7 @@ def write_json(path: Path, data: object) -> None:
 
 
 def _add_emotion(sub: argparse._SubParsersAction) -> None:
+    from edge.models.emotion_net import ARCHITECTURES
     from training.augment import MIX_MODES
     from training.emotion import EmotionTrainConfig
 
@@ -29,7 +30,10 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=d.out, help="run folder: checkpoints, metrics.json, PNG plots")
     p.add_argument("--classes", default=d.classes, choices=["fer7", "fer5"])
     p.add_argument(
-        "--arch", default=d.arch, choices=["resnet9", "xception"], help="network family (xception: for ensembles)"
+        "--arch",
+        default=d.arch,
+        choices=sorted(ARCHITECTURES),
+        help="network family (xception, descriptor: for ensembles)",
     )
     p.add_argument("--width", type=int, default=d.width, help="base width: 128 = original network, 32 for CPUs")
     p.add_argument("--epochs", type=int, default=d.epochs)

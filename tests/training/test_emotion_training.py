@@ -250,3 +250,28 @@ def test_a_weight_average_is_validated_each_epoch_and_resumes_exactly(fer_small,
 def test_a_weight_average_decay_outside_zero_to_one_is_refused(fer_small, tmp_path):
     with pytest.raises(ValueError, match="ema_decay"):
         train_emotion(config(fer_small, tmp_path / "run", epochs=1, ema_decay=1.5))
+
+
+def test_a_descriptor_run_fine_tunes_the_face_descriptors_trunk(fer_small, tmp_path):
+    from edge.config import REPO_ROOT
+    from edge.models.descriptor_emotion import DescriptorEmotionNet
+    from training.emotion import emotion_net_from_weights
+
+    descriptor = REPO_ROOT / "models" / "face_descriptor_128.pt"
+    cfg = config(fer_small, tmp_path / "run", epochs=4, arch="descriptor", init_from=str(descriptor))
+    cfg.width, cfg.max_lr = 32, 0.005
+    metrics = train_emotion(cfg)
+    assert metrics["history"][-1]["train_loss"] < metrics["history"][0]["train_loss"]
+    tuned = emotion_net_from_weights(tmp_path / "run" / "model.pt")
+    assert isinstance(tuned, DescriptorEmotionNet)
+    # Fine-tuned, not trained from scratch: the first filters moved, but little.
+    start = torch.load(descriptor, weights_only=True)["conv32_down.conv.weight"].flatten()
+    after = tuned.conv32_down.conv.weight.detach().flatten()
+    assert not torch.equal(start, after)
+    assert torch.nn.functional.cosine_similarity(start, after, dim=0) > 0.99
+    # Starting a run from weights of another network says so.
+    resnet9 = _teacher_sure_of(0, tmp_path / "resnet9.pt")
+    other = config(fer_small, tmp_path / "other", epochs=1, arch="descriptor", init_from=str(resnet9))
+    other.width = 32
+    with pytest.raises(ValueError, match="not the face descriptor's weights"):
+        train_emotion(other)
