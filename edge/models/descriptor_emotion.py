@@ -4,9 +4,9 @@ It exists to make *different* mistakes from the emotion networks trained from sc
 XceptionNet, mini-Xception): its filters were learned on millions of face photos for identity, not on
 FER2013's 28,709 faces, so averaged with them it adds what they share least. The 48x48 gray face is resized
 to ``size`` (128 by default, about the size a tight face has in dlib's 150x150 chips; the trunk needs at
-least 112), copied to the three
-colour channels, and runs through :class:`edge.models.face_descriptor.FaceDescriptorNet`'s layers without
-its 128-d identity map; global average pooling and a linear head give the logits. About 0.2 GMAC a face at
+least 112), copied to the three colour channels, and runs through
+:class:`edge.models.face_descriptor.FaceDescriptorTrunk` (the descriptor without its 128-d identity map);
+global average pooling and a linear head give the logits. About 0.2 GMAC a face at
 128 (a ResNet9 of width 64 is 0.47).
 """
 
@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.models.face_descriptor import BLOCKS, MEAN_RGB, ConvScale, ResidualBlock
+from edge.models.face_descriptor import FaceDescriptorTrunk
 
 DEFAULT_SIZE = 128
 
 
-class DescriptorEmotionNet(nn.Module):
+class DescriptorEmotionNet(FaceDescriptorTrunk):
     """Emotion classifier for 48x48 gray faces in 0..1 ``(N, 1, 48, 48)``; returns logits ``(N, num_classes)``.
 
     ``width`` is the trunk's first stage width, fixed at 32 by the pretrained weights (it is a parameter only
@@ -37,10 +37,7 @@ class DescriptorEmotionNet(nn.Module):
         self.num_classes = num_classes
         # Saved with the weights, so that a weights file says at which size its network was trained.
         self.register_buffer("input_size", torch.tensor(size))
-        self.size = size
-        self.register_buffer("mean", torch.tensor(MEAN_RGB).view(1, 3, 1, 1) / 255.0, persistent=False)
-        self.conv32_down = ConvScale(3, 32, 7, 2)
-        self.blocks = nn.ModuleDict({name: ResidualBlock(i, o, d) for name, i, o, d in BLOCKS})
+        self.size = size  # the same, as a plain int: a fixed resize in the exported graph
         self.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(256, num_classes)
         )
@@ -61,9 +58,5 @@ class DescriptorEmotionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        # The descriptor's input: RGB in 0..255, minus dlib's mean, over 256; a gray face is the same in each channel.
-        x = (x.expand(-1, 3, -1, -1) - self.mean) * (255.0 / 256.0)
-        x = F.max_pool2d(F.relu(self.conv32_down(x)), 3, 2)
-        for block in self.blocks.values():
-            x = block(x)
-        return self.classifier(x)
+        # The trunk's input is RGB in 0..255; a gray face is the same in each channel.
+        return self.classifier(super().forward(x.expand(-1, 3, -1, -1) * 255.0))

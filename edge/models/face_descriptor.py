@@ -80,19 +80,30 @@ BLOCKS: List[Tuple[str, int, int, bool]] = [
 ]
 
 
-class FaceDescriptorNet(nn.Module):
-    """150x150 RGB chips, float in [0, 255] ``(N, 3, 150, 150)`` -> 128-d descriptors (not normalised)."""
+class FaceDescriptorTrunk(nn.Module):
+    """The descriptor's layers up to its last feature map: RGB float in [0, 255] ``(N, 3, H, W)`` (H, W at least
+    112) -> ``(N, 256, h, w)``. The emotion family :mod:`edge.models.descriptor_emotion` fine-tunes it too."""
 
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(MEAN_RGB).view(1, 3, 1, 1), persistent=False)
         self.conv32_down = ConvScale(3, 32, 7, 2)
         self.blocks = nn.ModuleDict({name: ResidualBlock(i, o, d) for name, i, o, d in BLOCKS})
-        self.fc = nn.Linear(256, 128, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / 256.0
         x = F.max_pool2d(F.relu(self.conv32_down(x)), 3, 2)
         for block in self.blocks.values():
             x = block(x)
-        return self.fc(x.mean(dim=(2, 3)))
+        return x
+
+
+class FaceDescriptorNet(FaceDescriptorTrunk):
+    """150x150 RGB chips, float in [0, 255] ``(N, 3, 150, 150)`` -> 128-d descriptors (not normalised)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(256, 128, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(super().forward(x).mean(dim=(2, 3)))
