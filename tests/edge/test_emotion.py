@@ -6,7 +6,7 @@ from edge.emotion import EmotionClassifier
 from edge.manifest import ModelManifest
 from edge.models.emotion_net import count_macs
 from edge.models.resnet9 import ResNet9
-from tests.conftest import FER
+from tests.conftest import FER, SHARED
 
 
 def test_resnet9_shapes_and_cost():
@@ -125,6 +125,64 @@ def test_the_descriptor_family_is_the_face_descriptors_trunk_and_averages_and_ex
         assert torch.allclose(torch.softmax(loaded(x), 1), mean, atol=1e-6)
     onnx_probs = OnnxBackend(export_onnx(loaded, (1, 48, 48), tmp_path / "with_descriptor.onnx"))(x.numpy())
     assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
+
+
+def _fer_val_faces(per_class):
+    """The first ``per_class`` PublicTest faces of each class, as (N, 1, 48, 48) in 0..1, and their labels."""
+    import cv2
+
+    from edge.models.labels import FER2013_CLASSES
+
+    faces, labels = [], []
+    for k, name in enumerate(FER2013_CLASSES):
+        files = sorted((FER / "val" / name).iterdir())[:per_class]
+        faces += [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
+        labels += [k] * len(files)
+    return np.stack(faces)[:, None].astype(np.float32) / 255.0, np.array(labels)
+
+
+def test_the_expression_family_is_face_apis_network_and_averages_and_exports_like_the_others(tmp_path, shared):
+    import torch
+
+    from edge.backends import OnnxBackend
+    from edge.compile import export_onnx
+    from edge.models.emotion_net import AveragedNetwork, averaged_state, emotion_net_from_state
+    from edge.models.expression_net import FaceExpressionNet
+    from training.convert_faceapi import convert_expression
+
+    weights = REPO_ROOT / "training" / "weights" / "faceapi-expression"
+    net = FaceExpressionNet()
+    net.load_pretrained(convert_expression(weights / "face_expression_model-weights_manifest.json"))
+    # The converted network, unchanged, already reads FER2013 faces (59.6% on all of PublicTest): a wrong
+    # padding, layout or class order would bring it near chance (14%).
+    faces, labels = _fer_val_faces(20)
+    with torch.no_grad():
+        probs = torch.softmax(net.eval()(torch.from_numpy(faces)), 1).numpy()
+    assert (probs.argmax(1) == labels).mean() > 0.45
+    # TensorFlow pads a stride-2 conv on an even size after the end only: the first conv's output at (0, 0)
+    # sees input rows and columns 0..2, not a zero row and column before them.
+    first = net.dense0.conv0
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        corner = (first.depthwise.weight * x[:, :, :3, :3]).sum((1, 2, 3)) + first.depthwise.bias
+        assert torch.allclose(first(x)[0, :, 0, 0], corner, atol=1e-5)
+    with pytest.raises(ValueError, match="convert-faceapi-expression"):
+        FaceExpressionNet().load_pretrained(_random_resnet9(0).state_dict())
+    with pytest.raises(ValueError, match="width 32"):
+        FaceExpressionNet(width=8)
+    assert count_macs(FaceExpressionNet()) * 5 < count_macs(ResNet9(width=64))
+
+    res, x = _random_resnet9(1), torch.from_numpy(faces[::20])
+    with torch.no_grad():
+        loaded = emotion_net_from_state(averaged_state([res.state_dict(), net.state_dict()]))
+        assert isinstance(loaded, AveragedNetwork)
+        assert [type(m) for m in loaded.members] == [ResNet9, FaceExpressionNet]
+        mean = (torch.softmax(res(x), 1) + torch.softmax(net(x), 1)) / 2
+        assert torch.allclose(torch.softmax(loaded(x), 1), mean, atol=1e-6)
+    onnx_probs = OnnxBackend(export_onnx(loaded, (1, 48, 48), tmp_path / "with_expression.onnx"))(x.numpy())
+    assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="not face-api.js's face expression network"):
+        convert_expression(SHARED / "weights" / "faceapi" / "face_recognition_model-weights_manifest.json")
 
 
 def test_shipped_model_recognises_real_fer_faces(shared):

@@ -275,3 +275,30 @@ def test_a_descriptor_run_fine_tunes_the_face_descriptors_trunk(fer_small, tmp_p
     other.width = 32
     with pytest.raises(ValueError, match="not the face descriptor's weights"):
         train_emotion(other)
+
+
+def test_an_expression_run_fine_tunes_face_apis_network(fer_small, tmp_path):
+    from edge.config import REPO_ROOT
+    from edge.models.expression_net import FaceExpressionNet
+    from training.convert_faceapi import main as convert
+    from training.emotion import emotion_net_from_weights
+
+    manifest = REPO_ROOT / "training" / "weights" / "faceapi-expression" / "face_expression_model-weights_manifest.json"
+    start = convert(manifest, tmp_path / "faceapi_expression_fer7.pt", expression=True)
+    cfg = config(fer_small, tmp_path / "run", epochs=3, arch="expression", init_from=str(start))
+    cfg.width, cfg.max_lr = 32, 0.003
+    metrics = train_emotion(cfg)
+    assert len(metrics["history"]) == 3
+    tuned = emotion_net_from_weights(tmp_path / "run" / "model.pt")
+    assert isinstance(tuned, FaceExpressionNet)
+    # Fine-tuned from face-api.js's filters, head included, not trained from scratch.
+    before = torch.load(start, weights_only=True)
+    for key in ("dense0.conv0.depthwise.weight", "classifier.3.weight"):
+        moved = tuned.state_dict()[key].flatten()
+        assert not torch.equal(before[key].flatten(), moved)
+        assert torch.nn.functional.cosine_similarity(before[key].flatten(), moved, dim=0) > 0.95
+    resnet9 = _teacher_sure_of(0, tmp_path / "resnet9.pt")
+    other = config(fer_small, tmp_path / "other", epochs=1, arch="expression", init_from=str(resnet9))
+    other.width = 32
+    with pytest.raises(ValueError, match="convert-faceapi-expression"):
+        train_emotion(other)
