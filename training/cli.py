@@ -33,7 +33,7 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
         "--arch",
         default=d.arch,
         choices=sorted(ARCHITECTURES),
-        help="network family (xception, descriptor: for ensembles)",
+        help="network family (xception, descriptor, expression: for ensembles)",
     )
     p.add_argument("--width", type=int, default=d.width, help="base width: 128 = original network, 32 for CPUs")
     p.add_argument("--epochs", type=int, default=d.epochs)

@@ -1,4 +1,4 @@
-"""Train an emotion network (a ResNet9, or an XceptionNet with ``--arch xception``) on FER2013.
+"""Train an emotion network on FER2013: a ResNet9, or another family (``--arch``: edge.models.emotion_net).
 
 The recipe starts from the seed project's (one-cycle LR, weight decay, gradient
 clipping, flips and rotations) and adds what raises accuracy on FER2013:
