@@ -24,7 +24,7 @@ def _add_emotion(sub: argparse._SubParsersAction) -> None:
     from training.emotion import EmotionTrainConfig
 
     d = EmotionTrainConfig(train="", val="")
-    p = sub.add_parser("emotion", help="train an emotion network (ResNet9, XceptionNet, descriptor trunk) on FER2013")
+    p = sub.add_parser("emotion", help="train an emotion network (ResNet9 or another family, --arch) on FER2013")
     p.add_argument("--train", required=True, help="Kaggle-layout folder or fer2013.csv")
     p.add_argument("--val", required=True, help="Kaggle-layout folder or fer2013.csv (PublicTest rows)")
     p.add_argument("--out", default=d.out, help="run folder: checkpoints, metrics.json, PNG plots")

@@ -57,9 +57,14 @@ def read_tfjs_weights(manifest_path: Path) -> Dict[str, np.ndarray]:
     return tensors
 
 
+def _tf_conv(filters: np.ndarray) -> torch.Tensor:
+    """A TF conv filter ``[kh, kw, in, out]`` as PyTorch's ``[out, in, kh, kw]``."""
+    return torch.from_numpy(filters.transpose(3, 2, 0, 1).copy())
+
+
 def _conv_scale(prefix_tf: str, prefix_pt: str, t: Dict[str, np.ndarray]) -> Dict[str, torch.Tensor]:
     return {
-        f"{prefix_pt}.conv.weight": torch.from_numpy(t[f"{prefix_tf}/conv/filters"].transpose(3, 2, 0, 1).copy()),
+        f"{prefix_pt}.conv.weight": _tf_conv(t[f"{prefix_tf}/conv/filters"]),
         f"{prefix_pt}.conv.bias": torch.from_numpy(t[f"{prefix_tf}/conv/bias"]),
         f"{prefix_pt}.weight": torch.from_numpy(t[f"{prefix_tf}/scale/weights"]),
         f"{prefix_pt}.bias": torch.from_numpy(t[f"{prefix_tf}/scale/biases"]),
@@ -78,11 +83,6 @@ def convert(manifest_path: Path) -> Dict[str, torch.Tensor]:
     state["fc.weight"] = torch.from_numpy(t["fc"].T.copy())
     net.load_state_dict(state, strict=True)
     return {k: v.contiguous().float() for k, v in state.items()}
-
-
-def _tf_conv(filters: np.ndarray) -> torch.Tensor:
-    """A TF conv filter ``[kh, kw, in, out]`` as PyTorch's ``[out, in, kh, kw]``."""
-    return torch.from_numpy(filters.transpose(3, 2, 0, 1).copy())
 
 
 def convert_expression(manifest_path: Path) -> Dict[str, torch.Tensor]:
@@ -104,7 +104,7 @@ def convert_expression(manifest_path: Path) -> Dict[str, torch.Tensor]:
             state[f"{pt}.pointwise.weight"] = _tf_conv(t[f"{tf}/pointwise_filter"])
             state[f"{pt}.pointwise.bias"] = torch.from_numpy(t[f"{tf}/bias"])
     order = [list(FACEAPI_EXPRESSIONS.values()).index(name) for name in FER2013_CLASSES]
-    state["classifier.3.weight"] = torch.from_numpy(t["fc/weights"].T[order].copy())
+    state["classifier.3.weight"] = torch.from_numpy(head.T[order].copy())
     state["classifier.3.bias"] = torch.from_numpy(t["fc/bias"][order].copy())
     FaceExpressionNet().load_state_dict(state, strict=True)
     return {k: v.contiguous().float() for k, v in state.items()}

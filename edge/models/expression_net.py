@@ -4,7 +4,7 @@ Its weights (MIT, ``face_expression_model`` of face-api.js, as shipped in the ``
 package) were learnt for seven expressions on face photos other than FER2013's, so its mistakes differ from
 those of the networks trained here from scratch; that is what an averaged network needs from a member. It is
 small: four densely connected blocks of depthwise-separable convs (32, 64, 128, 256 channels), global
-average pooling and a linear head; about 0.06 GMAC a face at its 112x112 input.
+average pooling and a linear head; about 0.05 GMAC a face at its 112x112 input.
 
 Like every emotion family it takes 48x48 gray faces in 0..1 and does its own preprocessing inside the graph
 (so ONNX, TensorRT and INT8 get it too): a bilinear resize to 112, the gray copied to three channels, the
@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edge.models.face_descriptor import MEAN_RGB  # face-api.js subtracts the same mean colour in both networks
+
 INPUT_SIZE = 112  # what face-api.js feeds the network
-MEAN_RGB = (122.782, 117.001, 104.298)  # face-api.js subtracts this (0..255 RGB) before dividing by 255
 WIDTHS = (32, 64, 128, 256)
 
 

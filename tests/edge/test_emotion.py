@@ -127,14 +127,15 @@ def test_the_descriptor_family_is_the_face_descriptors_trunk_and_averages_and_ex
     assert np.allclose(np.exp(onnx_probs), mean.numpy(), atol=1e-5)
 
 
-def _fer_val_faces(per_class):
-    """The first ``per_class`` PublicTest faces of each class, as (N, 1, 48, 48) in 0..1, and their labels."""
+def _fer_val_faces(per_class, classes=None):
+    """The first ``per_class`` PublicTest faces of each class (FER2013's seven unless ``classes``), as
+    (N, 1, 48, 48) in 0..1, and their labels."""
     import cv2
 
     from edge.models.labels import FER2013_CLASSES
 
     faces, labels = [], []
-    for k, name in enumerate(FER2013_CLASSES):
+    for k, name in enumerate(classes or FER2013_CLASSES):
         files = sorted((FER / "val" / name).iterdir())[:per_class]
         faces += [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
         labels += [k] * len(files)
@@ -186,15 +187,8 @@ def test_the_expression_family_is_face_apis_network_and_averages_and_exports_lik
 
 
 def test_shipped_model_recognises_real_fer_faces(shared):
-    import cv2
-
     clf = EmotionClassifier.from_manifest(ModelManifest(REPO_ROOT / "models"), backend="torch")
-    faces, labels = [], []
-    for k, name in enumerate(clf.classes):
-        files = sorted((FER / "val" / name).iterdir())[:20]
-        faces += [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in files]
-        labels += [k] * len(files)
-    batch = np.stack(faces)[:, None].astype(np.float32) / 255.0
+    batch, labels = _fer_val_faces(20, clf.classes)
     probs = clf.predict(batch)
     assert probs.shape == (len(labels), 7)
     assert np.allclose(probs.sum(1), 1, atol=1e-4)
