@@ -109,12 +109,17 @@ def _add_evaluate_emotion(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="test-time views averaged (default: the model's manifest tta_mode, what the service runs)",
     )
+    p.add_argument(
+        "--train",
+        default=None,
+        help="the training split: also report the accuracy on the faces that are not copies of a training face",
+    )
 
 
 def _run_evaluate_emotion(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_emotion
 
-    report = evaluate_emotion(args.data, args.model, usage=args.usage, out=args.out, tta=args.tta)
+    report = evaluate_emotion(args.data, args.model, usage=args.usage, out=args.out, tta=args.tta, train=args.train)
     print(json.dumps(report, indent=2))
     return 0
 

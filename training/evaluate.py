@@ -13,6 +13,7 @@ from edge.config import REPO_ROOT
 from edge.manifest import ModelManifest
 from training.emotion import emotion_net_from_weights, predict_probs
 from training.fer import load_fer
+from training.fer_duplicates import training_copies
 from training.metrics import classification_report, plot_confusion
 
 
@@ -43,6 +44,7 @@ def evaluate_emotion(
     out: Optional[str] = None,
     tta: Optional[str] = None,
     models_dir: Path = REPO_ROOT / "models",
+    train: Optional[str] = None,
 ) -> Dict[str, object]:
     """Accuracy, per-class P/R/F1 and the confusion matrix; writes report.json and confusion.png into ``out``.
 
@@ -50,6 +52,10 @@ def evaluate_emotion(
     own views, to judge what a combination or a distillation teacher would reach), or None for the shipped
     model. ``tta`` defaults to each model's manifest ``tta_mode`` (what the service runs), else ``flip``; the
     manifest read is the one in ``models_dir``.
+
+    With ``train`` (the training split, either layout) the report also holds ``without_training_copies``:
+    the accuracy on the faces that are not copies of a training face (:mod:`training.fer_duplicates`), the
+    number closer to what a face on live video meets, and the accuracy on the copies.
     """
     torch.set_flush_denormal(True)
     models = [model] if model is None or isinstance(model, str) else list(model)
@@ -64,6 +70,16 @@ def evaluate_emotion(
     report["data"] = str(data)
     report["model"] = " + ".join(str(m or "shipped emotion model") for m in models)
     report["tta"] = views[0] if len(set(views)) == 1 else " + ".join(views)
+    if train:
+        copies = training_copies(faces.images, load_fer(Path(train), classes=classes).images)
+        right = probs.argmax(1) == faces.labels
+        report["without_training_copies"] = {
+            "train": str(train),
+            "faces": int((~copies).sum()),
+            "accuracy": float(right[~copies].mean()) if (~copies).any() else None,
+            "copies": int(copies.sum()),
+            "accuracy_on_copies": float(right[copies].mean()) if copies.any() else None,
+        }
     if out:
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)
