@@ -26,8 +26,10 @@ def update_entry(models_dir: Path, name: str, file: Path, fields: Dict[str, Any]
     return entry
 
 
-def evaluation_command(val: Path, file: str, tta: Optional[str] = None) -> str:
+def evaluation_command(val: Path, file: str, tta: Optional[str] = None, train: Optional[str] = None) -> str:
     """The ``evaluate-emotion`` command that measures a shipped weights file alone on PublicTest (an averaged
-    network reads like any other); without ``tta`` it runs the entry's own views."""
+    network reads like any other); without ``tta`` it runs the entry's own views; with ``train`` it also
+    measures the faces that are not copies of a training face."""
     views = f" --tta {tta}" if tta else ""
-    return f"python -m training evaluate-emotion --data {val} --usage PublicTest{views} --model models/{file}"
+    copies = f" --train {train}" if train else ""
+    return f"python -m training evaluate-emotion --data {val} --usage PublicTest{views}{copies} --model models/{file}"

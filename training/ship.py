@@ -189,7 +189,8 @@ def emotion_entry(
             from training.evaluate import evaluate_emotion
 
             # Writes plots/confusion.png and report.json for these views.
-            val = evaluate_emotion(config["val"], str(target), "PublicTest", str(plots), tta)
+            train = config["train"] if Path(config["train"]).exists() else None
+            val = evaluate_emotion(config["val"], str(target), "PublicTest", str(plots), tta, train=train)
             mode = tta
         elif len(runs) > 1:
             raise FileNotFoundError(f"{config['val']} is gone: an averaged network ships only with its PublicTest")
@@ -219,12 +220,19 @@ def emotion_entry(
         + ("" if name == "emotion" else f" --name {name}"),
     }
     if val is not None:
-        fields["metrics_command"] = evaluation_command(config["val"], target.name, mode)
+        unseen = val.get("without_training_copies")
+        fields["metrics_command"] = evaluation_command(
+            config["val"], target.name, mode, train=unseen["train"] if unseen else None
+        )
         fields["metrics"] = {
             "publictest_accuracy": round(val["accuracy"], 4),
             "publictest_macro_f1": round(val["macro_f1"], 4),
             "per_class_f1": {k: round(v["f1"], 4) for k, v in val["per_class"].items()},
         }
+        if unseen:
+            fields["metrics"]["publictest_training_copies"] = unseen["copies"]
+            if unseen["accuracy"] is not None:
+                fields["metrics"]["publictest_accuracy_without_training_copies"] = round(unseen["accuracy"], 4)
     if metrics:
         fields["metrics"].update({"params": metrics["params"], "macs": metrics["macs"]})
         if metrics["history"]:  # a converted network has none

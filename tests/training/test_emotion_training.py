@@ -165,7 +165,13 @@ def test_ship_two_runs_of_two_families_as_one_averaged_network(fer_small, tmp_pa
     ensemble = evaluate_emotion(str(fer_small), [str(tmp_path / f"run{s}" / "model.pt") for s in (1, 2)], tta="flip")
     assert entry["metrics"]["publictest_accuracy"] == round(ensemble["accuracy"], 4)
     # The recorded command measures the shipped file alone, and gets the same figure.
-    assert entry["metrics_command"].endswith(f"--usage PublicTest --tta flip --model models/{entry['file']}")
+    assert entry["metrics_command"].endswith(
+        f"--usage PublicTest --tta flip --train {fer_small} --model models/{entry['file']}"
+    )
+    # Here the training faces are the validation faces: every one is a copy but the blank one (an angry
+    # "face" of one gray, which FER2013 holds), which alone is left to score.
+    assert entry["metrics"]["publictest_training_copies"] == 83
+    assert entry["metrics"]["publictest_accuracy_without_training_copies"] in (0.0, 1.0)
     alone = evaluate_emotion(str(fer_small), str(models / entry["file"]), tta="flip", models_dir=models)
     assert round(alone["accuracy"], 4) == entry["metrics"]["publictest_accuracy"]
     assert entry["ship_command"].count("--run ") == 2
