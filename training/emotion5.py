@@ -18,7 +18,7 @@ from edge.manifest import ModelManifest, sha256_of
 from edge.models.emotion_net import HEAD_KEYS
 from edge.models.labels import FER2013_5_CLASSES
 from training.evaluate import evaluate_emotion
-from training.manifest import evaluation_command
+from training.manifest import copies_metrics, evaluation_command
 from training.ship import finish_for_devices
 
 
@@ -52,16 +52,23 @@ def derive_five_class(
     data = json.loads((models_dir / "manifest.json").read_text())
     data["models"]["emotion5"] = entry
     (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
+    train_faces = str(train) if Path(train).exists() else None
     report = evaluate_emotion(
-        str(val), str(path), usage="PublicTest", out=str(models_dir / "emotion5"), models_dir=models_dir
+        str(val),
+        str(path),
+        usage="PublicTest",
+        out=str(models_dir / "emotion5"),
+        models_dir=models_dir,
+        train=train_faces,
     )
     entry["metrics"] = {
         "publictest_accuracy": report["accuracy"],
         "publictest_macro_f1": report["macro_f1"],
         "per_class_f1": {c: report["per_class"][c]["f1"] for c in FER2013_5_CLASSES},
         "faces": report["n"],
+        **copies_metrics(report),
     }
-    entry["metrics_command"] = evaluation_command(val, file)
+    entry["metrics_command"] = evaluation_command(val, file, train=train_faces)
     data["models"]["emotion5"] = entry
     (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
     return finish_for_devices(models_dir, "emotion5", train, val, demo)

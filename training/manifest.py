@@ -33,3 +33,16 @@ def evaluation_command(val: Path, file: str, tta: Optional[str] = None, train: O
     views = f" --tta {tta}" if tta else ""
     copies = f" --train {train}" if train else ""
     return f"python -m training evaluate-emotion --data {val} --usage PublicTest{views}{copies} --model models/{file}"
+
+
+def copies_metrics(report: Dict[str, Any]) -> Dict[str, Any]:
+    """The manifest metrics of an ``evaluate_emotion`` report run with ``train``: how many PublicTest faces
+    are copies of training faces and the accuracy on the others (nothing when it ran without ``train``; no
+    accuracy when every face is a copy)."""
+    unseen = report.get("without_training_copies")
+    if not unseen:
+        return {}
+    fields: Dict[str, Any] = {"publictest_training_copies": unseen["copies"]}
+    if unseen["accuracy"] is not None:
+        fields["publictest_accuracy_without_training_copies"] = round(unseen["accuracy"], 4)
+    return fields

@@ -12,7 +12,7 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 from edge.manifest import ModelManifest, int8_entry_name, sha256_of
 from edge.models.labels import CLASS_SETS
 from training.calibrate import calibrate_emotion
-from training.manifest import evaluation_command, update_entry
+from training.manifest import copies_metrics, evaluation_command, update_entry
 from training.quantize import requantize
 
 log = logging.getLogger(__name__)
@@ -229,10 +229,7 @@ def emotion_entry(
             "publictest_macro_f1": round(val["macro_f1"], 4),
             "per_class_f1": {k: round(v["f1"], 4) for k, v in val["per_class"].items()},
         }
-        if unseen:
-            fields["metrics"]["publictest_training_copies"] = unseen["copies"]
-            if unseen["accuracy"] is not None:
-                fields["metrics"]["publictest_accuracy_without_training_copies"] = round(unseen["accuracy"], 4)
+        fields["metrics"].update(copies_metrics(val))
     if metrics:
         fields["metrics"].update({"params": metrics["params"], "macs": metrics["macs"]})
         if metrics["history"]:  # a converted network has none

@@ -35,6 +35,8 @@ def test_derive_names_the_file_by_width_and_evaluates_with_its_own_manifest(tmp_
     report = json.loads((models / "emotion5" / "report.json").read_text())
     assert report["tta"] == "none" and report["n"] == 5 * 12  # fer_small: 12 faces of each kept class
     assert entry["metrics"]["publictest_accuracy"] == report["accuracy"]
+    # The training faces here are the faces scored: all are copies but FER2013's blank (one-gray) angry face.
+    assert entry["metrics"]["publictest_training_copies"] == 59 and f"--train {fer_small}" in entry["metrics_command"]
     five, full = torch.load(path, weights_only=True), torch.load(MODELS / seven["file"], weights_only=True)
     keep = [seven["classes"].index(c) for c in entry["classes"]]
     last = [k for k in full if k.endswith(HEAD_KEYS) and k.endswith("weight")]  # each member's last layer
