@@ -366,19 +366,25 @@ def _add_evaluate_emotion_photos(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--legend", required=True, help="CSV with image and emotion columns (muxspace/facial_expressions)")
     p.add_argument("--images", required=True, help="folder the legend's image names are in")
     p.add_argument("--per-class", type=int, default=400, help="most photos of each label (seeded sample)")
-    p.add_argument("--models", default="models")
+    p.add_argument(
+        "--models",
+        action="append",
+        help="models folder (default models); give it more than once to compare models on the same faces, "
+        "each reported into OUT/<i>-<folder name>",
+    )
     p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
     p.add_argument("--out", default=None, help="folder for report.json and confusion.png (runs/emotion-photos-NAME)")
 
 
 def _run_evaluate_emotion_photos(args: argparse.Namespace) -> int:
-    from training.emotion_photos import evaluate_emotion_photos, summary
+    from training.emotion_photos import compare_emotion_photos, summary
 
     out = Path(args.out or f"runs/emotion-photos-{args.name}")
-    report = evaluate_emotion_photos(
-        Path(args.legend), Path(args.images), out, args.per_class, Path(args.models), args.name
-    )
-    print(summary(report))
+    models = [Path(m) for m in args.models or ["models"]]
+    outs = [out] if len(models) == 1 else [out / f"{i}-{m.resolve().name}" for i, m in enumerate(models)]
+    reports = compare_emotion_photos(Path(args.legend), Path(args.images), outs, args.per_class, models, args.name)
+    for folder, report in zip(models, reports):
+        print(f"{folder}:\n{summary(report)}")
     return 0
 
 

@@ -18,7 +18,7 @@ import csv
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -81,13 +81,30 @@ def evaluate_emotion_photos(
 ) -> Dict[str, object]:
     """Accuracy, per-class recall, the confusion matrix and the uncertain share; writes report.json and
     confusion.png into ``out``."""
-    classifier = EmotionClassifier.from_manifest(ModelManifest(models), name=name, backend="auto")
+    return compare_emotion_photos(legend, images, [out], per_class, [models], name)[0]
+
+
+def compare_emotion_photos(
+    legend: Path,
+    images: Path,
+    outs: Sequence[Path],
+    per_class: int,
+    models: Sequence[Path],
+    name: str = "emotion",
+) -> List[Dict[str, object]]:
+    """:func:`evaluate_emotion_photos` for the model of each folder in ``models`` (report into the matching
+    ``outs``), on the same photos and the same detected faces: the detector runs once per photo, and it is
+    most of the cost."""
+    classifiers = [EmotionClassifier.from_manifest(ModelManifest(m), name=name, backend="auto") for m in models]
+    if len({tuple(c.classes) for c in classifiers}) != 1:
+        raise ValueError(f"the {name} models of {[str(m) for m in models]} have different classes")
+    classes = classifiers[0].classes
     d = load_settings(None, environ={}).detector
     detector = FaceDetector.from_config(d)
-    all_rows = read_legend(legend, classifier.classes)
+    all_rows = read_legend(legend, classes)
     rows = sample_per_class(all_rows, per_class)
     labels: List[int] = []
-    probs: List[np.ndarray] = []
+    probs: List[List[np.ndarray]] = [[] for _ in classifiers]
     skipped: Counter = Counter()
     for file, label in tqdm(rows, desc="photos", unit="photo"):
         img = cv2.imread(str(images / file))
@@ -99,41 +116,46 @@ def evaluate_emotion_photos(
             skipped["no face found"] += 1
             continue
         k, _ = choose_face(dets.boxes, img.shape[1], img.shape[0], "center", file, label)
-        probs.append(classifier.classify(img, dets.boxes[k : k + 1])[0])
-        labels.append(classifier.classes.index(label))
-    p = np.stack(probs)
+        for found, classifier in zip(probs, classifiers):
+            found.append(classifier.classify(img, dets.boxes[k : k + 1])[0])
+        labels.append(classes.index(label))
     y = np.array(labels)
-    report = classification_report(y, p.argmax(axis=1), classifier.classes)
-    recalls = [v["recall"] for c, v in report["per_class"].items() if v["support"] > 0]
     in_set = Counter(c for _, c in all_rows)
-    confident = p.max(axis=1) >= classifier.uncertain_below
-    report.update(
-        {
-            "model": name,
-            "legend": str(legend),
-            "photos_in_set": dict(sorted(in_set.items())),
-            "photos_sampled": len(rows),
-            "photos_scored": int(len(y)),
-            "skipped": dict(skipped),
-            "mean_class_recall": round(float(np.mean(recalls)), 4),
-            # Recall of each class weighted by its share of the whole set: the accuracy the full set would give.
-            "accuracy_at_set_distribution": round(
-                sum(report["per_class"][c]["recall"] * n for c, n in in_set.items()) / sum(in_set.values()), 4
-            ),
-            "uncertain_below": classifier.uncertain_below,
-            "uncertain_share": round(float(1 - confident.mean()), 4),
-            "accuracy_when_named": round(float((p.argmax(axis=1) == y)[confident].mean()), 4)
-            if confident.any()
-            else None,
-            "labels_predicted": distribution(p, classifier.classes, classifier.uncertain_below),
-            "command": f"python -m training evaluate-emotion-photos --legend {legend} --images {images} "
-            f"--per-class {per_class} --name {name}",
-        }
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    plot_confusion(report, out / "confusion.png", title=f"{name} on {legend.parent.parent.name} (service path)")
-    return report
+    command = f"python -m training evaluate-emotion-photos --legend {legend} --images {images} --per-class {per_class}"
+    reports = []
+    for found, classifier, folder, out in zip(probs, classifiers, models, outs):
+        p = np.stack(found)
+        report = classification_report(y, p.argmax(axis=1), classes)
+        recalls = [v["recall"] for c, v in report["per_class"].items() if v["support"] > 0]
+        confident = p.max(axis=1) >= classifier.uncertain_below
+        report.update(
+            {
+                "model": name,
+                "models": str(folder),
+                "legend": str(legend),
+                "photos_in_set": dict(sorted(in_set.items())),
+                "photos_sampled": len(rows),
+                "photos_scored": int(len(y)),
+                "skipped": dict(skipped),
+                "mean_class_recall": round(float(np.mean(recalls)), 4),
+                # Recall of each class weighted by its share of the whole set: the accuracy the full set would give.
+                "accuracy_at_set_distribution": round(
+                    sum(report["per_class"][c]["recall"] * n for c, n in in_set.items()) / sum(in_set.values()), 4
+                ),
+                "uncertain_below": classifier.uncertain_below,
+                "uncertain_share": round(float(1 - confident.mean()), 4),
+                "accuracy_when_named": round(float((p.argmax(axis=1) == y)[confident].mean()), 4)
+                if confident.any()
+                else None,
+                "labels_predicted": distribution(p, classes, classifier.uncertain_below),
+                "command": f"{command} --models {folder} --name {name}",
+            }
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report, indent=2))
+        plot_confusion(report, out / "confusion.png", title=f"{name} on {legend.parent.parent.name} (service path)")
+        reports.append(report)
+    return reports
 
 
 def summary(report: Dict[str, object]) -> str:

@@ -41,3 +41,18 @@ def test_report_through_the_service_path(labelled, tmp_path):
     assert 0 <= report["uncertain_share"] <= 1 and abs(sum(report["labels_predicted"].values()) - 1) < 0.01
     assert json.loads((tmp_path / "out" / "report.json").read_text())["photos_scored"] == 7
     assert (tmp_path / "out" / "confusion.png").stat().st_size > 1000
+
+
+def test_several_models_are_compared_on_the_same_faces_from_the_command_line(labelled, tmp_path, capsys):
+    """One detector pass serves every models folder; each gets its own report, with its folder in it."""
+    from training.cli import main as training_main
+
+    legend, images = labelled
+    models = str(ROOT / "models")
+    out = tmp_path / "cmp"
+    args = ["evaluate-emotion-photos", "--legend", str(legend), "--images", str(images), "--per-class", "10"]
+    assert training_main(args + ["--models", models, "--models", models, "--out", str(out)]) == 0
+    first, second = (json.loads((out / f"{i}-models" / "report.json").read_text()) for i in (0, 1))
+    assert first["photos_scored"] == second["photos_scored"] == 7 and first["skipped"] == {"unreadable": 1}
+    assert first["confusion_matrix"] == second["confusion_matrix"] and first["models"] == models
+    assert capsys.readouterr().out.count("photos scored") == 2
