@@ -61,11 +61,11 @@ def big_xception_state(model_json: Path) -> Dict[str, torch.Tensor]:
         model = json.loads(model_json.read_text())
         nodes = [n for n in model["modelTopology"]["node"] if n["op"] != "Const"]
         tensors = read_tfjs_groups(model["weightsManifest"], model_json)
+        inputs = [n for n in nodes if n["op"] == "Placeholder"]
+        dims = [int(d["size"]) for d in inputs[0]["attr"]["shape"]["shape"]["dim"]] if len(inputs) == 1 else []
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise _not_this(model_json, f"not a TF.js graph model: {type(exc).__name__}: {exc}") from exc
     by_name = {n["name"]: n for n in nodes}
-    inputs = [n for n in nodes if n["op"] == "Placeholder"]
-    dims = [int(d["size"]) for d in inputs[0]["attr"]["shape"]["shape"]["dim"]] if len(inputs) == 1 else []
     convs = [n for n in nodes if n["op"] == "_FusedConv2D"]
     depthwise = [n for n in nodes if n["op"] == "DepthwiseConv2dNative"]
     if dims[1:] != [INPUT_SIZE, INPUT_SIZE, 1] or len(convs) != 9 or len(depthwise) != 4:
@@ -115,7 +115,6 @@ def big_xception_state(model_json: Path) -> Dict[str, torch.Tensor]:
         folded_norm(f"blocks.{i}.shortcut_bn", shortcut)
     conv("classifier.0", classifier)
     state["classifier.0.bias"] = torch.from_numpy(weights(classifier, 2).copy())
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         BigXception(num_classes=int(state["classifier.0.weight"].shape[0])).load_state_dict(state)
     except RuntimeError as exc:

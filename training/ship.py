@@ -175,6 +175,7 @@ def emotion_entry(
     else:
         (plots / "curves.png").unlink(missing_ok=True)
     if len(runs) == 1:
+        # As trained, in float32: a single run may ship with its training's figures, measured on these bytes.
         shutil.copyfile(runs[0] / "model.pt", target)
     else:
         import torch

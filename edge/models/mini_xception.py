@@ -32,6 +32,12 @@ def keras_same_padding(size: int, kernel: int = 3, stride: int = 2) -> Tuple[int
     return total // 2, total - total // 2
 
 
+def as_trained(faces: torch.Tensor) -> torch.Tensor:
+    """The service's 48 px faces in 0..1 as Arriaga et al.'s networks were trained: 64 px, in -1..1."""
+    faces = F.interpolate(faces, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+    return (faces - 0.5) * 2.0
+
+
 class SeparableConv(nn.Module):
     """Keras' SeparableConv2D without bias: a 3x3 depthwise conv then a 1x1 pointwise conv."""
 
@@ -87,8 +93,7 @@ class MiniXception(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        return self.classifier(self.blocks(self.stem((x - 0.5) * 2.0)))
+        return self.classifier(self.blocks(self.stem(as_trained(x))))
 
 
 class BigXception(nn.Module):
@@ -123,5 +128,4 @@ class BigXception(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        return self.classifier(self.blocks(self.stem((x - 0.5) * 2.0)))
+        return self.classifier(self.blocks(self.stem(as_trained(x))))
