@@ -2,14 +2,16 @@
 # Retrain the emotion model on an AWS GPU instance (g4dn, NVIDIA T4) and publish it for the devices.
 #
 #   aws/retrain.sh --bucket s3://my-bucket [--data fer2013] [--people people] [--width 128] [--epochs 40]
-#                  [--gpus N] [--dry-run]
+#                  [--gpus N] [--dry-run] [--resign RUN_ID]
 #
 # Steps: check prerequisites, build the training image, sync the data set from S3, train, evaluate,
 # export ONNX, train the identity head when --people names a data/<people>/<person>/<photos> prefix,
 # upload everything to s3://BUCKET/runs/RUN_ID/, print the device command that installs it.
 # --gpus N (g4dn.12xlarge: 4) trains on N GPUs with torchrun. --dry-run prints every step without
-# doing it. --bucket may be a local folder (a fake bucket for tests).
+# doing it. --bucket may be a local folder (a fake bucket for tests). --resign RUN_ID signs new device
+# links for a published run (no training) when the old ones expired. Runs from any directory.
 set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 BUCKET=""
 DATA="fer2013"
@@ -18,6 +20,7 @@ WIDTH=128
 EPOCHS=40
 GPUS=1
 DRY_RUN=0
+RESIGN=0
 RUN_ID="$(date -u +%Y%m%d-%H%M%S)"
 WORK="${WORK:-$PWD/aws-work}"
 IMAGE="edge-train:latest"
@@ -26,7 +29,7 @@ IMAGE="edge-train:latest"
 # that role session ends (hours), whatever the expiry says: the script warns when that is the case.
 URL_EXPIRY=604800
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
         --epochs) EPOCHS="$2"; shift 2 ;;
         --gpus) GPUS="$2"; shift 2 ;;
         --run-id) RUN_ID="$2"; shift 2 ;;
+        --resign) RUN_ID="$2"; RESIGN=1; shift 2 ;;
         --dry-run) DRY_RUN=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -103,7 +107,10 @@ warn_short_lived_links
 echo "run $RUN_ID: width $WIDTH, $EPOCHS epochs, data ${BUCKET%/}/data/$DATA -> $DEST"
 
 TRAIN=(docker run --rm --gpus all --shm-size 2g --user "$(id -u):$(id -g)" -v "$WORK:/work" "$IMAGE")
-run docker build -t "$IMAGE" -f aws/Dockerfile .
+run docker build -t "$IMAGE" -f "$REPO/aws/Dockerfile" "$REPO"
+if [ "$RESIGN" = 1 ]; then
+    [ -d "$RUN_DIR" ] || copy "$DEST" "$RUN_DIR"
+else
 copy "${BUCKET%/}/data/$DATA" "$WORK/data/$DATA"
 EMOTION=("${TRAIN[@]}")
 if [ "$GPUS" -gt 1 ]; then  # one process per GPU; each batch is split across them
@@ -116,8 +123,11 @@ run "${TRAIN[@]}" evaluate-emotion --data "/work/data/$DATA/val" \
     --model "/work/runs/$RUN_ID/emotion/model.pt" --usage PublicTest --out "/work/runs/$RUN_ID/eval"
 if [ -n "$PEOPLE" ]; then
     copy "${BUCKET%/}/data/$PEOPLE" "$WORK/data/$PEOPLE"
+    # The image holds the VGGFace2 weights (aws/Dockerfile), so the head is trained on the embeddings the
+    # Jetson runs; the head file records them and a device running another embedder refuses it.
     run "${TRAIN[@]}" identity --data "/work/data/$PEOPLE" --out "/work/runs/$RUN_ID/identity/identity_head.pt"
     run "${TRAIN[@]}" evaluate-identity "/work/data/$PEOPLE" --out "/work/runs/$RUN_ID/identity/evaluation.json"
+fi
 fi
 # Devices have no AWS credentials: they get presigned HTTPS links (signing needs no object yet).
 WEIGHTS="emotion_resnet9_w$WIDTH.pt"
@@ -141,3 +151,19 @@ On the device, install it (downloads, checks sha256, updates the manifest) and r
   docker compose exec edge python3 -m edge install-model '$ENTRY_URL'
   docker compose restart edge
 MSG
+if [ -n "$PEOPLE" ] || [ -f "$RUN_DIR/identity/identity_head.pt" ]; then
+    HEAD_URL="$(link "$DEST/identity/identity_head.pt")"
+    cat <<MSG
+The identity head (trained on VGGFace2 embeddings, as the Jetson runs): copy it into the data volume and
+name it in .env, then recreate the container (.env is read by 'up', not by 'restart'):
+  curl -fsSL '$HEAD_URL' -o identity_head.pt && docker compose cp identity_head.pt edge:/data/identity_head.pt
+  echo EDGE_IDENTITY__HEAD=/data/identity_head.pt >> .env && docker compose up -d
+MSG
+fi
+if [ "$LOCAL_BUCKET" = 0 ]; then
+    cat <<MSG
+These links expire in $((URL_EXPIRY / 86400)) days at most, and with the role session when signed by an
+instance role (hours). To sign new ones for this run later, without training:
+  $REPO/aws/retrain.sh --bucket $BUCKET --resign $RUN_ID
+MSG
+fi

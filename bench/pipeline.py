@@ -140,7 +140,7 @@ def _loop_frames(frames, mtcnn, facenet, emotion, stages, boxes_per_frame) -> No
 
 
 def _analyzer_with_gallery(tmp: Path):
-    from edge.service import build_analyzer
+    from edge.bootstrap import build_analyzer
 
     settings = load_settings(None, environ={"EDGE_STORAGE__DATABASE": str(tmp / "bench.db")})
     analyzer = build_analyzer(settings)

@@ -204,8 +204,8 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     frames, further apart, with more latency: what a viewer of the live service sees on it. (Optimistic: the
     service's capture and render threads share the CPU with the analysis, and here they do not.)
     """
+    from edge.bootstrap import build_analyzer
     from edge.box_follow import ShownBoxes
-    from edge.service import build_analyzer
     from edge.stream_delay import StreamDelay
     from edge.video import VideoAnalyzer
 

@@ -11,6 +11,10 @@
 # 4. The user joins the docker group (log out and in afterwards).
 # 5. The power mode the service runs in is set before TensorRT engines are built (TensorRT picks kernels by
 #    timing them, so an engine built at 10 W is not the best one at 20 W), and jetson_clocks pins the clocks.
+# 6. Room for the image: the l4t-pytorch r35 base is about 11.7 GB, so Docker's data-root needs >= 20 GB free
+#    (a 16 GB eMMC module has not: move the data-root to NVMe or SD, README "Jetson").
+# 7. Docker starts after nvargus-daemon (a systemd drop-in), so that the CSI socket exists when the
+#    container starts at boot.
 # --check only reports each step, changing nothing.
 set -euo pipefail
 
@@ -20,8 +24,10 @@ CHECK_ONLY=0
 COMPOSE_VERSION=v2.29.7
 COMPOSE_URL="https://github.com/docker/compose/releases/download/$COMPOSE_VERSION/docker-compose-linux-aarch64"
 PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+MIN_FREE_GB=20
+DROP_IN=/etc/systemd/system/docker.service.d/after-nvargus.conf
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -99,6 +105,30 @@ else
         jetson_clocks
         ok "clocks pinned with jetson_clocks (until the next reboot)"
     fi
+fi
+
+# 6. Free space under Docker's data-root
+root_dir="$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)"
+probe="$root_dir"; while [ ! -d "$probe" ]; do probe="$(dirname "$probe")"; done
+free_gb="$(df -P -BG "$probe" | awk 'NR==2 {sub("G", "", $4); print $4}')"
+if [ "${free_gb:-0}" -ge "$MIN_FREE_GB" ]; then
+    ok "$free_gb GB free under Docker's data-root $root_dir"
+else
+    fail "only ${free_gb:-0} GB free under Docker's data-root $root_dir; the image needs >= $MIN_FREE_GB GB." \
+        "Move the data-root to NVMe or SD: stop docker, rsync -a $root_dir/ /mnt/nvme/docker/, set" \
+        "\"data-root\": \"/mnt/nvme/docker\" in /etc/docker/daemon.json (keep its nvidia runtime entries), start docker"
+fi
+
+# 7. Docker after nvargus-daemon
+if ! systemctl list-unit-files nvargus-daemon.service >/dev/null 2>&1; then
+    todo "no nvargus-daemon service (no CSI camera support installed): nothing to order"
+elif [ -f "$DROP_IN" ]; then
+    ok "Docker starts after nvargus-daemon ($DROP_IN)"
+elif act "order Docker after nvargus-daemon ($DROP_IN)"; then
+    mkdir -p "$(dirname "$DROP_IN")"
+    printf '[Unit]\nWants=nvargus-daemon.service\nAfter=nvargus-daemon.service\n' > "$DROP_IN"
+    systemctl daemon-reload
+    ok "Docker starts after nvargus-daemon ($DROP_IN)"
 fi
 
 # The CSI camera's socket must exist before the container starts (compose mounts it).

@@ -97,8 +97,11 @@ class TensorRTBackend:
         self.precision = precision
         self._torch = torch
         self.max_batch = max_batch  # the engine's optimisation profile ends here
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        # The engine needs its runtime and the runtime its logger for as long as it lives: TensorRT's Python
+        # objects do not keep each other alive, and a collected runtime leaves the engine dangling.
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
             raise RuntimeError(f"{engine_path} is not an engine for this TensorRT/GPU; delete it to rebuild")
         self.context = self.engine.create_execution_context()

@@ -31,6 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from edge.api import create_app
+    from edge.compile import CacheInUse
     from edge.config import describe
     from edge.service import EdgeService
     from edge.sqlite import StorageError
@@ -38,8 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     log.info("effective configuration:\n%s", describe(settings))
     try:
-        service = EdgeService(settings)
-    except StorageError as exc:
+        # Models load after the server listens: /health says how far (TensorRT engines take minutes at first).
+        service = EdgeService(settings, load_models="background")
+    except (StorageError, CacheInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(service)  # its lifespan starts the service, and stops it on SIGTERM/SIGINT
@@ -69,7 +71,7 @@ def _read_images(paths: List[str]):
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from edge.analyzer import ImageError
-    from edge.service import build_analyzer
+    from edge.bootstrap import build_analyzer
 
     settings = _settings(args)
     analyzer = build_analyzer(settings)
@@ -108,8 +110,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.analyzer import ImageError
+    from edge.bootstrap import build_analyzer
     from edge.identity.gallery import InvalidName
-    from edge.service import build_analyzer
 
     settings = _settings(args)
     analyzer = build_analyzer(settings)
@@ -164,18 +166,32 @@ def cmd_install_model(args: argparse.Namespace) -> int:
 
 
 def cmd_build_engines(args: argparse.Namespace) -> int:
-    """Load every model with the configured backend, which exports ONNX and builds engines into the cache."""
-    from edge.service import build_analyzer
+    """Load every model with the configured backend, which exports ONNX and builds engines into the cache.
+
+    Refused while the service runs on the same cache: a second CUDA process on the Jetson's shared memory,
+    kernels timed under load, and ``--rebuild`` deleting the engines the service has loaded."""
+    from edge.bootstrap import build_analyzer
+    from edge.compile import CacheInUse, hold_cache
 
     settings = _settings(args)
-    if args.rebuild:  # e.g. after a power-mode change: TensorRT timed its kernels in the old mode
-        for engine in sorted(Path(settings.storage.cache_dir).glob("*.engine")):
-            engine.unlink()
-            print(f"deleted {engine}")
-    analyzer = build_analyzer(settings)
+    cache = Path(settings.storage.cache_dir)
+    try:
+        lock = hold_cache(cache, exclusive=True)
+    except CacheInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.rebuild:  # e.g. after a power-mode change: TensorRT timed its kernels in the old mode
+            for engine in sorted(cache.glob("*.engine")):
+                engine.unlink()
+                print(f"deleted {engine}")
+        analyzer = build_analyzer(settings)
+    finally:
+        if lock is not None:
+            lock.close()
     for part in (analyzer.emotion, analyzer.embedder):
         if part is not None:
-            print(f"{type(part).__name__}: {part.backend.name} backend ready (cache: {settings.storage.cache_dir})")
+            print(f"{type(part).__name__}: {part.backend.name} backend ready (cache: {cache})")
     for component, problem in analyzer.problems.items():
         print(f"error: {component}: {problem}", file=sys.stderr)
     return 1 if analyzer.problems else 0
@@ -198,11 +214,12 @@ def cmd_check_image(args: argparse.Namespace) -> int:
     """Exit 1 with the reasons when this environment lacks what the Jetson image needs."""
     from edge.image_check import image_problems
 
-    problems = image_problems()
+    problems = image_problems(runtime=not args.build)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if not problems:
-        print("image ok: OpenCV with GStreamer, TensorRT, CUDA build of torch")
+        what = "packages present" if args.build else "TensorRT imports, torch sees the GPU"
+        print(f"image ok: OpenCV with GStreamer, CUDA build of torch, {what}")
     return 1 if problems else 0
 
 
@@ -256,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("check-image", help="fail unless OpenCV has GStreamer, TensorRT imports, torch is a CUDA build")
+    p.add_argument(
+        "--build",
+        action="store_true",
+        help="only what an image build can check (no NVIDIA runtime there): packages and build flags",
+    )
     p.set_defaults(func=cmd_check_image)
     return parser
 

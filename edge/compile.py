@@ -13,11 +13,62 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import IO, Callable, Optional, Tuple
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = "in-use.lock"
+
+
+class CacheInUse(RuntimeError):
+    """A running service uses the engines of this cache."""
+
+
+def hold_cache(cache_dir: Path, exclusive: bool = False) -> Optional[IO[bytes]]:
+    """Lock ``cache_dir`` for as long as the returned file stays open: shared by each running service,
+    exclusive for ``build-engines``, which therefore never rebuilds or deletes an engine a service has
+    loaded (nor times kernels beside it on the same GPU). Works across containers sharing the volume.
+
+    Raises :class:`CacheInUse` when an exclusive lock is asked for while a service holds it. None where
+    the cache cannot be written (a read-only volume): nothing to protect there."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        handle = open(Path(cache_dir) / LOCK_FILE, "ab")  # noqa: SIM115 - held open on purpose
+    except OSError as exc:
+        log.warning("cannot lock the model cache %s: %s", cache_dir, exc)
+        return None
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise CacheInUse(
+            f"the service is running and uses the engines in {cache_dir}: stop it first "
+            "(docker compose stop edge), run this, then start it again (docker compose up -d)"
+        ) from None
+    return handle
+
+
+def remove_stale(cache_dir: Path, pattern: str, keep_prefix: str) -> None:
+    """Delete the cache files matching ``pattern`` that do not start with ``keep_prefix`` (the forms of older
+    weights, or engines of another TensorRT), and the half-written ones an interrupted export or build left,
+    so that the cache volume does not fill up over updates. Finished files are written atomically, so an
+    interrupted build keeps the engines finished before it."""
+    for path in Path(cache_dir).glob(pattern):
+        partial = path.name.endswith(".tmp") or ".tmp." in path.name
+        if path.name.startswith(keep_prefix) and not partial:
+            continue
+        log.info("removing stale cache file %s", path)
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.warning("cannot remove %s: %s", path, exc)
+
 
 # The largest batch a TensorRT engine's optimisation profile accepts; TensorRTBackend splits larger ones.
 ENGINE_MAX_BATCH = 16
@@ -47,6 +98,7 @@ def export_onnx(module, input_shape: Tuple[int, ...], out: Path) -> Path:
 def cached_onnx(cache_dir: Path, name: str, sha256: str, module_factory, input_shape: Tuple[int, ...]) -> Path:
     """The ONNX file for this exact model file, exported once."""
     path = Path(cache_dir) / f"{name}-{sha256[:16]}.onnx"
+    remove_stale(Path(cache_dir), f"{name}-*", path.stem)
     if not path.exists():
         log.info("exporting %s to %s", name, path)
         export_onnx(module_factory(), input_shape, path)
@@ -124,6 +176,7 @@ def cached_engine(
         log.warning("this GPU has no fast INT8; %s stays FP16", onnx_path.stem)
     precision = "int8" if int8 else ("fp16" if fp16 else "fp32")
     path = Path(cache_dir) / f"{onnx_path.stem}-trt{tensorrt_version()}-{precision}.engine"
+    remove_stale(Path(cache_dir), f"{onnx_path.stem}-trt*", path.stem)
     if path.exists():
         return path
     log.info("building TensorRT engine %s (first start only; this takes minutes)", path.name)

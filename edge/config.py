@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Literal, Mapping, Optional, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -35,11 +35,23 @@ class SourceConfig(Strict):
     )
     loop: bool = Field(True, description="Restart a video file at its end (the demo loops).")
     realtime: bool = Field(True, description="Pace a video file at its own frame rate, as a camera would deliver.")
-    width: Optional[int] = Field(None, description="Capture width to request from a camera.")
-    height: Optional[int] = Field(None, description="Capture height to request from a camera.")
+    width: Optional[int] = Field(
+        None, description="Capture width to request from a camera (with the hardware decoder: its output width)."
+    )
+    height: Optional[int] = Field(
+        None, description="Capture height to request from a camera (with the hardware decoder: its output height)."
+    )
     reconnect_min_s: float = Field(0.5, gt=0, description="First wait before reopening a failed source.")
     reconnect_max_s: float = Field(
         10.0, gt=0, description="Longest wait between reopen attempts (exponential backoff)."
+    )
+    decoder: Literal["auto", "ffmpeg", "gstreamer"] = Field(
+        "auto",
+        description="How files and rtsp:// streams are decoded: 'gstreamer' on the Jetson's hardware decoder "
+        "(nvv4l2decoder, resized on the VIC), 'ffmpeg' on the CPU (OpenCV), 'auto' the first where it is there.",
+    )
+    codec: Literal["auto", "h264", "h265"] = Field(
+        "auto", description="The stream's codec for the hardware decoder; 'auto' lets GStreamer's decodebin pick."
     )
 
 
@@ -320,7 +332,28 @@ class ConfigError(ValueError):
     """The configuration file or an environment override is invalid."""
 
 
+def _takes_text(model: Any, path: List[str]) -> bool:
+    """Whether the setting at ``path`` (a field of ``model`` or of its sections) is text, so that an
+    environment value for it stays the string it is ("0" is camera 0, not the number 0)."""
+    for i, name in enumerate(path):
+        field = getattr(model, "model_fields", {}).get(name)
+        if field is None:
+            return False  # an unknown key: validation names it
+        annotation = field.annotation
+        options = get_args(annotation) if get_origin(annotation) is Union else (annotation,)
+        sections = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
+        if i < len(path) - 1:
+            if not sections:
+                return False
+            model = sections[0]
+            continue
+        return str in options
+    return False
+
+
 def _env_overrides(environ: Mapping[str, str]) -> Dict[str, Any]:
+    """``EDGE_A__B=value`` as ``{"a": {"b": value}}``: text settings take the value as it is, the others
+    read it as YAML ("9000" -> 9000, "false" -> False, "[a, b]" -> a list); pydantic then checks the type."""
     tree: Dict[str, Any] = {}
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX) or key == "EDGE_CONFIG":
@@ -329,7 +362,9 @@ def _env_overrides(environ: Mapping[str, str]) -> Dict[str, Any]:
         node = tree
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        # YAML parsing turns "9000" into 9000 and "false" into False; strings stay strings.
+        if _takes_text(Settings, path):
+            node[path[-1]] = raw
+            continue
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:

@@ -131,8 +131,10 @@ class EmotionClassifier:
         tta: str = "flip",
         temperature: float = 1.0,
         uncertain_below: float = 0.0,
+        model: str = "",
     ) -> None:
         self.backend = backend
+        self.model = model  # the weights file it runs, named by /health
         self.classes: List[str] = list(classes)
         self.tta = check_tta(tta)
         # Logits are divided by this before the softmax (temperature scaling, fitted on PublicTest by
@@ -175,6 +177,7 @@ class EmotionClassifier:
             mode,
             temperature=calibration.get("temperature", 1.0),
             uncertain_below=calibration.get("uncertain_below", 0.0),
+            model=entry["file"],
         )
 
     @property

@@ -24,17 +24,13 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from edge.access_token import resolve_access
-from edge.analyzer import FaceAnalyzer
+from edge.bootstrap import LoadProgress, build_analyzer, detector_analyzer
 from edge.box_follow import ShownBoxes
 from edge.broadcast import MjpegBroadcaster
-from edge.config import OVERLAYS, REPO_ROOT, Settings
-from edge.detection import FaceDetector
-from edge.emotion import EmotionClassifier
+from edge.compile import hold_cache
+from edge.config import OVERLAYS, Settings
 from edge.events import EventStore, OpenTracks
-from edge.identity.embedders import embedding_key, load_embedder
 from edge.identity.gallery import IdentityGallery
-from edge.identity.head import IdentityHead
-from edge.manifest import ModelError, ModelManifest, seed_models_dir
 from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
 from edge.render import PRIVACY, face_jpeg, render_jpeg
@@ -46,71 +42,6 @@ from edge.types import Event, FaceResult
 from edge.video import VideoAnalyzer
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def build_analyzer(settings: Settings, gallery: Optional[IdentityGallery] = None) -> FaceAnalyzer:
-    """Load every model named by ``settings``. A model that cannot load is switched off with the reason
-    recorded in ``problems`` (shown by /health and the CLI); detection itself must load."""
-    device = resolve_device(settings.device)
-    d = settings.detector
-    analyzer = FaceAnalyzer(
-        detector=FaceDetector.from_config(d, device),
-        threshold=settings.identity.threshold,
-        identity_min_face_px=settings.identity.min_face_px,
-        photo_max_side=d.photo_max_side,
-        photo_min_face_px=d.photo_min_face_px,
-    )
-    try:
-        refreshed = seed_models_dir(Path(settings.models_dir), REPO_ROOT / "models")
-        if refreshed:
-            log.info("models from this image installed into %s: %s", settings.models_dir, ", ".join(refreshed))
-        manifest = ModelManifest(Path(settings.models_dir))
-    except OSError as exc:  # a read-only or full models volume
-        analyzer.problems["models"] = f"cannot update {settings.models_dir}: {exc}"
-        log.error("%s", analyzer.problems["models"])
-        return analyzer
-    except ModelError as exc:
-        analyzer.problems["models"] = str(exc)
-        log.error("%s", exc)
-        return analyzer
-    if settings.emotion.enabled:
-        try:
-            calibration = settings.emotion.int8_calibration
-            analyzer.emotion = EmotionClassifier.from_manifest(
-                manifest,
-                settings.emotion.model,
-                settings.backend,
-                device,
-                Path(settings.storage.cache_dir),
-                Path(calibration) if calibration else None,
-                settings.emotion.tta,
-                settings.emotion.cpu_int8,
-            )
-        except (ModelError, ValueError, RuntimeError) as exc:
-            analyzer.problems["emotion"] = str(exc)
-            log.error("emotion is off: %s", exc)
-    if settings.identity.enabled:
-        try:
-            analyzer.embedder = load_embedder(
-                manifest, settings.identity.embedder, settings.backend, device, Path(settings.storage.cache_dir)
-            )
-            analyzer.gallery = gallery or IdentityGallery(settings.storage.database)
-            analyzer.sync_gallery()
-            if settings.identity.head:
-                analyzer.head = IdentityHead.load(Path(settings.identity.head), embedding_key(analyzer.embedder))
-        except (ModelError, ValueError, StorageError) as exc:
-            analyzer.problems["identity"] = str(exc)
-            analyzer.embedder = None
-            log.error("identity is off: %s", exc)
-    return analyzer
 
 
 RETENTION_EVERY_S = 3600.0  # how often old events and face crops are deleted while running
@@ -134,7 +65,12 @@ class UnknownTrack(LookupError):
 class EdgeService:
     """The running service; the HTTP API reads from it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, load_models: str = "now") -> None:
+        """``load_models``: "now" loads every network before returning; "background" returns with detection
+        only and loads the rest when :meth:`start` is called, so that the server answers (and ``/health`` says
+        how far the loading has got) while TensorRT engines build on a first start."""
+        if load_models not in ("now", "background"):
+            raise ValueError(f"load_models must be 'now' or 'background', not {load_models!r}")
         self.settings = settings
         self.api_token, self.protect_reads = resolve_access(settings.server)
         self.metrics = Metrics()
@@ -146,8 +82,15 @@ class EdgeService:
         self.crops = TrackCropStore(settings.storage.database)
         self._apply_retention()
         self.gallery = IdentityGallery(settings.storage.database)
-        self.analyzer = build_analyzer(settings, self.gallery)
-        self.video = VideoAnalyzer(self.analyzer, settings, first_track_id=self.events.max_track_id() + 1)
+        # Held while this service runs, so that `build-engines` does not rebuild (or delete) the engines in use.
+        self._cache_lock = hold_cache(Path(settings.storage.cache_dir))
+        self.loading = LoadProgress.for_settings(settings)
+        self._first_track_id = self.events.max_track_id() + 1
+        self._load_in_background = load_models == "background"
+        if self._load_in_background:
+            self._use(detector_analyzer(settings))  # until start() has loaded the other networks
+        else:
+            self._use(build_analyzer(settings, self.gallery, self.loading))
         # One broadcaster per overlay; a mode is rendered only while someone watches it (the configured one always).
         self.overlay = settings.render.overlay
         self.broadcasters = {mode: MjpegBroadcaster() for mode in OVERLAYS}
@@ -156,7 +99,16 @@ class EdgeService:
         self.slot = LatestFrame()
         s = settings.source
         self.capture = CaptureThread(
-            s.uri, self.slot, s.loop, s.realtime, s.width, s.height, s.reconnect_min_s, s.reconnect_max_s
+            s.uri,
+            self.slot,
+            s.loop,
+            s.realtime,
+            s.width,
+            s.height,
+            s.reconnect_min_s,
+            s.reconnect_max_s,
+            s.decoder,
+            s.codec,
         )
         self._faces: List[FaceResult] = []
         self._faces_frame = 0  # the captured frame the faces were found on
@@ -165,6 +117,7 @@ class EdgeService:
         self._pending: Deque[Event] = deque()  # events not stored yet (disk full or read-only)
         self.dropped_events = 0
         self._stop = threading.Event()
+        self._lifecycle = threading.Lock()  # the model loader starts the threads only if stop() has not begun
         self._threads = [
             threading.Thread(target=self._analysis_loop, name="analysis", daemon=True),
             threading.Thread(target=self._render_loop, name="render", daemon=True),
@@ -174,18 +127,38 @@ class EdgeService:
         self.started_at = time.time()
         self.analysis_error: Optional[str] = None
         self.mqtt: Optional[MqttPublisher] = None
+        self.mqtt_problem: Optional[str] = None
         if settings.mqtt.enabled:
             try:
                 self.mqtt = MqttPublisher(settings.mqtt, settings.camera)
             except (RuntimeError, ValueError, OSError) as exc:
-                self.analyzer.problems["mqtt"] = str(exc)
+                self.mqtt_problem = str(exc)
                 log.error("MQTT is off: %s", exc)
 
     # lifecycle -------------------------------------------------------------
+    def _use(self, analyzer) -> None:
+        self.analyzer = analyzer
+        self.video = VideoAnalyzer(analyzer, self.settings, first_track_id=self._first_track_id)
+
     def start(self) -> None:
         if self._started:
             return
         self._started = True
+        if self._load_in_background:
+            threading.Thread(target=self._load_then_run, name="models", daemon=True).start()
+        else:
+            self._run()
+
+    def _load_then_run(self) -> None:
+        analyzer = build_analyzer(self.settings, self.gallery, self.loading)
+        with self._lifecycle:
+            if self._stop.is_set():
+                return
+            with self._analysis_lock:
+                self._use(analyzer)
+            self._run()
+
+    def _run(self) -> None:
         try:
             closed = self.events.close_open_tracks(self.settings.camera)
             if closed:
@@ -201,7 +174,8 @@ class EdgeService:
         if self._stopped:
             return
         self._stopped = True
-        self._stop.set()
+        with self._lifecycle:
+            self._stop.set()
         self.capture.stop()
         for t in self._threads:
             if t.is_alive():
@@ -217,6 +191,8 @@ class EdgeService:
         self.events.close()
         self.crops.close()
         self.gallery.close()
+        if self._cache_lock is not None:
+            self._cache_lock.close()
 
     # state for the API -------------------------------------------------------
     def faces(self) -> List[FaceResult]:
@@ -298,7 +274,12 @@ class EdgeService:
 
     def health(self) -> Dict[str, object]:
         problems = dict(self.analyzer.problems)
-        source_problem = self.source_problem()
+        loaded = self.loading.finished.is_set()
+        if not loaded:
+            problems["models"] = self.loading.describe()
+        if self.mqtt_problem:
+            problems["mqtt"] = self.mqtt_problem
+        source_problem = self.source_problem() if loaded else None  # the source opens once models are there
         if source_problem:
             problems["source"] = source_problem
         if self.analysis_error:
@@ -316,13 +297,15 @@ class EdgeService:
             problems["mqtt"] = f"not connected to {self.settings.mqtt.host}:{self.settings.mqtt.port}; retrying"
         index, _ = self.broadcaster.latest()
         ready = index > 0 and not self.source_stale()
+        emotion, embedder = self.analyzer.emotion, self.analyzer.embedder
         return {
-            "status": "ok" if not problems else "degraded",
+            # "starting" while networks load (TensorRT engines build on a first start): alive, not yet serving video
+            "status": "starting" if not loaded else ("ok" if not problems else "degraded"),
             "ready": ready,
             "source": {
                 "uri": redact_uri(self.capture.uri),
                 "kind": self.capture.spec.kind,
-                "state": self.capture.state,
+                "state": self.capture.state if loaded else "waiting for the models",
                 "connected": self.capture.healthy and not self.source_stale(),
                 "fps": round(self.capture.fps, 2),
                 "frames": self.capture.frames,
@@ -330,10 +313,13 @@ class EdgeService:
             },
             "models": {
                 "detector": "mtcnn",
-                "emotion": "resnet9" if self.analyzer.emotion else None,
-                "identity": self.analyzer.embedder.name if self.analyzer.embedder else None,
-                "backend": self.analyzer.emotion.backend.name if self.analyzer.emotion else None,
-                "emotion_precision": self.analyzer.emotion.precision if self.analyzer.emotion else None,
+                "emotion": emotion.model if emotion else None,
+                "emotion_backend": emotion.backend.name if emotion else None,
+                "emotion_precision": emotion.precision if emotion else None,
+                "identity": embedder.name if embedder else None,
+                "identity_backend": embedder.backend.name if embedder else None,
+                "backend": emotion.backend.name if emotion else None,
+                "loading": None if loaded else self.loading.describe(),
             },
             "auth": {"token": self.api_token is not None, "protect_reads": self.protect_reads},
             "problems": problems,

@@ -180,3 +180,31 @@ def test_a_signed_weights_link_needs_its_own_int8_link():
     assert sibling_url("https://b/runs/1/w.pt", "w.pt", "w_int8.onnx") == "https://b/runs/1/w_int8.onnx"
     with pytest.raises(ValueError, match="--int8-url"):
         sibling_url("https://b.s3.amazonaws.com/w.pt?X-Amz-Signature=abc", "w.pt", "w_int8.onnx")
+
+
+def test_the_script_runs_from_any_directory_and_re_signs_a_run_without_training(tmp_path):
+    bucket = tmp_path / "bucket"
+    (bucket / "data" / "fer2013").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = str(ROOT / "aws" / "retrain.sh")
+    env = {"PATH": "/usr/bin:/bin", "WORK": str(tmp_path / "work")}
+    out = subprocess.run(
+        ["bash", script, "--bucket", str(bucket), "--dry-run", "--resign", "r7"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    plan = [line[2:] for line in out.stdout.splitlines() if line.startswith("+ ")]
+    assert plan[0] == f"docker build -t edge-train:latest -f {ROOT}/aws/Dockerfile {ROOT}"
+    assert not any(" emotion --train" in step or "evaluate-emotion" in step for step in plan)  # no training
+    assert any("publish-emotion --run /work/runs/r7/emotion" in step for step in plan)
+    assert "install-model" in out.stdout
+
+
+def test_a_trained_head_comes_with_how_to_install_it(tmp_path):
+    stdout, _ = dry_run(tmp_path, "--people", "staff")
+    assert "EDGE_IDENTITY__HEAD=/data/identity_head.pt" in stdout and "docker compose up -d" in stdout
+    assert "fetch-models" in (ROOT / "aws" / "Dockerfile").read_text()  # the head is trained on VGGFace2

@@ -23,6 +23,7 @@ from bench.server_process import ServerProcess
 from edge.access_token import resolve_access
 from edge.cli import build_parser
 from edge.config import ConfigError, load_settings
+from tests.deploy.compose_v1 import v1_readable
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_FILES = ["compose.yaml", "docker"]
@@ -34,7 +35,7 @@ def compose_config(env_file: Path, tmp_path: Path) -> Dict[str, dict]:
         pytest.fail("docker-compose is missing: `make tools` installs Debian's (as root)")
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copy(ROOT / "compose.yaml", project / "compose.yaml")
+    (project / "compose.yaml").write_text(v1_readable(ROOT / "compose.yaml"))
     shutil.copytree(ROOT / "docker", project / "docker")
     shutil.copy(env_file, project / ".env")
     out = subprocess.run(["docker-compose", "--profile", "cpu", "config"], cwd=project, capture_output=True, text=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.deploy.compose_v1 import v1_readable
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -23,12 +25,14 @@ def test_dockerfiles_pass_hadolint():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_compose_file_is_valid_for_a_real_compose_implementation():
+def test_compose_file_is_valid_for_a_real_compose_implementation(tmp_path):
     if shutil.which("docker-compose") is None:
         pytest.fail("docker-compose is missing: `make tools` installs Debian's (as root)")
+    readable = tmp_path / "compose.yaml"
+    readable.write_text(v1_readable(ROOT / "compose.yaml"))
     for args in ([], ["--profile", "cpu"]):
         out = subprocess.run(
-            ["docker-compose", "-f", str(ROOT / "compose.yaml"), *args, "config"],
+            ["docker-compose", "-f", str(readable), "--project-directory", str(ROOT), *args, "config"],
             capture_output=True,
             text=True,
             cwd=ROOT,
@@ -41,6 +45,18 @@ def test_compose_file_is_valid_for_a_real_compose_implementation():
     assert any(v.endswith(":/tmp/argus_socket:rw") or v.endswith(":/tmp/argus_socket") for v in volumes)
     for service in services.values():
         assert service["logging"]["options"]["max-size"]  # unbounded json logs fill the eMMC
+        assert service["init"] is True  # SIGTERM reaches Python (a stop during an engine build ends it)
+
+
+def test_a_missing_argus_socket_is_a_start_error_not_a_new_directory():
+    # The short syntax (and the long one by default, in Compose v2) creates a missing host path as a directory,
+    # which then keeps nvargus-daemon from creating its socket there.
+    edge = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["edge"]
+    argus = [v for v in edge["volumes"] if isinstance(v, dict) and v.get("target") == "/tmp/argus_socket"]
+    assert len(argus) == 1 and argus[0]["type"] == "bind"
+    assert argus[0]["bind"]["create_host_path"] is False
+    setup = (ROOT / "docker" / "jetson-setup.sh").read_text()
+    assert "After=nvargus-daemon.service" in setup  # Docker starts after the daemon that makes the socket
 
 
 def test_dockerfiles_agree_on_port_volume_and_healthcheck():

@@ -62,3 +62,20 @@ def test_a_config_with_the_old_name_of_the_stream_delay_still_loads(tmp_path):
     assert load_settings(path, environ={}).render.delay_frames == 4
     path.write_text("render: {privacy_delay_frames: 4, delay_frames: 6}\n")
     assert load_settings(path, environ={}).render.delay_frames == 6
+
+
+def test_env_values_of_text_settings_stay_text():
+    # A camera index, a numeric camera name and a numeric token are text settings: "0" is not the number 0.
+    s = load_settings(
+        None,
+        environ={
+            "EDGE_SOURCE__URI": "0",
+            "EDGE_CAMERA": "2",
+            "EDGE_SERVER__API_TOKEN": "123456",
+            "EDGE_SOURCE__LOOP": "false",
+        },
+    )
+    assert (s.source.uri, s.camera, s.server.api_token) == ("0", "2", "123456")
+    assert s.source.loop is False  # other settings are still read by their type
+    assert s.source.width is None
+    assert load_settings(None, environ={"EDGE_SOURCE__WIDTH": "1280"}).source.width == 1280

@@ -33,7 +33,7 @@ def test_zero_turns_it_off(hamilton):
 
 
 def test_a_cut_ends_every_track_and_the_new_shot_is_detected_at_once(hamilton, settings_factory, tmp_path):
-    from edge.service import build_analyzer
+    from edge.bootstrap import build_analyzer
     from edge.video import VideoAnalyzer
 
     settings = settings_factory(tmp_path, EDGE_IDENTITY__ENABLED="false", EDGE_EMOTION__ENABLED="false")

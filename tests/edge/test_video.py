@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench.tracking import VIDEOS, read_frames
-from edge.service import build_analyzer
+from edge.bootstrap import build_analyzer
 from edge.video import VideoAnalyzer
 
 
@@ -37,7 +37,7 @@ def test_a_face_lost_between_detections_is_searched_for_in_its_region(recheck, s
 
 
 def test_people_seen_again_after_a_cut_keep_their_tracks_and_the_others_leave_later(settings_factory, tmp_path):
-    from edge.service import build_analyzer
+    from edge.bootstrap import build_analyzer
 
     settings = settings_factory(tmp_path, EDGE_EMOTION__ENABLED="false", EDGE_TRACKER__REID_SECONDS="2")
     video = VideoAnalyzer(build_analyzer(settings), settings)
