@@ -1,4 +1,4 @@
-"""``python -m bench``: the benchmarks (README, Benchmarks).
+"""``python -m bench``: the benchmarks (docs/benchmarks.md).
 
 - ``pipeline``: our pipeline against the straightforward per-frame loop, same frames, one run;
 - ``stream``: what N MJPEG viewers cost the running service;
@@ -15,8 +15,11 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from edge.datasets import data_path
 
-def main(argv: Optional[List[str]] = None) -> int:
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every benchmark subcommand (also used by the test that parses the commands the docs show)."""
     from edge.config import TTA_MODES
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -41,7 +44,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--tta", action="append", choices=TTA_MODES, help="views (repeatable; default: the manifest's)")
     p.add_argument("--faces", type=int, default=4)
     p.add_argument("--calls", type=int, default=60)
-    p.add_argument("--fer", type=Path, default=Path("../shared/data/fer2013/val"), help="real faces to time on")
+    p.add_argument("--fer", type=Path, default=data_path("data/fer2013/val"), help="real faces to time on")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("annotate", help="first-pass ground truth: full-resolution MTCNN on every frame, linked")
     p.add_argument("video", type=Path)
@@ -71,6 +74,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="analyse at the rate this machine can (the newest frame whenever the analyzer is free), not every Nth",
     )
     p.add_argument("--out", type=Path, help="write the results as JSON here")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.command == "pipeline":

@@ -31,10 +31,11 @@ import numpy as np
 
 from edge.boxes import iou_matrix
 from edge.config import DEMO_VIDEO, REPO_ROOT, load_settings
+from edge.datasets import data_root
 from edge.render import render_jpeg
 from edge.types import FaceResult
 
-SHARED = REPO_ROOT.parent / "shared"
+SHARED = data_root()  # the data sets not shipped (edge.datasets)
 SCENARIOS = ("demo1080p", "faces1", "faces4", "faces8")
 
 

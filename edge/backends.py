@@ -145,8 +145,8 @@ class ModelSpec:
     # built; None builds FP16 engines.
     int8_calibration: Optional[Callable[[], np.ndarray]] = None
     # Returns a statically quantized ONNX file of these same weights (checked by the caller) or None, run instead
-    # of the float export where ONNX Runtime runs on the CPU: 1.6x faster for the emotion network (README,
-    # Emotion). Called only when that backend is chosen, so other hosts never look for (or warn about) it.
+    # of the float export where ONNX Runtime runs on the CPU: 1.6x faster for the emotion network
+    # (docs/benchmarks.md). Called only when that backend is chosen, so other hosts never look for (or warn about) it.
     onnx_int8: Optional[Callable[[], Optional[Path]]] = None
 
 

@@ -226,23 +226,34 @@ def cmd_check_image(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The command line parser (also used by the tests that check the README's docker commands)."""
     parser = argparse.ArgumentParser(prog="python -m edge", description="Edge face and emotion service.")
-    parser.add_argument("--config", help="YAML configuration file (default: $EDGE_CONFIG, else built-in defaults)")
-    parser.add_argument("--database", help="SQLite file for events and identities")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    # The options every command takes, before or after the command's name (`serve --config c.yaml` as well as
+    # `--config c.yaml serve`): the subcommands' copies default to SUPPRESS so they never undo the first.
+    common = argparse.ArgumentParser(add_help=False)
+    for target, default in ((parser, None), (common, argparse.SUPPRESS)):
+        target.add_argument(
+            "--config",
+            default=default,
+            help="YAML configuration file (default: $EDGE_CONFIG, else built-in defaults)",
+        )
+        target.add_argument("--database", default=default, help="SQLite file for events and identities")
+        target.add_argument("-v", "--verbose", action="store_true", default=default or False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="run the live service")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = command("serve", help="run the live service")
     p.add_argument("--source", help="file, camera index, /dev/videoN, rtsp:// or http:// URL, csi://N")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("analyze", help="faces, identity and emotion in images")
+    p = command("analyze", help="faces, identity and emotion in images")
     p.add_argument("images", nargs="+")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_analyze)
 
-    p = sub.add_parser("enroll", help="enroll a person from photos (one face per photo)")
+    p = command("enroll", help="enroll a person from photos (one face per photo)")
     p.add_argument("name")
     p.add_argument("photos", nargs="+")
     p.add_argument(
@@ -253,26 +264,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_enroll)
 
-    p = sub.add_parser("identities", help="list enrolled people, or --delete NAME")
+    p = command("identities", help="list enrolled people, or --delete NAME")
     p.add_argument("--delete", metavar="NAME")
     p.set_defaults(func=cmd_identities)
 
-    p = sub.add_parser("fetch-models", help="download the VGGFace2 weights (sha256-checked)")
+    p = command("fetch-models", help="download the VGGFace2 weights (sha256-checked)")
     p.add_argument("--url", help="alternative URL, e.g. file:///path/to/20180402-114759-vggface2.pt")
     p.set_defaults(func=cmd_fetch_models)
 
-    p = sub.add_parser("install-model", help="install a retrained model from its published manifest entry")
+    p = command("install-model", help="install a retrained model from its published manifest entry")
     p.add_argument("entry_url", help="URL of the model's entry JSON (printed by aws/retrain.sh)")
     p.set_defaults(func=cmd_install_model)
 
-    p = sub.add_parser("build-engines", help="export ONNX / build TensorRT engines into the cache now")
+    p = command("build-engines", help="export ONNX / build TensorRT engines into the cache now")
     p.add_argument("--rebuild", action="store_true", help="delete the cached TensorRT engines first")
     p.set_defaults(func=cmd_build_engines)
 
-    p = sub.add_parser("token", help="print the API token (from server.api_token or server.api_token_file)")
+    p = command("token", help="print the API token (from server.api_token or server.api_token_file)")
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("check-image", help="fail unless OpenCV has GStreamer, TensorRT imports, torch is a CUDA build")
+    p = command("check-image", help="fail unless OpenCV has GStreamer, TensorRT imports, torch is a CUDA build")
     p.add_argument(
         "--build",
         action="store_true",

@@ -21,6 +21,9 @@ from edge.association import ASSOCIATIONS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_VIDEO = REPO_ROOT / "models" / "demo" / "walking.mp4"
 ENV_PREFIX = "EDGE_"
+# EDGE_* variables that are not settings: the config file's path, and where tests, training and benchmarks
+# find the data sets (edge.datasets, tests/conftest.py).
+NOT_SETTINGS = frozenset({"EDGE_CONFIG", "EDGE_DATA", "EDGE_DATA_REQUIRED"})
 
 
 class Strict(BaseModel):
@@ -66,7 +69,7 @@ class DetectorConfig(Strict):
         3,
         ge=1,
         description="Run detection on every Nth analysed frame; the tracker carries the boxes in between "
-        "(3 keeps face recall at 99%+ of per-frame detection on the demo video: README, Benchmarks).",
+        "(3 keeps face recall at 99%+ of per-frame detection on the demo video: docs/benchmarks.md).",
     )
     thresholds: tuple = Field((0.6, 0.7, 0.8), description="MTCNN P/R/O-Net score thresholds.")
     min_score: float = Field(0.9, ge=0, le=1, description="Drop detections below this final score.")
@@ -75,8 +78,8 @@ class DetectorConfig(Strict):
         ge=0,
         le=1,
         description="On a downscaled frame, a face scored from this up to min_score is looked for again in the "
-        "full-resolution pixels around it and kept if it scores min_score there (edge.detection; README, Live "
-        "detection recall: 97.7% of faces >= 40 px found on the demo instead of 97.1%); min_score or more turns "
+        "full-resolution pixels around it and kept if it scores min_score there (edge.detection; docs/tracking.md, "
+        "Live detection recall: 97.7% of faces >= 40 px found on the demo instead of 97.1%); min_score or more turns "
         "it off.",
     )
     photo_max_side: int = Field(
@@ -92,7 +95,7 @@ class TrackerConfig(Strict):
     follow_boxes: bool = Field(
         True,
         description="Carry boxes onto each frame by finding the face near its last place (edge.box_follow), "
-        "between detections and, with render.delay_frames 0, on every streamed frame (README, Tracking against "
+        "between detections and, with render.delay_frames 0, on every streamed frame (docs/tracking.md against "
         "ground truth); off: boxes coast on their velocity between detections, and with render.delay_frames 0 "
         "the stream shows the latest analysis (a held-back stream always carries its boxes, edge.stream_delay).",
     )
@@ -100,7 +103,7 @@ class TrackerConfig(Strict):
         True,
         description="When following loses a face seen at the last detection, search the region around it at full "
         "resolution at once (edge.detection.FaceDetector.detect_near) instead of waiting for the next detection "
-        "(README, Tracking against ground truth). Not with association 'bytetrack', nor in the blur overlays "
+        "(docs/tracking.md). Not with association 'bytetrack', nor in the blur overlays "
         "(there the analysis rate, which the searches lower, is what blurs a new face in time).",
     )
     reid_seconds: float = Field(
@@ -108,14 +111,14 @@ class TrackerConfig(Strict):
         ge=0,
         description="At a scene cut a track with an embedding (identity on) waits this long for its face to come "
         "back: the same person in a later shot keeps the track, and face.left is sent when the wait ends. "
-        "0: every track ends at the cut (README, Tracking against ground truth).",
+        "0: every track ends at the cut (docs/tracking.md).",
     )
     association: str = Field(
         "greedy",
         pattern=f"^({'|'.join(ASSOCIATIONS)})$",
         description="Which detection continues which track (edge.association): 'greedy' (best IoU or centre "
         "distance first, against the followed boxes) or 'bytetrack' (supervision's ByteTrack on the detections); "
-        "measured on the annotated videos (README, Tracking against ground truth).",
+        "measured on the annotated videos (docs/tracking.md).",
     )
     scene_cut: float = Field(
         0.3,
@@ -147,7 +150,7 @@ class EmotionConfig(Strict):
         ge=0,
         le=1,
         description="A face whose smoothed top probability is under this shows '?' and sends no emotion.changed. "
-        "Default: the model's manifest value, chosen on PublicTest (README, Emotion); 0 turns it off.",
+        "Default: the model's manifest value, chosen on PublicTest (docs/models.md); 0 turns it off.",
     )
     int8_calibration: Optional[str] = Field(
         None,
@@ -174,7 +177,7 @@ class IdentityConfig(Strict):
         44,
         ge=0,
         description="Faces narrower than this (pixels) are not identified: they keep their visitor label until "
-        "they come closer. Small blurred faces are where strangers get someone else's name (README, Identity).",
+        "they come closer. Small blurred faces are where strangers get someone else's name (docs/identity.md).",
     )
     refresh_frames: int = Field(15, ge=1, description="Recompute a track's identity every N analysed frames.")
     votes: int = Field(5, ge=1, description="A track's name is the vote over this many recent identifications.")
@@ -293,7 +296,7 @@ class RenderConfig(Strict):
         le=100,
         description="The stream is held back this many frames, so that each frame is drawn with the analysis "
         "nearest to it (boxes on the faces, not where they were a detection ago) and, in the blur modes, a face "
-        "is blurred on the frames before a detection found it too (edge.stream_delay; README, The web app). "
+        "is blurred on the frames before a detection found it too (edge.stream_delay; docs/web-app.md). "
         "0: no delay, boxes carried forward from the latest analysis (tracker.follow_boxes).",
     )
 
@@ -356,7 +359,7 @@ def _env_overrides(environ: Mapping[str, str]) -> Dict[str, Any]:
     read it as YAML ("9000" -> 9000, "false" -> False, "[a, b]" -> a list); pydantic then checks the type."""
     tree: Dict[str, Any] = {}
     for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX) or key == "EDGE_CONFIG":
+        if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
             continue
         path = key[len(ENV_PREFIX) :].lower().split("__")
         node = tree

@@ -30,7 +30,7 @@ class FaceDetector:
     (a crop three times its size) and kept when it scores ``min_score`` there:
     on the annotated demo this finds 97.7% of faces >= 40 px instead of 97.1%
     (95.3% -> 97.1% with facenet-pytorch's cascade), for 5-10% more detection
-    time (``python -m bench detection``; README, Live detection recall).
+    time (``python -m bench detection``; docs/tracking.md).
     """
 
     MAX_RECHECKS = 8  # per frame: bounds the extra time on a frame full of doubtful faces

@@ -6,7 +6,7 @@ known a detection interval later (unblurred in the blur modes). With the stream 
 frames, each frame goes out once the analyses of the frames around it are known: the faces of the
 analysis nearest to it are carried onto it (backwards or forwards, :class:`edge.box_follow.BoxFollower`)
 and drawn, and in the blur modes the faces of the last few analyses are all blurred.
-Measured on the annotated videos (README, Tracking against ground truth; The web app): with 10 frames
+Measured on the annotated videos (docs/tracking.md; docs/web-app.md): with 10 frames
 held, 95% of shown boxes on the demo sit on their face (IoU >= 0.5) against 77-88% drawn live, and
 99.8% of faces of 40 px or more are blurred against 91% without a delay.
 """

@@ -114,7 +114,7 @@ class Track:
 class FaceTracker:
     """Associates detections with tracks; ``update`` on detection frames, ``coast`` in between."""
 
-    LOST_REACH = 0.5  # diagonals added to a track's reach per missed detection (README, Tracking)
+    LOST_REACH = 0.5  # diagonals added to a track's reach per missed detection (docs/tracking.md)
     # Missed detections after which a face counts as hidden, not just turned away for a moment: who comes back
     # where it was is checked by embedding (the demo's boy, looking down at one detection, scored 0.865 with his
     # own mean when he looked up, under the 0.90 that tells a newcomer; a man hidden for 3 detections, 0.93).

@@ -92,7 +92,7 @@ class VideoAnalyzer:
         self.frame_count += 1
         # Only faces seen at the last detection: a region search cannot continue a track a whole-frame detection
         # missed, and searching around those (gone, or hidden for seconds) made tracks and searches pile up in
-        # the live service, whose analysis rate fell from 8.6 to 3.3 a second (README, Tracking).
+        # the live service, whose analysis rate fell from 8.6 to 3.3 a second (docs/tracking.md).
         lost = [] if detect_now or not self.search_lost else [t for t in self.tracker.tracks if t.lost and not t.missed]
         if detect_now:
             t0 = time.perf_counter()
@@ -101,7 +101,7 @@ class VideoAnalyzer:
             events.extend(self._take(frame, dets, now, times))
         elif lost:
             # Faces following could not find (turned, hidden, too fast, or one coming out from behind them):
-            # their regions are searched now instead of at the next detection (README, Tracking).
+            # their regions are searched now instead of at the next detection (docs/tracking.md).
             t0 = time.perf_counter()
             dets = self.analyzer.detector.detect_near(frame, np.stack([t.box for t in lost]))
             times.add("detect", time.perf_counter() - t0)

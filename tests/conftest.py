@@ -1,24 +1,93 @@
-"""Shared fixtures: the real data in ../shared and small helpers."""
+"""Shared fixtures: the real data sets (edge.datasets) and small helpers.
+
+The data sets the repository does not ship are read from ``$EDGE_DATA`` (else ``datasets/`` in the clone;
+docs/data.md). Where they are absent, the tests that read them are skipped and the reason printed once,
+unless ``EDGE_DATA_REQUIRED=1`` (CI sets it): then those tests fail, so that CI always runs everything.
+A test reads them when it uses the ``shared`` fixture (or one built on it), or names ``SHARED``, ``FER`` or
+``FACES`` in its body or in a helper or fixture of its module that it calls.
+"""
 
 from __future__ import annotations
 
+import inspect
+import os
 import shutil
 from pathlib import Path
+from typing import Set
 
 import cv2
 import numpy as np
 import pytest
 
+from edge.datasets import ENV_VAR, data_root
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+SHARED = data_root()
 FER = SHARED / "data" / "fer2013"
 FACES = SHARED / "data" / "faces"
 DEMO = ROOT / "models" / "demo" / "walking.mp4"
+DATA_NAMES = {"SHARED", "FER", "FACES"}
+REQUIRED = os.environ.get("EDGE_DATA_REQUIRED") == "1"
+MISSING = (
+    f"the data sets are not at {SHARED} (set {ENV_VAR} to the folder holding data/ and weights/, or link it as "
+    "datasets/ in the clone: docs/data.md)"
+)
+
+
+def _reads_data(function, module_globals, seen: Set[int]) -> bool:
+    """Whether ``function`` or a function of its module that it names uses one of DATA_NAMES."""
+    code = getattr(function, "__code__", None)
+    if code is None or id(code) in seen:
+        return False
+    seen.add(id(code))
+    names = set(code.co_names) | {n for c in code.co_consts if inspect.iscode(c) for n in c.co_names}
+    if names & DATA_NAMES:
+        return True
+    for name in names:
+        helper = module_globals.get(name)
+        helper = getattr(helper, "__wrapped__", helper)
+        same_module = inspect.isfunction(helper) and helper.__module__ == function.__module__
+        if same_module and _reads_data(helper, module_globals, seen):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if SHARED.is_dir():
+        return
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None:
+            continue
+        fixtures = getattr(item, "_fixtureinfo", None)
+        uses = "shared" in getattr(item, "fixturenames", ())
+        if not uses and fixtures is not None:
+            for defs in fixtures.name2fixturedefs.values():
+                for fixturedef in defs:
+                    func = getattr(fixturedef.func, "__wrapped__", fixturedef.func)
+                    module = inspect.getmodule(func)
+                    if module is not None and _reads_data(func, vars(module), set()):
+                        uses = True
+        if uses or _reads_data(function, function.__globals__, set()):
+            item.add_marker(pytest.mark.fail_missing_data if REQUIRED else pytest.mark.skip(reason=MISSING))
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("fail_missing_data"):
+        pytest.fail(f"EDGE_DATA_REQUIRED=1 but {MISSING}", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if MISSING in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} tests skipped: {MISSING}", yellow=True)
 
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    assert SHARED.is_dir(), f"the tests read real data from {SHARED}; it is missing"
+    """The data root; tests that take it are skipped (or fail, in CI) where it is missing."""
+    if not SHARED.is_dir():
+        pytest.fail(MISSING)
     return SHARED
 
 

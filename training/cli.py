@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edge.config import TTA_MODES
+from edge.datasets import data_path
+
+# Defaults for the data sets the repository does not ship (edge.datasets: $EDGE_DATA, else datasets/).
+FER_TRAIN = str(data_path("data/fer2013/train"))
+FER_VAL = str(data_path("data/fer2013/val"))
 
 
 def write_json(path: Path, data: object) -> None:
@@ -126,7 +131,7 @@ def _run_evaluate_emotion(args: argparse.Namespace) -> int:
 
 def _add_calibrate_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate-emotion", help="temperature scaling + uncertain threshold on PublicTest")
-    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
+    p.add_argument("--val", default=FER_VAL, help="Kaggle-layout PublicTest faces")
     p.add_argument("--models", default="models")
     p.add_argument("--name", default="emotion", help="the manifest entry: emotion (7 classes) or emotion5")
     p.add_argument("--out", default=None, help="folder for reliability.png and calibration.json (models/NAME)")
@@ -158,7 +163,7 @@ def _run_calibrate_emotion(args: argparse.Namespace) -> int:
 
 def _add_calibrate_identity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate-identity", help="open-set folds on lfw_calib: scoring rules, DET curves, threshold")
-    p.add_argument("--data", default="../shared/data/faces/lfw_calib", help="<person>/<photos> folders")
+    p.add_argument("--data", default=str(data_path("data/faces/lfw_calib")), help="<person>/<photos> folders")
     p.add_argument("--models", default="models")
     p.add_argument("--out", default="models/identity", help="folder for det.png, calibration.json, embeddings")
     p.add_argument("--folds", type=int, default=5)
@@ -186,8 +191,8 @@ def _run_calibrate_identity(args: argparse.Namespace) -> int:
 def _add_derive_emotion5(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("derive-emotion5", help="the 5-class model (angry, happy, sad, surprise, neutral) + manifest")
     p.add_argument("--models", default="models")
-    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
-    p.add_argument("--train", default="../shared/data/fer2013/train", help="faces to quantize the INT8 network with")
+    p.add_argument("--val", default=FER_VAL, help="Kaggle-layout PublicTest faces")
+    p.add_argument("--train", default=FER_TRAIN, help="faces to quantize the INT8 network with")
     _add_skip_demo(p)
 
 
@@ -204,8 +209,8 @@ def _add_converted_emotion(sub: argparse._SubParsersAction, command: str, what: 
     p = sub.add_parser(command, help=f"{what} as a run folder to ship or average")
     p.add_argument("model", help=model)
     p.add_argument("--out", default=out)
-    p.add_argument("--val", default="../shared/data/fer2013/val", help="Kaggle-layout PublicTest faces")
-    p.add_argument("--train", default="../shared/data/fer2013/train", help="the faces it was trained on")
+    p.add_argument("--val", default=FER_VAL, help="Kaggle-layout PublicTest faces")
+    p.add_argument("--train", default=FER_TRAIN, help="the faces it was trained on")
 
 
 def _add_convert_fer_emotion(sub: argparse._SubParsersAction) -> None:
@@ -282,8 +287,8 @@ def _add_quantize_emotion(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quantize-emotion", help="the shipped emotion network as INT8 ONNX for CPUs + its accuracy")
     p.add_argument("--models", default="models")
     p.add_argument("--name", default="emotion", help="the manifest entry to quantize: emotion or emotion5")
-    p.add_argument("--train", default="../shared/data/fer2013/train", help="faces whose activations set the ranges")
-    p.add_argument("--val", default="../shared/data/fer2013/val", help="PublicTest faces the accuracy is measured on")
+    p.add_argument("--train", default=FER_TRAIN, help="faces whose activations set the ranges")
+    p.add_argument("--val", default=FER_VAL, help="PublicTest faces the accuracy is measured on")
     p.add_argument("--calibration-faces", type=int, default=512)
 
 
@@ -318,7 +323,7 @@ def _run_publish_emotion(args: argparse.Namespace) -> int:
 
 def _add_convert_faceapi(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert-faceapi", help="convert face-api.js face recognition weights to PyTorch")
-    p.add_argument("--manifest", default="../shared/weights/faceapi/face_recognition_model-weights_manifest.json")
+    p.add_argument("--manifest", default=str(data_path("weights/faceapi/face_recognition_model-weights_manifest.json")))
     p.add_argument("--out", default="models/face_descriptor_128.pt")
 
 
@@ -350,7 +355,7 @@ def _run_convert_faceapi_expression(args: argparse.Namespace) -> int:
 
 def _add_convert_shape_predictor(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert-shape-predictor", help="convert dlib's 5-point shape predictor for the descriptor")
-    p.add_argument("--dat", default="../shared/weights/dlib/shape_predictor_5_face_landmarks.dat")
+    p.add_argument("--dat", default=str(data_path("weights/dlib/shape_predictor_5_face_landmarks.dat")))
     p.add_argument("--models", default="models", help="writes face_landmarks_5.npz and its manifest entry")
 
 
@@ -493,9 +498,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="every installed network as ONNX, checked against PyTorch on real faces")
     p.add_argument("--out", default="runs/onnx")
     p.add_argument("--models", default="models")
-    p.add_argument("--fer", default="../shared/data/fer2013/val", help="Kaggle-layout faces for the emotion check")
+    p.add_argument("--fer", default=FER_VAL, help="Kaggle-layout faces for the emotion check")
     p.add_argument(
-        "--photo", default="../shared/data/faces/scenes/multiface.jpg", help="a photo with faces for the embedders"
+        "--photo",
+        default=str(data_path("data/faces/scenes/multiface.jpg")),
+        help="a photo with faces for the embedders",
     )
 
 
@@ -531,12 +538,17 @@ COMMANDS = {
 }
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every training subcommand (also used by the test that parses the commands the docs show)."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command][1](args)

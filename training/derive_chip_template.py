@@ -5,18 +5,19 @@
 - dlib's own five points: ``DLIB5_CHIP_150`` in ``edge/identity/landmarks.py`` (what the
   descriptor uses), ``python -m training.derive_chip_template --dlib5``.
 
-Needs ``dlib-bin`` and the photos in ../shared.
+Needs ``dlib-bin`` and the photos of the data root (``edge.datasets``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import List
 
 import cv2
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from edge.datasets import data_root
+
+SHARED = data_root()  # the data sets not shipped (edge.datasets)
 
 
 def sample_images() -> List[np.ndarray]:

@@ -14,6 +14,7 @@ from typing import Dict
 
 import torch
 
+from edge.datasets import data_path
 from edge.manifest import ModelManifest, sha256_of
 from edge.models.emotion_net import HEAD_KEYS
 from edge.models.labels import FER2013_5_CLASSES
@@ -23,7 +24,7 @@ from training.ship import finish_for_devices
 
 
 def derive_five_class(
-    models_dir: Path, val: Path, train: Path = Path("../shared/data/fer2013/train"), demo: bool = True
+    models_dir: Path, val: Path, train: Path = data_path("data/fer2013/train"), demo: bool = True
 ) -> Dict:
     """Write the 5-class weights beside the 7-class ones and add the ``emotion5`` manifest entry, with its
     calibration fitted on ``val`` (the demo video's labels with ``demo``) and its INT8 network, quantized with

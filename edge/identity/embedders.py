@@ -65,14 +65,14 @@ class FaceDescriptorEmbedder:
     dim = 128
     size = 150
     # Calibrated with `python -m training evaluate-identity` on the shared photos and demo-video
-    # faces (README "Identity"): this network's unit vectors share a large common component,
+    # faces (docs/identity.md): this network's unit vectors share a large common component,
     # so strangers still score 0.8-0.93 and the same person 0.94-0.98.
     threshold = 0.94
     # Measured on the annotated videos (bench/data, faces >= 40 px): the mean of a person's earlier embeddings
-    # scored >= 0.93 with 97-99% of that person's later faces and 2-12% of other people's (README, Tracking).
+    # scored >= 0.93 with 97-99% of that person's later faces and 2-12% of other people's (docs/tracking.md).
     reid_similarity = 0.93
     # Same videos, faces every 3rd frame: a person's later faces scored under 0.90 with their own mean in 0.4% of
-    # 265 cases, other people's faces in 79% of 1,009 (README, Tracking against ground truth).
+    # 265 cases, other people's faces in 79% of 1,009 (docs/tracking.md).
     return_similarity = 0.90
 
     def __init__(self, backend: InferenceBackend, landmarks: Optional[FaceLandmarks5] = None) -> None:

@@ -4,7 +4,7 @@ A linear layer (after dropout 0.2 in training) maps an embedding to one of
 the people it was trained on; a face whose top softmax probability is under
 ``threshold`` is "unknown". Trained by ``python -m training identity``.
 Use it when every person has many photos (tens); with a few photos per person
-the gallery is better and needs no training (README "Identity").
+the gallery is better and needs no training (docs/identity.md).
 """
 
 from __future__ import annotations

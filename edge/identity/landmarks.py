@@ -3,7 +3,7 @@
 The 128-d descriptor network was trained on chips cut by dlib from *these* five
 points. MTCNN's points (eye centres, nose tip, mouth corners) map onto them only
 on average, and on lfw_calib that cost 5.7 points of faces named at 2% of
-strangers named (README "Identity"). So the descriptor's chips are aligned from
+strangers named (docs/identity.md). So the descriptor's chips are aligned from
 the points this predictor finds inside MTCNN's box.
 
 The predictor is an ensemble of regression trees (Kazemi and Sullivan, CVPR 2014):

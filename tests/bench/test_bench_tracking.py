@@ -48,7 +48,7 @@ def test_bench_tracking_scores_the_service_with_no_invalid_box(tmp_path):
     followed, latest = result["modes"]["followed"], result["modes"]["latest analysis"]
     assert followed["gt_identities"] == 8  # people, after the corrections in bench/data/walking/README.md
     # The stream's boxes follow faces between analyses: measured 83.4% of boxes on their face vs 50.5% without
-    # (all faces; README, Tracking against ground truth). Deterministic: same frames, same models.
+    # (all faces; docs/tracking.md). Deterministic: same frames, same models.
     assert followed["displayed_box_iou50"] >= 0.75 > 0.6 > latest["displayed_box_iou50"]
     # Measured 1.00 tracks per person and IDF1 0.853 (all faces); the bounds leave room for other library builds.
     assert followed["tracks_per_identity"] <= 1.15 and followed["idf1"] >= 0.8

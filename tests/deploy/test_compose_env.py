@@ -109,8 +109,10 @@ def _dockerfile_entrypoint(dockerfile: Path) -> List[str]:
 
 
 def _documented_commands() -> List[str]:
-    text = (ROOT / "README.md").read_text() + (ROOT / "aws" / "retrain.sh").read_text()
-    found = re.findall(r"docker compose (?:--profile \w+ )?(?:run|exec) [^`\n]*", text)
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "aws" / "retrain.sh"]
+    text = "".join(page.read_text() for page in pages)
+    found = re.findall(r"docker compose (?:--profile \w+ )?(?:run|exec) [^`\n&]*", text)
+    found = [c.replace("[", "").replace("]", "").strip() for c in found]  # optional arguments, as shown
     assert len(found) >= 3, found
     return found
 

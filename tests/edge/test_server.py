@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.server_process import ServerProcess
-from tests.conftest import FACES
+from tests.conftest import FACES, ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -214,7 +215,10 @@ def test_metrics_and_health_and_openapi(server):
         assert time.monotonic() < deadline, httpx.get(server.url + "/metrics").text
         time.sleep(0.5)
     health = httpx.get(server.url + "/health").json()
-    assert health["status"] == "ok" and health["models"]["emotion"] == "resnet9"
+    # /health names the model files that run, not a family name
+    shipped = json.loads((ROOT / "models" / "manifest.json").read_text())["models"]["emotion"]["file"]
+    assert health["status"] == "ok" and health["models"]["emotion"] == shipped
+    assert health["models"]["identity"] == "face_descriptor_128" and health["models"]["loading"] is None
     # backend auto on a CPU: ONNX Runtime, running the INT8 network shipped for these weights
     assert (health["models"]["backend"], health["models"]["emotion_precision"]) == ("onnx", "int8")
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]

@@ -51,7 +51,7 @@ def test_strangers_are_blurred_in_snapshots(server):
         rest += sharpness(image, [s for _, s in pairs])
     # A coarse check (the region beside a face can be a plain coat, and /tracks is read just before the
     # snapshot); render.draw's blurring is checked exactly in tests/edge/test_render.py, and how many faces
-    # the blur hides over the whole video is the benchmark's number (README, Tracking against ground truth).
+    # the blur hides over the whole video is the benchmark's number (docs/tracking.md).
     assert len(faces) >= 5 and np.mean(faces) < 0.5 * np.mean(rest), (faces, rest)
 
 
