@@ -79,6 +79,9 @@ class IdentityGallery:
         self._conn = connect(path)
         prepare_schema(self._conn, SCHEMA, "identity")
         self._cache: Optional[Tuple[str, List[str], np.ndarray]] = None
+        # Counts writes, under the lock: templates computed from rows read before a write are not cached after it
+        # (a rename or delete landing while they are computed would otherwise leave the old names cached).
+        self._generation = 0
 
     def close(self) -> None:
         self._conn.close()
@@ -129,9 +132,9 @@ class IdentityGallery:
                         "INSERT INTO embeddings(face_id, embedder, vector) VALUES (?, ?, ?)",
                         (ids[-1], embedder, np.asarray(vector, np.float32).tobytes()),
                     )
+                self._forget_templates()
         except sqlite3.Error as exc:
             raise storage_error(f"could not store the faces of {name!r} (none was stored)", exc) from exc
-        self._cache = None
         return ids
 
     def face_ids(self, name: str) -> List[int]:
@@ -164,9 +167,9 @@ class IdentityGallery:
                 self._conn.execute("INSERT INTO identities(name, created) VALUES (?, ?)", (new_name, row[0]))
                 self._conn.execute("UPDATE faces SET name = ? WHERE name = ?", (new_name, name))
                 self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))
+                self._forget_templates()
         except sqlite3.Error as exc:
             raise storage_error(f"could not rename {name!r} (nothing changed)", exc) from exc
-        self._cache = None
 
     def delete(self, name: str) -> int:
         """Remove a person and all their faces; returns how many faces went."""
@@ -174,11 +177,11 @@ class IdentityGallery:
             with self._lock, self._conn:
                 n = self._conn.execute("SELECT COUNT(*) FROM faces WHERE name = ?", (name,)).fetchone()[0]
                 cur = self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))
+                self._forget_templates()
         except sqlite3.Error as exc:
             raise storage_error(f"could not delete {name!r}", exc) from exc
         if cur.rowcount == 0:
             raise UnknownIdentity(name)
-        self._cache = None
         return int(n)
 
     def faces_without(self, embedder: str) -> List[Tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
@@ -203,6 +206,11 @@ class IdentityGallery:
                 "INSERT OR REPLACE INTO embeddings(face_id, embedder, vector) VALUES (?, ?, ?)",
                 (face_id, embedder, np.asarray(vector, np.float32).tobytes()),
             )
+            self._forget_templates()
+
+    def _forget_templates(self) -> None:
+        """Called with the lock held by every write to faces or embeddings."""
+        self._generation += 1
         self._cache = None
 
     def _templates(self, embedder: str) -> Tuple[List[str], np.ndarray]:
@@ -216,12 +224,15 @@ class IdentityGallery:
                 "ORDER BY f.name",
                 (embedder,),
             ).fetchall()
+            generation = self._generation
         vectors: Dict[str, List[np.ndarray]] = {}
         for name, blob in rows:
             vectors.setdefault(name, []).append(np.frombuffer(blob, np.float32))
         names = list(vectors)
         mat = person_templates([np.stack(v) for v in vectors.values()]) if names else np.zeros((0, 1), np.float32)
-        self._cache = (embedder, names, mat)
+        with self._lock:
+            if self._generation == generation:  # no write since the rows were read
+                self._cache = (embedder, names, mat)
         return names, mat
 
     def match(self, vectors: np.ndarray, embedder: str, threshold: float) -> List[Identity]:

@@ -166,3 +166,28 @@ def test_renaming_keeps_the_faces_and_refuses_a_taken_name(tmp_path, parts):
     with pytest.raises(InvalidName):
         gallery.rename("kate", "../etc")
     assert [p["name"] for p in gallery.names()] == ["Paul Rudd", "kate"]  # nothing changed by the refusals
+
+
+def test_a_delete_while_templates_are_computed_is_not_undone_by_the_cache(tmp_path, monkeypatch):
+    # The window: templates read from SQLite, then a delete lands before they are cached. The delete is made
+    # to land there by running it inside the template computation.
+    import edge.identity.gallery as gallery_module
+
+    gallery = IdentityGallery(tmp_path / "g.db")
+    rng = np.random.default_rng(0)
+    crop = np.zeros((8, 8, 3), np.uint8)
+    ada = rng.normal(size=128).astype(np.float32)
+    ada /= np.linalg.norm(ada)
+    gallery.add_faces("ada", [(crop, np.zeros(4), np.zeros((5, 2)), ada)], "net/a")
+    real = gallery_module.person_templates
+
+    def templates_while_ada_is_deleted(enrolled):
+        monkeypatch.setattr(gallery_module, "person_templates", real)
+        gallery.delete("ada")
+        return real(enrolled)
+
+    monkeypatch.setattr(gallery_module, "person_templates", templates_while_ada_is_deleted)
+    first = gallery.match(ada[None], "net/a", threshold=0.5)[0]
+    assert first.name == "ada"  # answered from the rows read before the delete
+    assert gallery.match(ada[None], "net/a", threshold=0.5)[0].name is None  # not kept: read again, ada is gone
+    gallery.close()
