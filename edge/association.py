@@ -10,8 +10,7 @@ new tracks. ``tracker.association`` chooses:
   high- and low-confidence detections, Hungarian assignment). It keeps its own track states and sees only
   the detections, not the followed boxes.
 
-Which one ships is measured on the annotated videos (``python -m bench tracking``; docs/tracking.md
-against ground truth).
+Which one ships is measured on the annotated videos (``python -m bench tracking``; docs/tracking.md).
 """
 
 from __future__ import annotations

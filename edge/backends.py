@@ -161,6 +161,12 @@ def available_backends() -> List[str]:
     return found
 
 
+def chooses_tensorrt(kind: str, device: str) -> bool:
+    """Whether ``make_backend(kind, ..., device)`` builds a TensorRT engine: asked for, or ``auto`` on a GPU
+    where TensorRT is installed."""
+    return kind == "tensorrt" or (kind == "auto" and device.startswith("cuda") and "tensorrt" in available_backends())
+
+
 def make_backend(kind: str, spec: ModelSpec, device: str = "cpu", cache_dir: Optional[Path] = None) -> InferenceBackend:
     """Build the backend ``kind`` for ``spec``: 'auto', 'torch', 'onnx' or 'tensorrt'.
 
@@ -178,7 +184,7 @@ def make_backend(kind: str, spec: ModelSpec, device: str = "cpu", cache_dir: Opt
         raise ValueError(f"the {kind} backend needs {package} installed")
     cache = Path(cache_dir) if cache_dir else Path("data") / "cache"
     on_gpu = device.startswith("cuda")
-    if kind == "tensorrt" or (kind == "auto" and "tensorrt" in installed and on_gpu):
+    if chooses_tensorrt(kind, device):
         onnx_path = compiled.cached_onnx(cache, spec.name, spec.sha256, spec.module_factory, spec.input_shape)
         engine = compiled.cached_engine(cache, onnx_path, spec.input_shape, calibration=spec.int8_calibration)
         return TensorRTBackend(engine, precision="int8" if spec.int8_calibration else "fp16")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from edge.analyzer import FaceAnalyzer
-from edge.backends import available_backends
+from edge.backends import chooses_tensorrt
 from edge.config import REPO_ROOT, Settings
 from edge.detection import FaceDetector
 from edge.emotion import EmotionClassifier
@@ -72,9 +72,7 @@ class LoadProgress:
     @classmethod
     def for_settings(cls, settings: Settings) -> LoadProgress:
         names = [n for n, on in (("emotion", settings.emotion.enabled), ("identity", settings.identity.enabled)) if on]
-        gpu = settings.device in ("auto", "cuda") or settings.device.startswith("cuda")
-        engines = settings.backend in ("auto", "tensorrt") and "tensorrt" in available_backends() and gpu
-        return cls(names, engines)
+        return cls(names, chooses_tensorrt(settings.backend, resolve_device(settings.device)))
 
 
 def detector_analyzer(settings: Settings) -> FaceAnalyzer:

@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="YAML configuration file (default: $EDGE_CONFIG, else built-in defaults)",
         )
         target.add_argument("--database", default=default, help="SQLite file for events and identities")
-        target.add_argument("-v", "--verbose", action="store_true", default=default or False)
+        target.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, **kwargs) -> argparse.ArgumentParser:

@@ -95,8 +95,8 @@ class TrackerConfig(Strict):
     follow_boxes: bool = Field(
         True,
         description="Carry boxes onto each frame by finding the face near its last place (edge.box_follow), "
-        "between detections and, with render.delay_frames 0, on every streamed frame (docs/tracking.md against "
-        "ground truth); off: boxes coast on their velocity between detections, and with render.delay_frames 0 "
+        "between detections and, with render.delay_frames 0, on every streamed frame (docs/tracking.md); "
+        "off: boxes coast on their velocity between detections, and with render.delay_frames 0 "
         "the stream shows the latest analysis (a held-back stream always carries its boxes, edge.stream_delay).",
     )
     recheck_lost: bool = Field(

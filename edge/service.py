@@ -314,11 +314,10 @@ class EdgeService:
             "models": {
                 "detector": "mtcnn",
                 "emotion": emotion.model if emotion else None,
-                "emotion_backend": emotion.backend.name if emotion else None,
                 "emotion_precision": emotion.precision if emotion else None,
                 "identity": embedder.name if embedder else None,
                 "identity_backend": embedder.backend.name if embedder else None,
-                "backend": emotion.backend.name if emotion else None,
+                "backend": emotion.backend.name if emotion else None,  # the emotion network's
                 "loading": None if loaded else self.loading.describe(),
             },
             "auth": {"token": self.api_token is not None, "protect_reads": self.protect_reads},

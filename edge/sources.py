@@ -24,13 +24,20 @@ ARGUS_SOCKET = "/tmp/argus_socket"  # the CSI camera daemon's socket, mounted in
 STREAM_TIMEOUT_MS = 5000  # open and read timeouts for network streams
 
 
+def to_bgr_appsink(size: str = "", extra: str = "") -> str:
+    """The end of every Jetson pipeline: NVMM frames converted (and resized) on the VIC, then to BGR for OpenCV,
+    the newest frame only."""
+    return (
+        f"nvvidconv ! video/x-raw, format=BGRx{size} ! videoconvert ! video/x-raw, format=BGR ! "
+        f"appsink drop=true max-buffers=1{extra}"
+    )
+
+
 def csi_pipeline(sensor_id: int = 0, width: int = 1280, height: int = 720, fps: int = 30) -> str:
     """GStreamer pipeline for a Jetson CSI camera, ending in BGR frames for OpenCV."""
     return (
         f"nvarguscamerasrc sensor-id={sensor_id} ! "
-        f"video/x-raw(memory:NVMM), width={width}, height={height}, framerate={fps}/1 ! "
-        "nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! "
-        "appsink drop=true max-buffers=1"
+        f"video/x-raw(memory:NVMM), width={width}, height={height}, framerate={fps}/1 ! {to_bgr_appsink()}"
     )
 
 
@@ -55,10 +62,7 @@ def decode_pipeline(
     else:
         raise ValueError(f"no hardware decode pipeline for {kind} sources")
     size = (f", width={width}" if width else "") + (f", height={height}" if height else "")
-    return (
-        f"{head} ! {decode} ! nvvidconv ! video/x-raw, format=BGRx{size} ! videoconvert ! "
-        "video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false"
-    )
+    return f"{head} ! {decode} ! {to_bgr_appsink(size, ' sync=false')}"  # sync=false: never wait on the clock
 
 
 def hardware_decode_available() -> bool:

@@ -19,12 +19,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.datasets import ENV_VAR, data_root
+from edge.datasets import ENV_VAR, data_path, data_root
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = data_root()
-FER = SHARED / "data" / "fer2013"
-FACES = SHARED / "data" / "faces"
+FER = data_path("data/fer2013")
+FACES = data_path("data/faces")
 DEMO = ROOT / "models" / "demo" / "walking.mp4"
 DATA_NAMES = {"SHARED", "FER", "FACES"}
 REQUIRED = os.environ.get("EDGE_DATA_REQUIRED") == "1"

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bench.server_process import ServerProcess
+from edge.api.health import health as health_route
 from edge.bootstrap import LoadProgress, build_analyzer
 from edge.identity.embedders import VggFace2Embedder
 from edge.service import EdgeService
@@ -37,6 +38,7 @@ def test_a_service_loading_in_the_background_answers_at_once_and_says_so(tmp_pat
         assert before["problems"] == {"models": "loading models (1 of 2)"}  # no source problem while waiting
         assert before["models"]["emotion"] is None and before["source"]["state"] == "waiting for the models"
         assert service.analyze_image(np.zeros((120, 160, 3), np.uint8)) == []  # detection runs meanwhile
+        assert health_route(service).status_code == 200  # alive: Docker's healthcheck passes while engines build
         service.start()
         assert service.loading.finished.wait(120)
         deadline = time.monotonic() + 60
@@ -50,9 +52,9 @@ def test_a_service_loading_in_the_background_answers_at_once_and_says_so(tmp_pat
         service.stop()
 
 
-def test_health_answers_200_while_the_models_load(tmp_path):
-    # A real server: /health answers before the networks are there (Docker's healthcheck must not fail a
-    # container that builds engines), then serves video.
+def test_the_server_listens_before_the_models_load(tmp_path):
+    # A real server: it listens before the networks load (Docker's healthcheck must not fail a container
+    # that builds engines), then serves video.
     srv = ServerProcess(tmp_path / "edge.db", env={"EDGE_STORAGE__CACHE_DIR": str(tmp_path / "cache")})
     srv.start(timeout=120)
     try:
