@@ -21,6 +21,7 @@ from edge.emotion import EmotionClassifier
 from edge.identity.embedders import Embedder, embedding_key
 from edge.identity.gallery import IdentityGallery, validate_name
 from edge.identity.head import IdentityHead
+from edge.identity.visitors import VisitorMemory
 from edge.types import Detections, Emotion, FaceCrop, FaceResult, Identity
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class FaceAnalyzer:
     photo_max_side: int = 1600  # still photos get a finer search than live frames
     photo_min_face_px: int = 20
     head: Optional[IdentityHead] = None  # the trained classifier, when configured instead of the gallery
+    visitors: Optional[VisitorMemory] = None  # strangers' embeddings, so a returning one keeps their id
+    visitor_threshold: Optional[float] = None  # least similarity to a remembered visitor; default: the gallery's
     problems: Dict[str, str] = field(default_factory=dict)  # component -> why it is not running
 
     @property
@@ -186,15 +189,9 @@ class FaceAnalyzer:
         if not images:
             raise ImageError("give at least one photo")
         labels = list(labels) if labels else [f"photo {i + 1}" for i in range(len(images))]
-        prepared = []
-        for img, label in zip(images, labels):
-            dets = self.detector.detect(img, self.photo_max_side, self.photo_min_face_px)
-            if len(dets) == 0:
-                raise ImageError(f"{label}: no face found; use a photo where the face is at least 40 px and frontal")
-            index, reason = choose_face(dets.boxes, img.shape[1], img.shape[0], face, label, name)
-            prepared.append((img, dets[index : index + 1], label, reason))
+        prepared = [(img, *self.photo_face(img, label, face, name), label) for img, label in zip(images, labels)]
         faces, chosen = [], []
-        for img, dets, label, reason in prepared:
+        for img, dets, reason, label in prepared:
             rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
             vector = self.embedder.embed_chips(self.embedder.chips(rgb, dets.boxes, dets.landmarks))[0]
             crop, box, landmarks = face_crop(rgb, dets.boxes[0], dets.landmarks[0])
@@ -203,11 +200,26 @@ class FaceAnalyzer:
         self.gallery.add_faces(name, faces, embedding_key(self.embedder))
         return chosen
 
-    def enroll_crops(self, name: str, crops: Sequence[FaceCrop]) -> List[Dict[str, object]]:
-        """Enroll ``name`` from a track's kept crops (best quality first), in one transaction."""
-        if self.embedder is None or self.gallery is None:
-            raise ImageError(f"identity is off: {self.problems.get('identity', 'no embedder loaded')}")
-        name = validate_name(name)
+    def photo_face(self, img: np.ndarray, label: str, face: str = "auto", name: str = "this person"):
+        """The one face of a photo that enrollment or search is about: (its Detections, why that one).
+        ImageError when there is none, or several and ``face`` does not say which (see :func:`choose_face`)."""
+        dets = self.detector.detect(img, self.photo_max_side, self.photo_min_face_px)
+        if len(dets) == 0:
+            raise ImageError(f"{label}: no face found; use a photo where the face is at least 40 px and frontal")
+        index, reason = choose_face(dets.boxes, img.shape[1], img.shape[0], face, label, name)
+        return dets[index : index + 1], reason
+
+    def photo_vector(self, img: np.ndarray, label: str, face: str = "auto") -> Tuple[np.ndarray, List[float], str]:
+        """The embedding of the face :meth:`photo_face` picks, its box and why that face."""
+        embedder = self._embedder_or_refuse()
+        dets, reason = self.photo_face(img, label, face)
+        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        vector = embedder.embed_chips(embedder.chips(rgb, dets.boxes, dets.landmarks))[0]
+        return vector, [round(float(v), 1) for v in dets.boxes[0]], reason
+
+    def crop_vectors(self, crops: Sequence[FaceCrop]) -> Tuple[List[FaceCrop], np.ndarray]:
+        """The kept crops of a track that can be identified, and their embeddings; ImageError when none can."""
+        embedder = self._embedder_or_refuse()
         # Thumbnails keep faces of every size; a face too small to be identified, or of next to no quality
         # (turned away, or a blur), would only make a template that matches nobody.
         usable = [
@@ -216,13 +228,25 @@ class FaceAnalyzer:
         if not usable:
             raise ImageError(
                 f"the kept faces of this visitor are narrower than identity.min_face_px ({self.identity_min_face_px}"
-                " px) or unusable (turned away, blurred): enroll them from a photo instead"
+                " px) or unusable (turned away, blurred): use a photo instead"
             )
-        crops = usable
-        faces = []
-        for c in crops:
-            chip = self.embedder.chips(c.crop, np.asarray(c.box)[None], np.asarray(c.landmarks)[None])
-            faces.append((c.crop, c.box, c.landmarks, self.embedder.embed_chips(chip)[0]))
+        vectors = [
+            embedder.embed_chips(embedder.chips(c.crop, np.asarray(c.box)[None], np.asarray(c.landmarks)[None]))[0]
+            for c in usable
+        ]
+        return usable, np.stack(vectors)
+
+    def _embedder_or_refuse(self) -> Embedder:
+        if self.embedder is None or self.gallery is None:
+            raise ImageError(f"identity is off: {self.problems.get('identity', 'no embedder loaded')}")
+        return self.embedder
+
+    def enroll_crops(self, name: str, crops: Sequence[FaceCrop]) -> List[Dict[str, object]]:
+        """Enroll ``name`` from a track's kept crops (best quality first), in one transaction."""
+        self._embedder_or_refuse()
+        name = validate_name(name)
+        crops, vectors = self.crop_vectors(crops)
+        faces = [(c.crop, c.box, c.landmarks, v) for c, v in zip(crops, vectors)]
         self.gallery.add_faces(name, faces, embedding_key(self.embedder))
         return [{"quality": round(float(c.quality), 3), "size_px": round(float(c.box[2] - c.box[0]))} for c in crops]
 

@@ -167,8 +167,11 @@ class EmotionConfig(Strict):
 
 class IdentityConfig(Strict):
     enabled: bool = True
-    embedder: str = Field(
-        "auto", description="'auto' (VGGFace2 when its weights exist, else faceapi), 'vggface2', 'faceapi', or 'none'."
+    embedder: Literal["auto", "vggface2", "faceapi", "faceres", "mobileface", "none"] = Field(
+        "auto",
+        description="'auto' (VGGFace2 when its weights exist, else faceapi), 'vggface2', 'faceapi' (the shipped "
+        "128-d descriptor), 'faceres' or 'mobileface' (converted by `python -m training convert-human-identity`; "
+        "measured weaker than faceapi, docs/identity.md), or 'none'.",
     )
     threshold: Optional[float] = Field(
         None, description="Cosine similarity below which a face is 'unknown'; default: the embedder's calibrated one."
@@ -183,6 +186,18 @@ class IdentityConfig(Strict):
     votes: int = Field(5, ge=1, description="A track's name is the vote over this many recent identifications.")
     head: Optional[str] = Field(
         None, description="A classifier head from `python -m training identity`, used instead of the gallery."
+    )
+    visitor_memory: bool = Field(
+        True,
+        description="Keep each stranger's mean embedding (never an image; deleted after storage.retention_days "
+        "or by DELETE /visitors/{id}) so that a returning stranger keeps their visitor-N label.",
+    )
+    visitor_threshold: Optional[float] = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Least cosine similarity of a track's mean embedding to a remembered visitor's to take their "
+        "label; default: the gallery's threshold.",
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from edge.notify import Notifier
 from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
 CREATE INDEX IF NOT EXISTS events_identity ON events(identity, seq);
+-- A visitor's visits (face search) are found by the label in the event's body
+CREATE INDEX IF NOT EXISTS events_label ON events(json_extract(body, '$.data.label'), seq);
 -- Tracks on screen, as the face.left event each would get now; rewritten every few seconds. Rows left
 -- here by a crash or power loss become face.left events at the next start, so no visit goes uncounted.
 CREATE TABLE IF NOT EXISTS open_tracks (
@@ -192,12 +194,17 @@ class EventStore:
         args.append(limit)
         with self._lock:
             rows = self._conn.execute(" ".join(sql), args).fetchall()
-        out = []
-        for seq, time, body in rows:
-            event = json.loads(body)
-            event["seq"], event["time"] = seq, time
-            out.append(event)
-        return out
+        return _events_of(rows)
+
+    def visits(self, label: str, limit: int = 20) -> List[Dict[str, object]]:
+        """The ``face.left`` events (one per visit) of the person or visitor shown as ``label``, newest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, time, body FROM events WHERE json_extract(body, '$.data.label') = ? "
+                "AND type = 'face.left' ORDER BY seq DESC LIMIT ?",
+                (label, limit),
+            ).fetchall()
+        return _events_of(rows)
 
     def delete_older_than(self, days: float) -> int:
         return delete_rows_older_than(self._conn, self._lock, "events", days)
@@ -205,3 +212,13 @@ class EventStore:
     async def wait_after(self, after: int, timeout: float) -> bool:
         """Wait until an event with ``seq > after`` exists or ``timeout`` passes; True if one exists."""
         return await self.notifier.wait_until(lambda: self.last_seq > after, timeout)
+
+
+def _events_of(rows: Sequence[Tuple[int, str, str]]) -> List[Dict[str, object]]:
+    """Stored rows (seq, time, body) as the event dicts the API returns."""
+    out = []
+    for seq, time, body in rows:
+        event = json.loads(body)
+        event["seq"], event["time"] = seq, time
+        out.append(event)
+    return out

@@ -30,7 +30,10 @@ from edge.broadcast import MjpegBroadcaster
 from edge.compile import hold_cache
 from edge.config import OVERLAYS, Settings
 from edge.events import EventStore, OpenTracks
+from edge.face_search import FaceSearch
+from edge.identity.embedders import embedding_key
 from edge.identity.gallery import IdentityGallery
+from edge.identity.visitors import VisitorMemory, visitor_id_of
 from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
 from edge.render import PRIVACY, face_jpeg, render_jpeg
@@ -82,6 +85,8 @@ class EdgeService:
         self.crops = TrackCropStore(settings.storage.database)
         self._apply_retention()
         self.gallery = IdentityGallery(settings.storage.database)
+        self.visitors = VisitorMemory(settings.storage.database) if settings.identity.visitor_memory else None
+        self.face_search = FaceSearch(self.events, self.gallery, self.visitors)
         # Held while this service runs, so that `build-engines` does not rebuild (or delete) the engines in use.
         self._cache_lock = hold_cache(Path(settings.storage.cache_dir))
         self.loading = LoadProgress.for_settings(settings)
@@ -137,6 +142,8 @@ class EdgeService:
 
     # lifecycle -------------------------------------------------------------
     def _use(self, analyzer) -> None:
+        analyzer.visitors = self.visitors
+        analyzer.visitor_threshold = self.settings.identity.visitor_threshold
         self.analyzer = analyzer
         self.video = VideoAnalyzer(analyzer, self.settings, first_track_id=self._first_track_id)
 
@@ -191,6 +198,8 @@ class EdgeService:
         self.events.close()
         self.crops.close()
         self.gallery.close()
+        if self.visitors is not None:
+            self.visitors.close()
         if self._cache_lock is not None:
             self._cache_lock.close()
 
@@ -334,6 +343,10 @@ class EdgeService:
             removed = self.events.delete_older_than(days), self.crops.delete_older_than(days)
             if any(removed):
                 log.info("retention: deleted %d events and %d face crops older than %g days", *removed, days)
+            # Retention runs before __init__ opens the memory, and again hourly
+            visitors = getattr(self, "visitors", None)
+            if visitors is not None and visitors.delete_older_than(days):
+                log.info("retention: forgot visitors not seen for %g days", days)
         except StorageError as exc:  # a read-only or full volume: serve anyway, and say so
             self._storage_failed(exc)
 
@@ -384,15 +397,41 @@ class EdgeService:
         redacted = self.events.redact_identity(name) if redact_events else 0
         return {"faces_removed": removed, "crops_removed": crops, "events_redacted": redacted}
 
-    def enroll_track(self, name: str, track_id: int) -> List[Dict[str, object]]:
-        """Enroll ``name`` from a track's best crops: on screen now, or kept since it left."""
+    def _track_crops(self, track_id: int) -> List:
+        """A track's best crops, on screen now or kept since it left (call with the analysis lock held)."""
+        crops = self.video.track_crops(track_id) or self.crops.load(self.settings.camera, track_id)
+        if not crops:
+            raise UnknownTrack(f"no faces of track {track_id} are kept (not on screen, or past retention)")
+        return crops
+
+    def enroll_track(self, name: str, track_id: int, label: Optional[str] = None) -> List[Dict[str, object]]:
+        """Enroll ``name`` from a track's best crops: on screen now, or kept since it left. The visitor the
+        track was shown as (``label``) is forgotten as a visitor: from now on they are ``name``."""
         with self._analysis_lock:
-            crops = self.video.track_crops(track_id)
-            if not crops:
-                crops = self.crops.load(self.settings.camera, track_id)
-            if not crops:
-                raise UnknownTrack(f"no faces of track {track_id} are kept (not on screen, or past retention)")
-            return self.analyzer.enroll_crops(name, crops)
+            enrolled = self.analyzer.enroll_crops(name, self._track_crops(track_id))
+        visitor = visitor_id_of(label)
+        if visitor is not None and self.visitors is not None:
+            self.visitors.forget(visitor)
+        return enrolled
+
+    def track_vectors(self, track_id: int):
+        """The embeddings of a track's usable kept faces (raises UnknownTrack, ImageError)."""
+        with self._analysis_lock:
+            return self.analyzer.crop_vectors(self._track_crops(track_id))[1]
+
+    def mark_not(self, label: str, track_id: int) -> int:
+        """The faces of ``track_id`` are not ``label`` (a name or visitor-N): stored as corrections so that they
+        no longer match them. Returns how many faces were stored; raises UnknownIdentity for an unknown name."""
+        vectors = self.track_vectors(track_id)
+        key = embedding_key(self.analyzer.embedder)
+        visitor = visitor_id_of(label)
+        if visitor is None:
+            return self.gallery.mark_not(label, vectors, key)
+        if self.visitors is None:
+            return 0
+        for vector in vectors:
+            self.visitors.mark_not(visitor, vector, key)
+        return len(vectors)
 
     def _storage_failed(self, exc: StorageError) -> None:
         if str(exc) != self.storage_problem:

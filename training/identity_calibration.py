@@ -129,6 +129,70 @@ def plot_det(curves: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]], path:
     plt.close(fig)
 
 
+def tar_at_far(people: Dict[str, np.ndarray], far: float = 0.001) -> float:
+    """Verification: the share of same-person photo pairs scoring above the similarity that ``far`` of the
+    different-person pairs exceed (the true-accept rate at that false-accept rate per comparison)."""
+    vectors = np.concatenate(list(people.values()))
+    labels = np.concatenate([[i] * len(v) for i, v in enumerate(people.values())])
+    upper = np.triu_indices(len(vectors), 1)
+    scores = (vectors @ vectors.T)[upper]
+    same = labels[upper[0]] == labels[upper[1]]
+    return float((scores[same] > np.quantile(scores[~same], 1 - far)).mean())
+
+
+def one_to_n(
+    people: Dict[str, np.ndarray],
+    scorer: Scorer,
+    threshold: float,
+    sizes: Sequence[int] = (10, 25, 50, 100, 120),
+    trials: int = 5,
+    enroll: int = 3,
+    seed: int = 0,
+) -> List[Dict]:
+    """Strangers named as the gallery grows: per size, ``trials`` random galleries of that many people enrolled
+    from ``enroll`` photos; every photo of everyone else is a stranger probe, named when its best score reaches
+    ``threshold`` (a stranger compared with more people finds a look-alike more often)."""
+    names = sorted(people)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        if size >= len(names):
+            continue
+        named = probes = 0
+        for _ in range(trials):
+            chosen = set(rng.choice(len(names), size, replace=False).tolist())
+            enrolled = [people[names[i]][:enroll] for i in sorted(chosen)]
+            strangers = np.concatenate([people[names[i]] for i in range(len(names)) if i not in chosen])
+            named += int((scorer(strangers, enrolled).max(axis=1) >= threshold).sum())
+            probes += len(strangers)
+        rows.append({"enrolled": size, "stranger_probes": probes, "strangers_named": round(named / probes, 4)})
+    return rows
+
+
+def zscore_fusion(dims: Sequence[int], people: Dict[str, np.ndarray], weights: Sequence[float]) -> Scorer:
+    """Score-level fusion of networks whose unit vectors are concatenated (``dims`` wide each): each network's
+    template score is standardised by the mean and spread of its different-person pair scores on ``people``,
+    then the weighted mean is taken (the networks' scores live on different scales)."""
+    edges = np.cumsum([0, *dims])
+    blocks = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    vectors = np.concatenate(list(people.values()))
+    labels = np.concatenate([[i] * len(v) for i, v in enumerate(people.values())])
+    upper = np.triu_indices(len(vectors), 1)
+    different = labels[upper[0]] != labels[upper[1]]
+    stats = []
+    for block in blocks:
+        impostor = (vectors[:, block] @ vectors[:, block].T)[upper][different]
+        stats.append((float(impostor.mean()), float(impostor.std())))
+
+    def fused(probes: np.ndarray, enrolled: List[np.ndarray]) -> np.ndarray:
+        total = np.zeros((len(probes), len(enrolled)))
+        for block, (mean, std), weight in zip(blocks, stats, weights):
+            total += weight * (template(probes[:, block], [e[:, block] for e in enrolled]) - mean) / std
+        return total / float(sum(weights))
+
+    return fused
+
+
 SHIPPED_RULE = "template"  # what IdentityGallery.match does; "both" named 0.6 points more but 0.3% wrongly
 
 
@@ -142,17 +206,7 @@ def calibrate_identity(
     manifest: Optional[Path] = None,
 ) -> Dict:
     """Every scoring rule on ``root`` by the fold protocol; writes det.png and calibration.json into ``out``."""
-    # Embeddings: a cache, not shipped; named by how chips are cut, since results depend on it.
-    cache = Path("runs") / "identity" / f"{root.name}-{embedder.name}-{embedder.alignment}.npz"
-    if cache.exists():
-        data = np.load(cache)
-        people = {k: data[k] for k in data.files}
-    else:
-        detector = FaceDetector(max_side=1280, min_face_px=20)
-        found = embed_folder_tree([root], embedder, detector)
-        people = {k: np.stack([p.vector for p in v]) for k, v in found.items()}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **people)
+    people = photo_embeddings(root, embedder)
     curves = {name: fold_scores(people, scorer, folds, enroll) for name, scorer in SCORERS.items()}
     out.mkdir(parents=True, exist_ok=True)
     plot_det(curves, out / "det.png", f", {embedder.name}, {embedder.alignment} alignment")
@@ -173,6 +227,9 @@ def calibrate_identity(
             for name, (g, r, s) in curves.items()
         },
     }
+    point = report["rules"][SHIPPED_RULE]["operating_point"]
+    report["tar_at_far_0.1%"] = round(tar_at_far(people), 4)
+    report["one_to_n"] = one_to_n(people, SCORERS[SHIPPED_RULE], point["threshold"], enroll=enroll)
     (out / "calibration.json").write_text(json.dumps(report, indent=2))
     if manifest is not None:  # ship the operating point of the rule the gallery uses
         data = json.loads(manifest.read_text())
@@ -188,6 +245,75 @@ def calibrate_identity(
         }
         manifest.write_text(json.dumps(data, indent=2) + "\n")
     return report
+
+
+def photo_embeddings(root: Path, embedder: Embedder) -> Dict[str, np.ndarray]:
+    """Each person's photo embeddings (the largest face of each photo, in file order), cached under ``runs/``
+    by network and alignment (results depend on both)."""
+    cache = Path("runs") / "identity" / f"{root.name}-{embedder.name}-{embedder.alignment}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        return {k: data[k] for k in data.files}
+    detector = FaceDetector(max_side=1280, min_face_px=20)
+    found = embed_folder_tree([root], embedder, detector)
+    people = {k: np.stack([p.vector for p in v]) for k, v in found.items()}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **people)
+    return people
+
+
+def compare_embedders(
+    root: Path, embedders: Sequence[Embedder], out: Path, folds: int = 5, enroll: int = 3, max_far: float = 0.01
+) -> List[Dict]:
+    """Every network alone and the z-score fusion of every combination of them, by the fold protocol with the
+    gallery's rule: named / strangers named at the threshold keeping ``max_far`` of strangers, the
+    true-accept rate at 0.1% false accepts per comparison, strangers named as the gallery grows. Writes
+    ``det.png`` and ``comparison.json`` into ``out``."""
+    from itertools import combinations
+
+    embedded = {e.name: photo_embeddings(root, e) for e in embedders}
+    # The same detector finds the same photos for every network, so the rows line up; check it.
+    counts = {name: {k: len(v) for k, v in people.items()} for name, people in embedded.items()}
+    if len({json.dumps(c, sort_keys=True) for c in counts.values()}) != 1:
+        raise ValueError("the networks were given different photos; delete runs/identity/*.npz and rerun")
+    rows, curves = [], {}
+    names = [e.name for e in embedders]
+    for k in range(1, len(names) + 1):
+        for combo in combinations(names, k):
+            people = {p: np.concatenate([embedded[n][p] for n in combo], axis=1) for p in embedded[combo[0]]}
+            dims = [embedded[n][next(iter(embedded[n]))].shape[1] for n in combo]
+            scorer = template if k == 1 else zscore_fusion(dims, people, [1.0] * k)
+            g, r, s = fold_scores(people, scorer, folds, enroll)
+            point = operating_point(g, r, s, max_far)
+            label = " + ".join(combo)
+            curves[label] = (g, r, s)
+            rows.append(
+                {
+                    "networks": label,
+                    **point,
+                    "tar_at_far_0.1%": round(tar_at_far(people), 4) if k == 1 else None,
+                    "one_to_n": one_to_n(people, scorer, point["threshold"], enroll=enroll),
+                }
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    plot_det(curves, out / "det.png", ", networks and fusions (template rule)")
+    (out / "comparison.json").write_text(json.dumps({"set": root.name, "max_far": max_far, "rows": rows}, indent=2))
+    return rows
+
+
+def comparison_rows(rows: Sequence[Dict]) -> List[str]:
+    """The comparison as a Markdown table."""
+    sizes = [r["enrolled"] for r in rows[0]["one_to_n"]] if rows else []
+    head = "| networks | threshold | named correctly | strangers named | TAR @ 0.1% FAR |"
+    head += "".join(f" strangers named, {n} enrolled |" for n in sizes)
+    out = [head, "|" + "---|" * (4 + len(sizes) + 1)]
+    for r in rows:
+        tar = "" if r["tar_at_far_0.1%"] is None else f"{r['tar_at_far_0.1%']:.1%}"
+        line = (
+            f"| {r['networks']} | {r['threshold']} | {r['named_correctly']:.1%} | {r['strangers_named']:.1%} | {tar} |"
+        )
+        out.append(line + "".join(f" {x['strangers_named']:.1%} |" for x in r["one_to_n"]))
+    return out
 
 
 def candidate_rows(report: Dict, names: Sequence[str] = tuple(SCORERS)) -> List[str]:

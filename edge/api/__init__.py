@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from edge import __version__
-from edge.api import events, health, identities, report, stream
+from edge.api import events, health, identities, report, search, stream
 from edge.api.access import AccessGuard, AccessPolicy
 from edge.api.errors import error_responses, install_error_handlers
 from edge.api.workers import ImageWorkers
@@ -49,7 +49,7 @@ def create_app(service: EdgeService) -> FastAPI:
     policy = AccessPolicy(service.api_token, service.protect_reads)
     app.state.service, app.state.workers, app.state.policy = service, workers, policy
     install_error_handlers(app)
-    for area in (stream, events, report, identities, health):
+    for area in (stream, events, report, identities, search, health):
         app.include_router(area.router)
     # The pages' CSS, JS modules, vendored Chart.js and emoji: plain files, no build step.
     app.mount("/static", StaticFiles(directory=str(stream.WEB)), name="static")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, List, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, UploadFile
@@ -70,8 +70,9 @@ def _unknown(name: str) -> ApiError:
 
 
 @contextmanager
-def people_errors(name: str) -> Iterator[None]:
-    """What enrolling, renaming or removing ``name`` can raise, as the API's JSON errors."""
+def people_errors(name: str, action: str = "enroll") -> Iterator[None]:
+    """What enrolling, renaming or removing ``name`` (or searching, correcting: ``action``) can raise, as the
+    API's JSON errors."""
     try:
         yield
     except UnknownIdentity:
@@ -83,7 +84,7 @@ def people_errors(name: str) -> Iterator[None]:
     except NameTaken as exc:
         raise ApiError(409, "name taken", str(exc)) from None
     except ImageError as exc:
-        raise ApiError(422, "cannot enroll", str(exc)) from None
+        raise ApiError(422, f"cannot {action}", str(exc)) from None
     except StorageError as exc:
         raise ApiError(507, "storage error", str(exc)) from None
 
@@ -177,9 +178,9 @@ def delete_identity(
     return {"name": name, **removed}
 
 
-def _enroll_track(service: EdgeService, name: str, track_id: int) -> dict:
+def _enroll_track(service: EdgeService, name: str, track_id: int, label: Optional[str]) -> dict:
     with people_errors(name):
-        enrolled = service.enroll_track(name, track_id)
+        enrolled = service.enroll_track(name, track_id, label)
     return {"name": name.strip(), "track_id": track_id, "added": len(enrolled), "faces": enrolled}
 
 
@@ -195,7 +196,8 @@ NAME_FIELD = Form(..., min_length=1, max_length=64, description="The person's na
 def enroll_track(
     track_id: int = Path(..., ge=1, le=2**62), name: str = NAME_FIELD, service: EdgeService = Depends(get_service)
 ) -> dict:
-    return _enroll_track(service, name, track_id)
+    label = next((f.label for f in service.faces() if f.track_id == track_id), None)
+    return _enroll_track(service, name, track_id, label)
 
 
 @router.post(
@@ -210,4 +212,4 @@ def enroll_event(
     event = service.events.get(seq)
     if event is None:
         raise ApiError(404, "unknown event", f"no event with seq {seq} is stored")
-    return _enroll_track(service, name, int(event["track_id"]))
+    return _enroll_track(service, name, int(event["track_id"]), (event.get("data") or {}).get("label"))

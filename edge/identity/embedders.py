@@ -11,8 +11,9 @@ Two implementations behind one interface:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -127,6 +128,122 @@ def load_landmarks(manifest: ModelManifest) -> Optional[FaceLandmarks5]:
     return FaceLandmarks5.load(manifest.verified_path(LANDMARKS))
 
 
+# Where the five points fall in the 112x112 chips insightface-style networks were trained on (ArcFace's
+# template: eyes, nose tip, mouth corners, in MTCNN's order).
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+
+
+def scaled_template(template: np.ndarray, size: int, chip: int, zoom: float) -> np.ndarray:
+    """``template`` of a ``size`` chip moved into a ``chip`` one, the face shrunk by ``zoom`` about the centre
+    (``zoom`` < 1 shows more of the head around the same face)."""
+    centre = np.array([size / 2, size / 2])
+    return (template - centre) * zoom * chip / size + np.array([chip / 2, chip / 2])
+
+
+@dataclass(frozen=True)
+class GraphEmbedderSpec:
+    """How one converted network (:mod:`edge.models.graph_net`) sees a face: its chip and its input scaling."""
+
+    name: str
+    size: int
+    template: np.ndarray  # where MTCNN's five points go in the chip
+    alignment: str
+    bgr: bool  # channel order the network was trained on
+    mean: Tuple[float, float, float]  # subtracted per channel (in the network's order) ...
+    scale: float  # ... then multiplied by this
+    threshold: float  # replaced by the manifest's calibration where it has one
+    reid_similarity: float
+    return_similarity: float
+
+
+# Preprocessing as measured on the first 75 people of lfw_calib (docs/identity.md, "Other networks"): FaceRes
+# as the Human library feeds it (RGB 0..255) named 79% at 1% strangers, BGR minus the VGGFace2 channel means
+# (how its authors' VGGFace2 models are fed) 95%.
+GRAPH_EMBEDDERS: Dict[str, GraphEmbedderSpec] = {
+    spec.name: spec
+    for spec in (
+        GraphEmbedderSpec(
+            "faceres",
+            224,
+            scaled_template(ARCFACE_112, 112, 224, 0.9),
+            "arcface-5-wide",
+            True,
+            (103.939, 116.779, 123.68),
+            1.0,
+            0.68,
+            0.68,
+            0.55,
+        ),
+        # MobileFace normalises inside its graph: RGB 0..255 in.
+        GraphEmbedderSpec("mobileface", 112, ARCFACE_112, "arcface-5", False, (0.0, 0.0, 0.0), 1.0, 0.45, 0.45, 0.3),
+    )
+}
+
+
+class GraphEmbedder:
+    """An identity network converted from TF.js (``python -m training convert-human-identity``), on chips
+    aligned from MTCNN's five points onto the template it was trained with."""
+
+    def __init__(self, spec: GraphEmbedderSpec, backend: InferenceBackend, dim: int) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.name = spec.name
+        self.dim = dim
+        self.size = spec.size
+        self.alignment = spec.alignment
+        self.threshold = spec.threshold
+        self.reid_similarity = spec.reid_similarity
+        self.return_similarity = spec.return_similarity
+
+    @staticmethod
+    def load_network(path: Path):
+        """The :class:`GraphNet` stored at ``path`` (raises ModelError for any other file)."""
+        import torch
+
+        from edge.models.graph_net import GraphNet, GraphProgram
+
+        try:
+            program = GraphProgram.from_state(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise ModelError(f"{path} is not a converted identity network: {exc}") from exc
+        return GraphNet(program).eval()
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: ModelManifest,
+        name: str,
+        backend: str = "auto",
+        device: str = "cpu",
+        cache_dir: Optional[Path] = None,
+    ) -> GraphEmbedder:
+        spec = GRAPH_EMBEDDERS[name]
+        path = manifest.verified_path(name)
+        entry = manifest.entry(name)
+        model = ModelSpec(name, entry["sha256"], (3, spec.size, spec.size), lambda: cls.load_network(path))
+        embedder = cls(spec, make_backend(backend, model, device=device, cache_dir=cache_dir), int(entry["dim"]))
+        calibration = entry.get("calibration") or {}
+        embedder.threshold = float(calibration.get("threshold", spec.threshold))
+        embedder.reid_similarity = float(calibration.get("reid_similarity", spec.reid_similarity))
+        embedder.return_similarity = float(calibration.get("return_similarity", spec.return_similarity))
+        return embedder
+
+    def chips(self, frame_rgb: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """Aligned uint8 RGB chips ``(N, size, size, 3)``."""
+        out = [align_chip(frame_rgb, lm, self.spec.template, self.size) for lm in landmarks]
+        return np.stack(out) if out else np.zeros((0, self.size, self.size, 3), np.uint8)
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray:
+        if len(chips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        x = chips[..., ::-1] if self.spec.bgr else chips
+        x = (x.astype(np.float32) - np.asarray(self.spec.mean, np.float32)) * np.float32(self.spec.scale)
+        return l2_normalise(self.backend(np.ascontiguousarray(x.transpose(0, 3, 1, 2))))
+
+
 VGGFACE2_URL = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt"
 VGGFACE2_SHA256 = "281cebca8662831adb987a874bdcb36e73f5b1c6dc5ee5878f305e985625d99b"
 
@@ -218,4 +335,14 @@ def load_embedder(
             log.info("identity: VGGFace2 weights not available (%s); using the offline 128-d embedder", exc)
     if kind in ("auto", "faceapi", FaceDescriptorEmbedder.name):
         return FaceDescriptorEmbedder.from_manifest(manifest, backend=backend, device=device, cache_dir=cache_dir)
-    raise ValueError(f"unknown embedder {kind!r}; use auto, vggface2, faceapi or none")
+    if kind in GRAPH_EMBEDDERS:
+        if kind not in manifest.entries:
+            raise ModelError(
+                f"identity.embedder={kind}, but {manifest.root} has no {kind} network: convert it with "
+                f"`python -m training convert-human-identity --network {kind} --write` (docs/identity.md)"
+            )
+        return GraphEmbedder.from_manifest(manifest, kind, backend=backend, device=device, cache_dir=cache_dir)
+    raise ValueError(f"unknown embedder {kind!r}; use {', '.join(EMBEDDER_CHOICES)}")
+
+
+EMBEDDER_CHOICES = ("auto", "vggface2", "faceapi", *GRAPH_EMBEDDERS, "none")

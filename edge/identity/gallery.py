@@ -33,6 +33,14 @@ CREATE TABLE IF NOT EXISTS faces (
     landmarks TEXT NOT NULL,     -- JSON 5x2 in crop pixels
     created TEXT NOT NULL
 );
+-- Faces marked "not this person" (on an event): a face nearer to one of them than to the person's template
+-- is not given that name. Embeddings only, per network: another embedder starts without them.
+CREATE TABLE IF NOT EXISTS negatives (
+    name TEXT NOT NULL REFERENCES identities(name) ON DELETE CASCADE,
+    embedder TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    created TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS embeddings (
     face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
     embedder TEXT NOT NULL,
@@ -78,7 +86,7 @@ class IdentityGallery:
         self._lock = threading.Lock()
         self._conn = connect(path)
         prepare_schema(self._conn, SCHEMA, "identity")
-        self._cache: Optional[Tuple[str, List[str], np.ndarray]] = None
+        self._cache: Optional[Tuple[str, List[str], np.ndarray, Dict[str, np.ndarray]]] = None
         # Counts writes, under the lock: templates computed from rows read before a write are not cached after it
         # (a rename or delete landing while they are computed would otherwise leave the old names cached).
         self._generation = 0
@@ -166,6 +174,7 @@ class IdentityGallery:
                     raise NameTaken(f"{new_name!r} is already enrolled; delete or rename them first")
                 self._conn.execute("INSERT INTO identities(name, created) VALUES (?, ?)", (new_name, row[0]))
                 self._conn.execute("UPDATE faces SET name = ? WHERE name = ?", (new_name, name))
+                self._conn.execute("UPDATE negatives SET name = ? WHERE name = ?", (new_name, name))
                 self._conn.execute("DELETE FROM identities WHERE name = ?", (name,))
                 self._forget_templates()
         except sqlite3.Error as exc:
@@ -213,11 +222,12 @@ class IdentityGallery:
         self._generation += 1
         self._cache = None
 
-    def _templates(self, embedder: str) -> Tuple[List[str], np.ndarray]:
-        """(names, one unit-length template per person): the mean of their enrolled embeddings."""
+    def _templates(self, embedder: str) -> Tuple[List[str], np.ndarray, Dict[str, np.ndarray]]:
+        """(names, one unit-length template per person: the mean of their enrolled embeddings, and the faces
+        each was marked as not being)."""
         cache = self._cache
         if cache is not None and cache[0] == embedder:
-            return cache[1], cache[2]
+            return cache[1], cache[2], cache[3]
         with self._lock:
             rows = self._conn.execute(
                 "SELECT f.name, e.vector FROM embeddings e JOIN faces f ON f.id = e.face_id WHERE e.embedder = ? "
@@ -231,20 +241,60 @@ class IdentityGallery:
         names = list(vectors)
         mat = person_templates([np.stack(v) for v in vectors.values()]) if names else np.zeros((0, 1), np.float32)
         with self._lock:
+            marked: Dict[str, List[np.ndarray]] = {}
+            for name, blob in self._conn.execute("SELECT name, vector FROM negatives WHERE embedder = ?", (embedder,)):
+                marked.setdefault(name, []).append(np.frombuffer(blob, np.float32))
+            negatives = {k: np.stack(v) for k, v in marked.items()}
             if self._generation == generation:  # no write since the rows were read
-                self._cache = (embedder, names, mat)
-        return names, mat
+                self._cache = (embedder, names, mat, negatives)
+        return names, mat, negatives
+
+    def mark_not(self, name: str, vectors: np.ndarray, embedder: str) -> int:
+        """Faces (embeddings by ``embedder``) that are not ``name``, though they were named so; returns how many
+        were stored. Raises UnknownIdentity."""
+        try:
+            with self._lock, self._conn:
+                if self._conn.execute("SELECT 1 FROM identities WHERE name = ?", (name,)).fetchone() is None:
+                    raise UnknownIdentity(name)
+                self._conn.executemany(
+                    "INSERT INTO negatives(name, embedder, vector, created) VALUES (?, ?, ?, ?)",
+                    [(name, embedder, np.asarray(v, np.float32).tobytes(), utc_iso()) for v in vectors],
+                )
+                self._forget_templates()
+        except sqlite3.Error as exc:
+            raise storage_error(f"could not store the correction of {name!r}", exc) from exc
+        return len(vectors)
+
+    def scores(self, vector: np.ndarray, embedder: str) -> List[Tuple[str, float]]:
+        """Every enrolled person with the similarity of ``vector`` to their template, most similar first;
+        people it was marked as not being are left out."""
+        names, mat, negatives = self._templates(embedder)
+        if not names:
+            return []
+        sims = mat @ np.asarray(vector, np.float32)
+        ranked = []
+        for j in np.argsort(-sims):
+            marked = negatives.get(names[j])
+            if marked is None or float((marked @ vector).max()) < float(sims[j]):
+                ranked.append((names[j], float(sims[j])))
+        return ranked
 
     def match(self, vectors: np.ndarray, embedder: str, threshold: float) -> List[Identity]:
-        """Open-set: each vector's most similar person (cosine to their template), or None under ``threshold``."""
-        names, mat = self._templates(embedder)
+        """Open-set: each vector's most similar person (cosine to their template), or None under ``threshold``.
+        A person is skipped for a face nearer to one marked as not them than to their template."""
+        names, mat, negatives = self._templates(embedder)
         if len(names) == 0 or len(vectors) == 0:
             best = np.zeros(len(vectors))
             return [Identity(None, float(s)) for s in best]
         sims = vectors @ mat.T
         out = []
-        for row in sims:
+        for vector, row in zip(vectors, sims):
             j = int(row.argmax())
+            marked = negatives.get(names[j])
+            if marked is not None and float((marked @ vector).max()) >= float(row[j]):
+                row = row.copy()
+                row[j] = -np.inf
+                j = int(row.argmax())  # the next most similar person, if any passes the threshold
             score = float(row[j])
-            out.append(Identity(names[j] if score >= threshold else None, score))
+            out.append(Identity(names[j] if score >= threshold else None, max(score, -1.0)))
         return out

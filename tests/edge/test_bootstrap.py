@@ -92,9 +92,15 @@ def test_a_refused_identity_head_leaves_the_gallery_working(tmp_path, settings_f
     assert "identity" not in analyzer.problems
 
 
-def test_an_unknown_embedder_switches_identity_off_with_the_reason(tmp_path, settings_factory):
-    analyzer = build_analyzer(settings_factory(tmp_path, EDGE_IDENTITY__EMBEDDER="arcface"))
-    assert analyzer.embedder is None and "unknown embedder 'arcface'" in analyzer.problems["identity"]
+def test_an_unknown_embedder_is_refused_at_start_and_an_unconverted_one_switches_identity_off(
+    tmp_path, settings_factory
+):
+    from edge.config import ConfigError
+
+    with pytest.raises(ConfigError, match="identity.embedder: Input should be 'auto', 'vggface2', 'faceapi'"):
+        settings_factory(tmp_path, EDGE_IDENTITY__EMBEDDER="arcface")
+    analyzer = build_analyzer(settings_factory(tmp_path, EDGE_IDENTITY__EMBEDDER="faceres"))
+    assert analyzer.embedder is None and "convert-human-identity --network faceres" in analyzer.problems["identity"]
 
 
 def test_load_models_is_now_or_background(tmp_path, settings_factory):

@@ -191,3 +191,30 @@ def test_a_delete_while_templates_are_computed_is_not_undone_by_the_cache(tmp_pa
     assert first.name == "ada"  # answered from the rows read before the delete
     assert gallery.match(ada[None], "net/a", threshold=0.5)[0].name is None  # not kept: read again, ada is gone
     gallery.close()
+
+
+def test_a_face_marked_not_this_person_stops_matching_them_and_the_mark_follows_a_rename(tmp_path):
+    gallery = IdentityGallery(tmp_path / "g.db")
+    crop = np.zeros((8, 8, 3), np.uint8)
+
+    def unit(v):
+        v = np.asarray(v, np.float32)
+        return v / np.linalg.norm(v)
+
+    ada, bob = unit([1, 0, 0, 0]), unit([0, 1, 0, 0])
+    for name, vector in (("ada", ada), ("bob", bob)):
+        gallery.add_faces(name, [(crop, np.zeros(4), np.zeros((5, 2)), vector)], "net/a")
+    look_alike = unit([1, 0.3, 0, 0])  # a stranger who looks like ada
+    assert gallery.match(look_alike[None], "net/a", threshold=0.9)[0].name == "ada"
+    assert gallery.mark_not("ada", look_alike[None], "net/a") == 1
+    assert gallery.match(look_alike[None], "net/a", threshold=0.9)[0].name is None  # bob is not near enough
+    assert gallery.match(ada[None], "net/a", threshold=0.9)[0].name == "ada"  # ada herself still is
+    assert gallery.match(look_alike[None], "other/a", threshold=0.0)[0].name is None  # no faces of that network
+    assert [n for n, _ in gallery.scores(look_alike, "net/a")] == ["bob"]
+    gallery.rename("ada", "Ada L")
+    assert gallery.match(look_alike[None], "net/a", threshold=0.9)[0].name is None
+    with pytest.raises(UnknownIdentity):
+        gallery.mark_not("nobody", look_alike[None], "net/a")
+    gallery.delete("Ada L")  # her corrections go with her
+    assert gallery.scores(look_alike, "net/a")[0][0] == "bob"
+    gallery.close()
