@@ -168,7 +168,9 @@ def _add_calibrate_identity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="models/identity", help="folder for det.png, calibration.json, embeddings")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--enroll", type=int, default=3)
-    p.add_argument("--max-far", type=float, default=0.01, help="most strangers that may be named (per fold: 120 enrolled)")
+    p.add_argument(
+        "--max-far", type=float, default=0.01, help="most strangers that may be named (per fold: 120 enrolled)"
+    )
     p.add_argument("--write", action="store_true", help="ship the threshold in the manifest's embedder entry")
     p.add_argument(
         "--embedder",
