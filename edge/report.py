@@ -3,7 +3,9 @@
 Built from ``face.left`` events, each of which already summarises one track
 (duration, first/last seen, the share of time per dominant emotion). Known
 people are grouped by name; strangers are one row, ``person: null``, whose
-``visits`` counts the visitor tracks.
+``visits`` counts the visitor tracks, ``unique_visitors`` the visitor labels
+among them and ``returning_visitors`` the labels seen on more than one visit
+(a stranger who came back, recognised by the visitor memory).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ class PersonPresence:
     first_seen: float = float("inf")
     last_seen: float = float("-inf")
     emotion_seconds: Dict[str, float] = field(default_factory=dict)
+    labels: Dict[str, int] = field(default_factory=dict)  # visits per label shown (visitor-N for strangers)
 
     def add(self, left_event: dict) -> None:
         data = left_event.get("data") or {}
+        label = str(data.get("label") or f"track-{left_event.get('camera')}-{left_event.get('track_id')}")
+        self.labels[label] = self.labels.get(label, 0) + 1
         duration = float(data.get("duration_s") or 0.0)
         self.visits += 1
         self.seconds += duration
@@ -39,7 +44,7 @@ class PersonPresence:
     def as_dict(self) -> Dict[str, object]:
         total = sum(self.emotion_seconds.values())
         shares = {k: round(v / total, 4) for k, v in sorted(self.emotion_seconds.items())} if total else {}
-        return {
+        row: Dict[str, object] = {
             "person": self.person,
             "visits": self.visits,
             "time_seen_s": round(self.seconds, 2),
@@ -47,6 +52,10 @@ class PersonPresence:
             "last_seen": _iso(self.last_seen),
             "emotion_shares": shares,
         }
+        if self.person is None:
+            row["unique_visitors"] = len(self.labels)
+            row["returning_visitors"] = sum(1 for n in self.labels.values() if n > 1)
+        return row
 
 
 def _iso(ts: float) -> Optional[str]:

@@ -1,4 +1,5 @@
-// Events page: filters, cursor paging (oldest first from "since"), live updates over SSE, name a visitor.
+// Events page: filters, cursor paging (oldest first from "since"), live updates over SSE, name a visitor,
+// find a face's visits (from a photo or an event), say an event's face is not who it was shown as.
 import {api, clock, emo, esc, header, nameVisitor, say, showStatus, who} from "/static/app.js";
 
 header();
@@ -29,7 +30,10 @@ function row(ev) {
   const tr = document.createElement("tr");
   const thumb = `<img class="thumb" loading="lazy" src="/events/${ev.seq}/thumbnail.jpg" alt="face of track ${ev.track_id}" onerror="this.style.visibility='hidden'">`;
   const name = ev.identity && ev.identity.name ? "" : `<button data-seq="${ev.seq}">name…</button>`;
-  tr.innerHTML = `<td>${thumb}</td><td class="t">${clock(ev.time)}</td><td>${esc(ev.type)}</td><td>#${ev.track_id}</td><td>${who(ev)}</td><td>${emo(ev.emotion)}</td><td>${esc(ev.camera)}</td><td>${name}</td>`;
+  const find = `<button data-find="${ev.seq}">visits</button>`;
+  const label = (ev.data && ev.data.label) || "";
+  const not = label ? `<button data-not="${ev.seq}" data-label="${esc(label)}">not ${esc(label)}</button>` : "";
+  tr.innerHTML = `<td>${thumb}</td><td class="t">${clock(ev.time)}</td><td>${esc(ev.type)}</td><td>#${ev.track_id}</td><td>${who(ev)}</td><td>${emo(ev.emotion)}</td><td>${esc(ev.camera)}</td><td>${name} ${find} ${not}</td>`;
   return tr;
 }
 async function load(reset) {
@@ -69,8 +73,36 @@ function follow(after) {  // new events that match the filters appear at the end
 }
 form.addEventListener("submit", e => { e.preventDefault(); load(true); });
 more.addEventListener("click", () => load(false));
-rows.addEventListener("click", e => {
-  const seq = e.target.dataset.seq;
+rows.addEventListener("click", async e => {
+  const {seq, find, not, label} = e.target.dataset;
   if (seq) nameVisitor(`/events/${seq}/enroll`, "Who is this? (enrolls the best faces of this visit)", message);
+  if (find) showMatches(api(`/events/${find}/search`, {method: "POST"}), `the face of event ${find}`);
+  if (not && confirm(`This face is not ${label}: stop it from matching ${label}?`)) {
+    try {
+      const r = await api(`/events/${not}/not-this-person`, {method: "POST"});
+      say(message, `${r.faces_stored} face(s) of this visit will no longer match ${r.not}`, true);
+    } catch (err) { say(message, err.message); }
+  }
+});
+
+// Who a face is and when they were here: the people and visitors it resembles, each with their visits.
+const found = document.getElementById("found");
+async function showMatches(answer, what) {
+  try {
+    const r = await answer;
+    document.getElementById("found-title").textContent = r.matches.length ? `Visits of ${what}` : `Nobody known looks like ${what}`;
+    document.getElementById("matches").innerHTML = r.matches.map(m => `<tr><td><b>${esc(m.label)}</b> (${esc(m.kind)}, ${m.similarity.toFixed(3)})</td><td>${
+      m.visits.map(v => `<figure class="visit"><img class="thumb" loading="lazy" src="${esc(v.thumbnail)}" alt="visit ${v.seq}" onerror="this.style.visibility='hidden'"><figcaption class="t">${clock(v.time)} · ${v.duration_s ?? "?"} s</figcaption></figure>`).join("") || "no visit stored"
+    }</td></tr>`).join("");
+    found.hidden = false;
+    say(message, "", true);
+  } catch (err) { say(message, err.message); }
+}
+const search = document.getElementById("search");
+search.addEventListener("submit", e => {
+  e.preventDefault();
+  const body = new FormData();
+  body.set("file", search.file.files[0]);
+  showMatches(api("/search", {method: "POST", body}), search.file.files[0].name);
 });
 load(true);

@@ -53,3 +53,15 @@ def test_timeline_spreads_each_visit_over_the_buckets_it_overlaps():
     assert tl["presence"] == {"ada": [300.0, 600.0, 0.0], "strangers": [0.0, 0.0, 60.0]}
     assert tl["emotions"]["ada"] == {"happy": [150.0, 300.0, 0.0], "sad": [150.0, 300.0, 0.0]}
     assert presence_timeline([], 3600)["buckets"] == []
+
+
+def test_the_strangers_row_counts_unique_and_returning_visitors():
+    def visit(label, track_id):
+        event = left(None, 5.0, 1_700_000_000.0 + track_id, {})
+        event["track_id"], event["data"]["label"] = track_id, label
+        return event
+
+    rows = presence_report([visit("visitor-1", 1), visit("visitor-2", 2), visit("visitor-1", 7), visit("visitor-9", 9)])
+    assert rows[0]["visits"] == 4 and rows[0]["unique_visitors"] == 3 and rows[0]["returning_visitors"] == 1
+    named = presence_report([left("ada", 1.0, 1_700_000_000.0, {})])[0]
+    assert "unique_visitors" not in named

@@ -214,3 +214,21 @@ def test_the_pages_apis_answer_bad_requests_clearly(server):
     gone = httpx.delete(f"{url}/identities/Paul Rudd").json()
     assert gone["faces_removed"] == 1 and gone["crops_removed"] == 0 and gone["events_redacted"] == 0
     httpx.delete(f"{url}/identities/pr2")
+
+
+def test_an_events_visits_are_found_from_its_row(server, page):
+    def remembered(ev):
+        label = ev["data"].get("label", "")
+        if not label.startswith("visitor-"):
+            return False
+        return httpx.get(f"{server.url}/visitors/{label.split('-')[1]}", timeout=10).status_code == 200
+
+    left = wait_for_event(server, "face.left", matches=remembered)
+    page.goto(server.url + "/ui/events")
+    page.select_option("select[name=type]", "face.left")
+    page.click("#filters button")
+    page.click(f"button[data-find='{left['seq']}']", timeout=30_000)
+    page.wait_for_selector("#found:not([hidden]) #matches tr", timeout=30_000)
+    assert page.text_content("#matches tr b") == left["data"]["label"]
+    page.wait_for_function("[...document.querySelectorAll('#matches img.thumb')].some(i => i.naturalWidth > 0)")
+    shot(page, "search")
