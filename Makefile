@@ -54,3 +54,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench tracking --realtime --out runs/bench_tracking_realtime.json
 	$(PY) -m bench detection --out runs/bench_detection.json
 	$(PY) -m bench emotion --out runs/bench_emotion.json
+	$(PY) -m bench visitors --out runs/bench_visitors.json

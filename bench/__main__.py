@@ -4,7 +4,8 @@
 - ``stream``: what N MJPEG viewers cost the running service;
 - ``tracking``: tracking against ground truth (and ``annotate``, the tool that makes it);
 - ``detection``: live detection recall against full-resolution MTCNN;
-- ``emotion``: what each emotion model and set of test-time views costs for N faces.
+- ``emotion``: what each emotion model and set of test-time views costs for N faces;
+- ``visitors``: whether the people of a looped video keep their visitor labels.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces", type=int, default=4)
     p.add_argument("--calls", type=int, default=60)
     p.add_argument("--fer", type=Path, default=data_path("data/fer2013/val"), help="real faces to time on")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p = sub.add_parser("visitors", help="visitor memory: do the demo's people keep their labels as it loops?")
+    p.add_argument("--passes", type=int, default=5)
+    p.add_argument("--analyse-every", type=int, default=2, help="every Nth frame (2: the live rate on 2 cores)")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("annotate", help="first-pass ground truth: full-resolution MTCNN on every frame, linked")
     p.add_argument("video", type=Path)
@@ -107,6 +112,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
         emotion.print_table(rows)
         write_json(args.out, rows)
+        return 0
+
+    if args.command == "visitors":
+        from bench import visitors
+
+        result = visitors.benchmark(args.passes, args.analyse_every)
+        visitors.print_table(result)
+        write_json(args.out, result)
         return 0
 
     from bench import tracking

@@ -159,7 +159,7 @@ class GraphEmbedderSpec:
     return_similarity: float
 
 
-# Preprocessing as measured on the first 75 people of lfw_calib (docs/identity.md, "Other networks"): FaceRes
+# Preprocessing as measured on the first 75 people of lfw_calib (docs/identity.md, "The networks"): FaceRes
 # as the Human library feeds it (RGB 0..255) named 79% at 1% strangers, BGR minus the VGGFace2 channel means
 # (how its authors' VGGFace2 models are fed) 95%.
 GRAPH_EMBEDDERS: Dict[str, GraphEmbedderSpec] = {

@@ -13,7 +13,7 @@ import json
 import re
 import sqlite3
 import threading
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import cv2
 import numpy as np
@@ -21,6 +21,7 @@ import numpy as np
 from edge.sqlite import connect, prepare_schema, storage_error, utc_iso
 from edge.types import Identity
 
+K = TypeVar("K")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,62}[A-Za-z0-9_]$|^[A-Za-z0-9]$")
 
 SCHEMA = """
@@ -77,6 +78,24 @@ def person_templates(enrolled: Sequence[np.ndarray]) -> np.ndarray:
     where the nearest single enrolled face named 86.8% (docs/identity.md)."""
     means = np.stack([np.asarray(v, np.float32).mean(axis=0) for v in enrolled])
     return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+
+
+def corrected(marked: Optional[np.ndarray], vector: np.ndarray, score: float) -> bool:
+    """Whether ``vector`` is at least as near to a face marked as not this person (rows of ``marked``) as to
+    the person (``score``): then it is not given their name."""
+    return marked is not None and len(marked) > 0 and float((marked @ vector).max()) >= score
+
+
+def ranked_matches(
+    keys: Sequence[K], templates: np.ndarray, negatives: Dict[K, np.ndarray], vector: np.ndarray
+) -> List[Tuple[K, float]]:
+    """Each key with the similarity of ``vector`` to its template, most similar first, leaving out those the
+    vector is :func:`corrected` for."""
+    if len(keys) == 0 or templates.shape[1] != len(vector):
+        return []
+    sims = templates @ np.asarray(vector, np.float32)
+    order = np.argsort(-sims)
+    return [(keys[j], float(sims[j])) for j in order if not corrected(negatives.get(keys[j]), vector, float(sims[j]))]
 
 
 class IdentityGallery:
@@ -269,15 +288,7 @@ class IdentityGallery:
         """Every enrolled person with the similarity of ``vector`` to their template, most similar first;
         people it was marked as not being are left out."""
         names, mat, negatives = self._templates(embedder)
-        if not names:
-            return []
-        sims = mat @ np.asarray(vector, np.float32)
-        ranked = []
-        for j in np.argsort(-sims):
-            marked = negatives.get(names[j])
-            if marked is None or float((marked @ vector).max()) < float(sims[j]):
-                ranked.append((names[j], float(sims[j])))
-        return ranked
+        return ranked_matches(names, mat, negatives, vector)
 
     def match(self, vectors: np.ndarray, embedder: str, threshold: float) -> List[Identity]:
         """Open-set: each vector's most similar person (cosine to their template), or None under ``threshold``.
@@ -290,8 +301,7 @@ class IdentityGallery:
         out = []
         for vector, row in zip(vectors, sims):
             j = int(row.argmax())
-            marked = negatives.get(names[j])
-            if marked is not None and float((marked @ vector).max()) >= float(row[j]):
+            if corrected(negatives.get(names[j]), vector, float(row[j])):
                 row = row.copy()
                 row[j] = -np.inf
                 j = int(row.argmax())  # the next most similar person, if any passes the threshold

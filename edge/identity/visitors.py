@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edge.identity.gallery import ranked_matches
 from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
 
 SCHEMA = """
@@ -87,15 +88,7 @@ class VisitorMemory:
         visitors it is closer to a face marked as not them than to are left out."""
         with self._lock:
             ids, templates, negatives = self._templates(embedder)
-        if not ids or templates.shape[1] != len(vector):
-            return []
-        scores = templates @ np.asarray(vector, np.float32)
-        out = []
-        for best in np.argsort(-scores):
-            marked = negatives.get(ids[best])
-            if marked is None or float((marked @ vector).max()) < float(scores[best]):
-                out.append((ids[best], float(scores[best])))
-        return out
+        return ranked_matches(ids, templates, negatives, vector)
 
     def recall(self, vector: np.ndarray, embedder: str, threshold: float) -> Optional[Tuple[int, float]]:
         """The remembered visitor most similar to ``vector``, with its similarity, when that is at least
