@@ -5,6 +5,7 @@
 - ``tracking``: tracking against ground truth (and ``annotate``, the tool that makes it);
 - ``detection``: live detection recall against full-resolution MTCNN;
 - ``emotion``: what each emotion model and set of test-time views costs for N faces;
+- ``emotion-camera``: emotion on labelled faces degraded as a camera degrades them;
 - ``visitors``: whether the people of a looped video keep their visitor labels.
 """
 
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faces", type=int, default=4)
     p.add_argument("--calls", type=int, default=60)
     p.add_argument("--fer", type=Path, default=data_path("data/fer2013/val"), help="real faces to time on")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p = sub.add_parser("emotion-camera", help="emotion on camera-like faces: labelled faces degraded, service path")
+    p.add_argument("--legend", type=Path, default=Path("data/facial_expressions/data/legend.csv"))
+    p.add_argument("--images", type=Path, default=Path("data/facial_expressions/images"))
+    p.add_argument("--fer", type=Path, default=data_path("data/fer2013/val"), help="FER2013 PublicTest folders")
+    p.add_argument("--per-class", type=int, default=150, help="faces per class and set (seeded sample)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("visitors", help="visitor memory: do the demo's people keep their labels as it loops?")
     p.add_argument("--passes", type=int, default=5)
@@ -112,6 +120,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
         emotion.print_table(rows)
         write_json(args.out, rows)
+        return 0
+
+    if args.command == "emotion-camera":
+        from bench import emotion_camera
+
+        result = emotion_camera.benchmark(args.legend, args.images, args.fer, args.per_class, args.seed)
+        if not result["sets"]:
+            parser.error(f"neither {args.legend} nor {args.fer} exists (docs/benchmarks.md says where to get them)")
+        emotion_camera.print_table(result)
+        write_json(args.out, result)
         return 0
 
     if args.command == "visitors":

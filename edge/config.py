@@ -157,6 +157,14 @@ class EmotionConfig(Strict):
         description="A folder of face images (e.g. a few hundred FER2013 faces, any layout) to calibrate an INT8 "
         "TensorRT engine for the emotion network; unset: FP16. Only used by the tensorrt backend.",
     )
+    min_quality: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Faces whose quality (size x sharpness x frontal pose, edge/identity/quality.py) is under this "
+        "are not read: no emotion is shown and their time counts as not_read, apart from uncertain. Chosen with "
+        "`python -m bench emotion-camera` (docs/models.md); 0 reads every face.",
+    )
     cpu_int8: bool = Field(
         True,
         description="Where ONNX Runtime runs on the CPU, use the INT8 network that `python -m training "

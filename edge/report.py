@@ -5,7 +5,9 @@ Built from ``face.left`` events, each of which already summarises one track
 people are grouped by name; strangers are one row, ``person: null``, whose
 ``visits`` counts the visitor tracks, ``unique_visitors`` the visitor labels
 among them and ``returning_visitors`` the labels seen on more than one visit
-(a stranger who came back, recognised by the visitor memory).
+(a stranger who came back, recognised by the visitor memory). ``visit_emotions``
+counts visits by the emotion of the whole visit (``face.left``'s ``dominant_emotion``: an emotion,
+``uncertain``, or ``not_read`` when no look at the face could be read).
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ class PersonPresence:
     last_seen: float = float("-inf")
     emotion_seconds: Dict[str, float] = field(default_factory=dict)
     labels: Dict[str, int] = field(default_factory=dict)  # visits per label shown (visitor-N for strangers)
+    visit_emotions: Dict[str, int] = field(default_factory=dict)  # visits per emotion of the whole visit
 
     def add(self, left_event: dict) -> None:
         data = left_event.get("data") or {}
         label = str(data.get("label") or f"track-{left_event.get('camera')}-{left_event.get('track_id')}")
         self.labels[label] = self.labels.get(label, 0) + 1
+        if data.get("dominant_emotion"):
+            emotion = str(data["dominant_emotion"])
+            self.visit_emotions[emotion] = self.visit_emotions.get(emotion, 0) + 1
         duration = float(data.get("duration_s") or 0.0)
         self.visits += 1
         self.seconds += duration
@@ -51,6 +57,7 @@ class PersonPresence:
             "first_seen": _iso(self.first_seen),
             "last_seen": _iso(self.last_seen),
             "emotion_shares": shares,
+            "visit_emotions": dict(sorted(self.visit_emotions.items())),
         }
         if self.person is None:
             row["unique_visitors"] = len(self.labels)

@@ -228,6 +228,16 @@ class VideoAnalyzer:
             self._recall_visitors(want_id)
             times.add("identity", time.perf_counter() - t0)
         want_emo = [t for t in seen if t.frames_since_emotion >= cfg.emotion.every_n_frames]
+        if want_emo and self.analyzer.emotion is not None and cfg.emotion.min_quality > 0:
+            readable = []
+            for track in want_emo:  # faces too small, blurred or turned are not read (bench emotion-camera)
+                crop, box, landmarks = face_crop(frame, track.box, track.landmarks)
+                if face_quality(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), box, landmarks) < cfg.emotion.min_quality:
+                    track.emotion.not_read()
+                    track.frames_since_emotion = 0
+                else:
+                    readable.append(track)
+            want_emo = readable
         if want_emo and self.analyzer.emotion is not None:
             t0 = time.perf_counter()
             probs = self.analyzer.classify_emotions(frame, np.stack([t.box for t in want_emo]))
@@ -323,7 +333,7 @@ class VideoAnalyzer:
         return out
 
     def _left(self, track: Track) -> Event:
-        current = track.emotion.current()
+        visit, probability = track.emotion.visit()
         return self._event(
             "face.left",
             track,
@@ -331,7 +341,9 @@ class VideoAnalyzer:
                 "duration_s": round(track.last_seen - track.first_seen, 2),
                 "first_seen": track.first_seen,
                 "last_seen": track.last_seen,
-                "dominant_emotion": current[0] if current else None,
+                # the whole visit's evidence (every read look), not the last smoothed label
+                "dominant_emotion": visit if self.analyzer.emotion is not None else None,
+                "dominant_emotion_probability": round(probability, 4),
                 "emotion_shares": track.emotion.shares(),
             },
             box=track.observed_box,  # where the face was last seen, not where coasting took its box

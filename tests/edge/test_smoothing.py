@@ -44,3 +44,28 @@ def test_an_uncertain_face_shows_no_label_and_sends_no_change():
     assert s2.add(np.array([0.2, 0.8])) is True and s2.current()[0] == "sad"
     s2.tick(1.0)
     assert s2.shares() == {"sad": 0.25, "uncertain": 0.75}
+
+
+def test_a_visit_has_the_emotion_of_all_its_read_looks_and_unreadable_time_is_kept_apart():
+    s = EmotionSmoother(["happy", "sad"], window=2, uncertain_below=0.6)
+    assert s.visit() == ("not_read", 0.0)  # nothing read yet
+    s.not_read()
+    s.tick(2.0)
+    assert s.current() is None  # shown as no emotion, not as uncertain
+    for probs in ([0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]):
+        s.add(np.array(probs))
+        s.tick(1.0)
+    # the last two looks say sad (the smoothed label), the visit as a whole says happy: (0.9+0.8+0.3+0.4)/4
+    assert s.current()[0] == "sad"
+    label, probability = s.visit()
+    assert label == "happy" and abs(probability - 0.6) < 1e-9
+    shares = s.shares()  # 2 s unread, then happy, happy, uncertain (0.55 < 0.6), sad
+    assert shares == {
+        "happy": round(2 / 6, 4),
+        "sad": round(1 / 6, 4),
+        "uncertain": round(1 / 6, 4),
+        "not_read": round(2 / 6, 4),
+    }
+    s.add(np.array([0.1, 0.9]))
+    s.add(np.array([0.1, 0.9]))
+    assert s.visit()[0] == "uncertain"  # 0.43 / 0.57 over six looks: neither side is sure enough (0.6)
