@@ -81,7 +81,7 @@ def _event_or_404(service: EdgeService, seq: int) -> dict:
 @router.post(
     "/events/{seq}/search",
     summary="The people or visitors the face of an event's track resembles, with their visits",
-    responses=error_responses(404, 422),
+    responses=error_responses(400, 404, 422),
 )
 async def search_event(
     seq: int = Path(..., ge=1, le=MAX_SEQ),
@@ -103,7 +103,7 @@ async def search_event(
 @router.post(
     "/events/{seq}/not-this-person",
     summary="The event's face is not who it was shown as: that face stops matching them",
-    responses=error_responses(404, 409, 422, 507),
+    responses=error_responses(400, 404, 409, 422, 507),
 )
 async def not_this_person(
     seq: int = Path(..., ge=1, le=MAX_SEQ),
@@ -132,7 +132,9 @@ def _visitor_or_404(service: EdgeService, visitor_id: int) -> dict:
 
 
 @router.get(
-    "/visitors/{visitor_id}", summary="What is kept of a visitor, and their visits", responses=error_responses(404)
+    "/visitors/{visitor_id}",
+    summary="What is kept of a visitor, and their visits",
+    responses=error_responses(400, 404),
 )
 def visitor(visitor_id: int = VISITOR_ID, service: EdgeService = Depends(get_service)) -> dict:
     kept = _visitor_or_404(service, visitor_id)
@@ -142,7 +144,7 @@ def visitor(visitor_id: int = VISITOR_ID, service: EdgeService = Depends(get_ser
 @router.delete(
     "/visitors/{visitor_id}",
     summary="Forget a visitor: their kept embedding and corrections (their events stay)",
-    responses=error_responses(404, 507),
+    responses=error_responses(400, 404, 507),
 )
 def forget_visitor(visitor_id: int = VISITOR_ID, service: EdgeService = Depends(get_service)) -> dict:
     _visitor_or_404(service, visitor_id)
