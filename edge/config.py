@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Literal, Mapping, Optional, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.association import ASSOCIATIONS
 
@@ -322,17 +322,6 @@ class RenderConfig(Strict):
         "is blurred on the frames before a detection found it too (edge.stream_delay; docs/web-app.md). "
         "0: no delay, boxes carried forward from the latest analysis (tracker.follow_boxes).",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed_keys(cls, data: object) -> object:
-        # Until 2026-12 the delay applied to the blur modes only and was called privacy_delay_frames: a config
-        # written then still loads (with both keys given, the new one wins; an unknown key still fails).
-        if isinstance(data, dict) and "privacy_delay_frames" in data:
-            data = dict(data)
-            old = data.pop("privacy_delay_frames")
-            data.setdefault("delay_frames", old)
-        return data
 
 
 class Settings(Strict):

@@ -47,13 +47,6 @@ class Metrics:
         with self._lock:
             self.stages.setdefault(stage, LatencyWindow()).add(seconds)
 
-    def stage_summary(self) -> Dict[str, Dict[str, float]]:
-        with self._lock:
-            return {
-                s: {"p50_ms": w.quantile(0.5) * 1000, "p95_ms": w.quantile(0.95) * 1000, "count": w.count}
-                for s, w in self.stages.items()
-            }
-
     def render(self) -> str:
         """The Prometheus exposition format (text 0.0.4)."""
         lines: List[str] = []

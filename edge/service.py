@@ -189,7 +189,11 @@ class EdgeService:
                 t.join(timeout=10)
         if self.capture.is_alive():
             self.capture.join(timeout=5)
-        self._store(self.video.finish())  # every face.left, and the emptied record of tracks on screen, at once
+        # Under the analysis lock: an analysis step still running after the join's timeout (a slow first
+        # TensorRT inference) finishes first, instead of changing the tracker while its tracks are ended.
+        with self._analysis_lock:
+            left = self.video.finish()
+        self._store(left)  # every face.left, and the emptied record of tracks on screen, at once
         self._keep_crops()
         if self._pending:  # not stored: the record still holds them, so the next start closes them
             log.error("%d events could not be stored before exit: %s", len(self._pending), self.storage_problem)

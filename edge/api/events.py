@@ -9,6 +9,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from edge.api.deps import MAX_SEQ, blank_to_none, get_service, parse_time
 from edge.api.errors import ApiError, error_responses
@@ -41,9 +42,10 @@ async def events(
     since_s, until_s = parse_time(since, "since"), parse_time(until, "until")
 
     def run():
-        return service.events.query(after, limit, camera, identity, emotion, types, since_s, until_s)
+        # In a worker thread: the event loop never waits on SQLite (a retention DELETE can hold its lock)
+        return run_in_threadpool(service.events.query, after, limit, camera, identity, emotion, types, since_s, until_s)
 
-    found = run()
+    found = await run()
     if not found and wait > 0:
         # Wake on every new event; re-check the filters until the deadline.
         loop = asyncio.get_running_loop()
@@ -52,7 +54,7 @@ async def events(
         while not found and loop.time() < deadline:
             if await service.events.wait_after(cursor, deadline - loop.time()):
                 cursor = service.events.last_seq
-                found = run()
+                found = await run()
     next_cursor = found[-1]["seq"] if found else after
     return {"events": found, "next": next_cursor, "last_seq": service.events.last_seq}
 
@@ -88,7 +90,7 @@ async def event_stream(
             if await request.is_disconnected():
                 return
             await service.events.wait_after(cursor, 15.0)
-            batch = service.events.query(after=cursor, limit=500)
+            batch = await run_in_threadpool(service.events.query, after=cursor, limit=500)
             if not batch:
                 yield ": keep-alive\n\n"
             for ev in batch:

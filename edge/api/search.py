@@ -90,9 +90,8 @@ async def search_event(
     service: EdgeService = Depends(get_service),
     workers: ImageWorkers = Depends(get_workers),
 ) -> dict:
-    event = _event_or_404(service, seq)
-
     def work() -> dict:
+        event = _event_or_404(service, seq)
         with people_errors("", "search"):
             vectors = service.track_vectors(int(event["track_id"]))
         return {"seq": seq, "matches": _matches(service, vectors, min_similarity, limit)}
@@ -110,12 +109,11 @@ async def not_this_person(
     service: EdgeService = Depends(get_service),
     workers: ImageWorkers = Depends(get_workers),
 ) -> dict:
-    event = _event_or_404(service, seq)
-    label = (event.get("data") or {}).get("label")
-    if not label:
-        raise ApiError(409, "nobody to correct", f"event {seq} shows no name or visitor label")
-
     def work() -> dict:
+        event = _event_or_404(service, seq)
+        label = (event.get("data") or {}).get("label")
+        if not label:
+            raise ApiError(409, "nobody to correct", f"event {seq} shows no name or visitor label")
         with people_errors(label, "correct"):
             stored = service.mark_not(label, int(event["track_id"]))
         return {"seq": seq, "not": label, "faces_stored": stored}

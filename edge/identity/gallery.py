@@ -121,12 +121,6 @@ class IdentityGallery:
             ).fetchall()
         return [{"name": n, "created": c, "faces": k} for n, c, k in rows]
 
-    def add_face(
-        self, name: str, crop_rgb: np.ndarray, box: np.ndarray, landmarks: np.ndarray, embedder: str, vector: np.ndarray
-    ) -> int:
-        """Store one face of ``name`` (created if new) with its embedding; returns the face id."""
-        return self.add_faces(name, [(crop_rgb, box, landmarks, vector)], embedder)[0]
-
     def add_faces(
         self, name: str, faces: Sequence[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], embedder: str
     ) -> List[int]:

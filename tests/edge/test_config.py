@@ -54,14 +54,15 @@ def test_every_field_is_documented():
     walk(Settings)
 
 
-def test_a_config_with_the_old_name_of_the_stream_delay_still_loads(tmp_path):
-    from edge.config import load_settings
+def test_a_config_with_the_old_name_of_the_stream_delay_is_refused_with_the_key_named(tmp_path):
+    from edge.config import ConfigError, load_settings
 
     path = tmp_path / "config.yaml"
     path.write_text("render: {overlay: blur-all, privacy_delay_frames: 4}\n")
+    with pytest.raises(ConfigError, match="render.privacy_delay_frames: Extra inputs are not permitted"):
+        load_settings(path, environ={})
+    path.write_text("render: {overlay: blur-all, delay_frames: 4}\n")
     assert load_settings(path, environ={}).render.delay_frames == 4
-    path.write_text("render: {privacy_delay_frames: 4, delay_frames: 6}\n")
-    assert load_settings(path, environ={}).render.delay_frames == 6
 
 
 def test_env_values_of_text_settings_stay_text():
