@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ import torch
 from edge.models.expression_net import FaceExpressionNet
 from edge.models.face_descriptor import FaceDescriptorNet
 from edge.models.labels import FER2013_CLASSES
+from edge.models.packed_state import pack
 
 # face-api.js's expression names, in the order of its network's outputs, and the FER2013 class each one is.
 FACEAPI_EXPRESSIONS = {
@@ -126,5 +127,18 @@ def main(manifest: Path, out: Path, expression: bool = False) -> Path:
     ``out``."""
     state = convert_expression(manifest) if expression else convert(manifest)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if not expression:  # the descriptor ships: its tensors as the uint8 values they came from (4x smaller)
+        state = pack(state, quantizations(Path(manifest)))
     torch.save(state, out)
     return out
+
+
+def quantizations(manifest_path: Path) -> List[Tuple[float, float]]:
+    """The (scale, min) of every uint8-quantized tensor of a TF.js weights manifest."""
+    groups = json.loads(Path(manifest_path).read_text())
+    return [
+        (float(w["quantization"]["scale"]), float(w["quantization"]["min"]))
+        for g in groups
+        for w in g["weights"]
+        if (w.get("quantization") or {}).get("dtype") == "uint8"
+    ]

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from edge.emotion import tta_views
 from edge.models.emotion_net import ARCHITECTURES, count_macs, emotion_net_from_state
 from edge.models.labels import CLASS_SETS
+from edge.models.packed_state import load_state
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.fer import FerArrays, load_fer
 from training.metrics import classification_report, plot_confusion, plot_curves
@@ -292,7 +293,7 @@ def _train(
     if cfg.init_from:
         # A family that starts from another network's weights (the descriptor's trunk) says how to load them.
         load = getattr(model, "load_pretrained", model.load_state_dict)
-        load(torch.load(cfg.init_from, map_location="cpu", weights_only=True))
+        load(load_state(Path(cfg.init_from)))
     if ranks.world > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     # Channels-last: the CPU's convolutions and max-pooling run 1.35x faster per training step that way

@@ -21,6 +21,7 @@ from edge.backends import OnnxBackend
 from edge.compile import export_onnx
 from edge.emotion import emotion_network
 from edge.manifest import ModelError, ModelManifest
+from edge.models.packed_state import load_state
 from training.fer import load_folder
 
 
@@ -74,9 +75,7 @@ def networks(models: Path, fer_dir: Path, photo: Path) -> List[Tuple[str, torch.
     out = []
     out.append(("emotion", emotion_network(manifest, "emotion"), fer_batch(fer_dir)))
     descriptor = FaceDescriptorNet()
-    descriptor.load_state_dict(
-        torch.load(manifest.verified_path(FaceDescriptorEmbedder.name), map_location="cpu", weights_only=True)
-    )
+    descriptor.load_state_dict(load_state(manifest.verified_path(FaceDescriptorEmbedder.name)))
     out.append((FaceDescriptorEmbedder.name, descriptor, chip_batch(photo, FaceDescriptorEmbedder(None).chips)))
     try:
         vgg = VggFace2Embedder.load_network(manifest.verified_path(VggFace2Embedder.name))

@@ -86,15 +86,15 @@ class FaceDescriptorEmbedder:
     def from_manifest(
         cls, manifest: ModelManifest, backend: str = "auto", device: str = "cpu", cache_dir: Optional[Path] = None
     ) -> FaceDescriptorEmbedder:
-        import torch
 
         from edge.models.face_descriptor import FaceDescriptorNet
+        from edge.models.packed_state import load_state
 
         path = manifest.verified_path(cls.name)
 
         def build():
             net = FaceDescriptorNet()
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            net.load_state_dict(load_state(path))
             return net
 
         entry = manifest.entry(cls.name)

@@ -9,6 +9,7 @@ import pytest
 from edge.backends import ModelSpec, OnnxBackend, TorchBackend, available_backends, make_backend
 from edge.config import REPO_ROOT
 from edge.manifest import ModelManifest
+from edge.models.packed_state import load_state
 from tests.conftest import FACES, FER
 from training.export import chip_batch, export_and_check, fer_batch
 
@@ -61,13 +62,12 @@ def test_onnx_parity_emotion(tmp_path, shared):
 
 
 def test_onnx_parity_face_descriptor(tmp_path, shared):
-    import torch
 
     from edge.identity.embedders import FaceDescriptorEmbedder
     from edge.models.face_descriptor import FaceDescriptorNet
 
     net = FaceDescriptorNet()
-    net.load_state_dict(torch.load(REPO_ROOT / "models" / "face_descriptor_128.pt", weights_only=True))
+    net.load_state_dict(load_state(REPO_ROOT / "models" / "face_descriptor_128.pt"))
     batch = chip_batch(FACES / "scenes" / "multiface.jpg", FaceDescriptorEmbedder(None).chips)
     result = export_and_check(net, batch, tmp_path / "d.onnx")
     assert result["max_abs_diff"] < 1e-3  # descriptors are ~0.1 per dimension

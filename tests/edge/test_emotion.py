@@ -5,6 +5,7 @@ from edge.config import REPO_ROOT
 from edge.emotion import EmotionClassifier
 from edge.manifest import ModelManifest
 from edge.models.emotion_net import count_macs
+from edge.models.packed_state import load_state
 from edge.models.resnet9 import ResNet9
 from tests.conftest import FER, SHARED
 
@@ -93,7 +94,7 @@ def test_the_descriptor_family_is_the_face_descriptors_trunk_and_averages_and_ex
     from edge.models.emotion_net import AveragedNetwork, averaged_state, emotion_net_from_state
     from edge.models.face_descriptor import FaceDescriptorNet
 
-    descriptor_state = torch.load(REPO_ROOT / "models" / "face_descriptor_128.pt", weights_only=True)
+    descriptor_state = load_state(REPO_ROOT / "models" / "face_descriptor_128.pt")
     net = DescriptorEmotionNet(size=112)
     net.load_pretrained(descriptor_state)
     x = torch.rand(3, 1, 48, 48)

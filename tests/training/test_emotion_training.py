@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from edge.models.packed_state import load_state
 from training.emotion import EmotionTrainConfig, train_emotion
 from training.evaluate import evaluate_emotion
 
@@ -271,7 +272,7 @@ def test_a_descriptor_run_fine_tunes_the_face_descriptors_trunk(fer_small, tmp_p
     tuned = emotion_net_from_weights(tmp_path / "run" / "model.pt")
     assert isinstance(tuned, DescriptorEmotionNet)
     # Fine-tuned, not trained from scratch: the first filters moved, but little.
-    start = torch.load(descriptor, weights_only=True)["conv32_down.conv.weight"].flatten()
+    start = load_state(descriptor)["conv32_down.conv.weight"].flatten()
     after = tuned.conv32_down.conv.weight.detach().flatten()
     assert not torch.equal(start, after)
     assert torch.nn.functional.cosine_similarity(start, after, dim=0) > 0.99

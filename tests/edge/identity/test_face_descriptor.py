@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from edge.models.face_descriptor import FaceDescriptorNet
+from edge.models.packed_state import load_state
 from tests.conftest import FACES, SHARED
 
 dlib = pytest.importorskip("dlib", reason="dlib-bin (test extra) runs the reference network")
@@ -21,7 +22,7 @@ def test_port_matches_dlib_on_the_same_chips(shared):
     predictor = dlib.shape_predictor(str(w / "shape_predictor_5_face_landmarks.dat"))
     reference = dlib.face_recognition_model_v1(str(w / "dlib_face_recognition_resnet_model_v1.dat"))
     net = FaceDescriptorNet()
-    net.load_state_dict(torch.load(MODELS / "face_descriptor_128.pt", weights_only=True))
+    net.load_state_dict(load_state(MODELS / "face_descriptor_128.pt"))
     net.eval()
     cosines, distances = [], []
     for photo in sorted((FACES / "people").glob("*/*")):
@@ -43,6 +44,6 @@ def test_conversion_reproduces_the_shipped_weights(shared):
     from training.convert_faceapi import convert
 
     state = convert(SHARED / "weights" / "faceapi" / "face_recognition_model-weights_manifest.json")
-    shipped = torch.load(MODELS / "face_descriptor_128.pt", weights_only=True)
+    shipped = load_state(MODELS / "face_descriptor_128.pt")
     assert state.keys() == shipped.keys()
     assert all(torch.equal(state[k], shipped[k]) for k in state)
