@@ -116,9 +116,9 @@ class FaceTracker:
     """Associates detections with tracks; ``update`` on detection frames, ``coast`` in between."""
 
     LOST_REACH = 0.5  # diagonals added to a track's reach per missed detection (docs/tracking.md)
-    # Missed detections after which a face counts as hidden, not just turned away for a moment: who comes back
-    # where it was is checked by embedding (the demo's boy, looking down at one detection, scored 0.865 with his
-    # own mean when he looked up, under the 0.90 that tells a newcomer; a man hidden for 3 detections, 0.93).
+    # Missed detections after which a face counts as hidden, not just turned away for a moment: a face that
+    # comes back where a hidden one was is checked by embedding, a face missed once is not (one look down can
+    # score under return_similarity with its own mean; docs/tracking.md, tests/edge/test_tracking.py).
     HIDDEN = 2
 
     def __init__(
@@ -183,8 +183,8 @@ class FaceTracker:
             [t.track_id for t in self.tracks], scores, dets, [t.missed for t in self.tracks]
         )
         # Nor does such a region start a track where a hidden face may be coming back: whether it is that face
-        # or a newcomer is the next whole-frame detection's decision (a region search had started a second track
-        # for the demo's grey-haired man, out from behind another, next to his own hidden track).
+        # or a newcomer is the next whole-frame detection's decision (a region search would start a second track
+        # beside the hidden one of the same person).
         new = [d for d in new if not hidden_reach[d]]
         if embed is not None and not partial:
             pairs, refused = self._faces_returning(pairs, embed)

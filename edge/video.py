@@ -70,7 +70,7 @@ class VideoAnalyzer:
         )
         # Searching around lost faces (tracker.recheck_lost) costs analysis time; in the blur overlays the
         # analysis rate is what finds a new face before its frames leave the privacy delay, so they do without
-        # (under CPU load the blur-strangers test failed 2 of 3 with the searches).
+        # (tests/edge/web/test_private_device.py::test_strangers_are_blurred_in_snapshots shows the rule).
         self.search_lost = (
             t.recheck_lost and PRIVACY[settings.render.overlay] == 0 and self.tracker.association.partial_updates
         )
@@ -98,8 +98,8 @@ class VideoAnalyzer:
         detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
         self.frame_count += 1
         # Only faces seen at the last detection: a region search cannot continue a track a whole-frame detection
-        # missed, and searching around those (gone, or hidden for seconds) made tracks and searches pile up in
-        # the live service, whose analysis rate fell from 8.6 to 3.3 a second (docs/tracking.md).
+        # missed, and searching around faces gone or hidden for seconds makes tracks and searches pile up and
+        # the analysis rate fall (docs/tracking.md, `python -m bench tracking --realtime`).
         lost = [] if detect_now or not self.search_lost else [t for t in self.tracker.tracks if t.lost and not t.missed]
         if detect_now:
             t0 = time.perf_counter()
