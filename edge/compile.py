@@ -12,6 +12,8 @@ reuses them while the model file and TensorRT are unchanged.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 from typing import IO, Callable, Optional, Tuple
 
@@ -54,14 +56,28 @@ def hold_cache(cache_dir: Path, exclusive: bool = False) -> Optional[IO[bytes]]:
     return handle
 
 
+# A half-written file younger than this may be another process's export or build in progress (each writes
+# its own, named with its pid); older ones were left by an interrupted one.
+PARTIAL_GRACE_S = 1800.0
+
+
+def _written_within(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return False
+
+
 def remove_stale(cache_dir: Path, pattern: str, keep_prefix: str) -> None:
     """Delete the cache files matching ``pattern`` that do not start with ``keep_prefix`` (the forms of older
     weights, or engines of another TensorRT), and the half-written ones an interrupted export or build left,
     so that the cache volume does not fill up over updates. Finished files are written atomically, so an
     interrupted build keeps the engines finished before it."""
     for path in Path(cache_dir).glob(pattern):
-        partial = path.name.endswith(".tmp") or ".tmp." in path.name
+        partial = ".tmp" in path.name
         if path.name.startswith(keep_prefix) and not partial:
+            continue
+        if partial and _written_within(path, PARTIAL_GRACE_S):  # another process's export under way
             continue
         log.info("removing stale cache file %s", path)
         try:
@@ -79,7 +95,7 @@ def export_onnx(module, input_shape: Tuple[int, ...], out: Path) -> Path:
     import torch
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.onnx")
+    tmp = out.with_suffix(f".tmp{os.getpid()}.onnx")
     kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
     torch.onnx.export(
         module.eval(),
@@ -205,7 +221,7 @@ def cached_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path}")
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(bytes(serialized))
     tmp.replace(path)
     return path

@@ -426,16 +426,20 @@ class EdgeService:
     def mark_not(self, label: str, track_id: int) -> int:
         """The faces of ``track_id`` are not ``label`` (a name or visitor-N): stored as corrections so that they
         no longer match them. Returns how many faces were stored; raises UnknownIdentity for an unknown name."""
-        vectors = self.track_vectors(track_id)
+        faces = self.track_vectors(track_id)
+        # Each kept face, and their mean: what a search of this event's face looks with
+        mean = faces.mean(axis=0)
+        vectors = np.vstack([faces, mean / max(float(np.linalg.norm(mean)), 1e-12)])
         key = embedding_key(self.analyzer.embedder)
         visitor = visitor_id_of(label)
         if visitor is None:
-            return self.gallery.mark_not(label, vectors, key)
-        if self.visitors is None:
+            self.gallery.mark_not(label, vectors, key)
+        elif self.visitors is None:
             return 0
-        for vector in vectors:
-            self.visitors.mark_not(visitor, vector, key)
-        return len(vectors)
+        else:
+            for vector in vectors:
+                self.visitors.mark_not(visitor, vector, key)
+        return len(faces)
 
     def _storage_failed(self, exc: StorageError) -> None:
         if str(exc) != self.storage_problem:

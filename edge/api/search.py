@@ -22,7 +22,7 @@ VISITOR_ID = Path(..., ge=1, le=2**62, description="N of visitor-N")
 
 
 def _matches(service: EdgeService, vectors: np.ndarray, min_similarity: Optional[float], limit: int) -> List[dict]:
-    """The people and visitors most like the mean of ``vectors``."""
+    """The people and visitors most like the mean of ``vectors`` (as ``EdgeService.mark_not`` computes it)."""
     mean = vectors.mean(axis=0)
     mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
     floor = service.analyzer.identity_threshold if min_similarity is None else min_similarity

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -41,8 +42,11 @@ def test_build_engines_refuses_while_another_process_serves_from_the_cache(tmp_p
 def test_a_new_export_removes_the_forms_of_older_weights_and_half_written_files(tmp_path):
     keep = {"other-0000.onnx", "net-aaaaaaaaaaaaaaaa-trt8.5.2-fp16.engine"}
     stale = {"net-0123456789abcdef.onnx", "net-0123456789abcdef-trt8.5.2-fp16.engine", "net-aaaaaaaaaaaaaaaa.tmp.onnx"}
-    for name in keep | stale:
+    in_progress = "net-aaaaaaaaaaaaaaaa.tmp4242.onnx"  # another process's export, written a moment ago
+    for name in keep | stale | {in_progress}:
         (tmp_path / name).write_bytes(b"x")
+    hour_ago = time.time() - 3600  # an interrupted export's leftover is old
+    os.utime(tmp_path / "net-aaaaaaaaaaaaaaaa.tmp.onnx", (hour_ago, hour_ago))
     path = cached_onnx(tmp_path, "net", "a" * 64, lambda: torch.nn.Conv2d(1, 2, 3), (1, 8, 8))
     assert path.name == "net-aaaaaaaaaaaaaaaa.onnx" and path.stat().st_size > 100
-    assert {p.name for p in tmp_path.iterdir()} == keep | {path.name}
+    assert {p.name for p in tmp_path.iterdir()} == keep | {path.name, in_progress}
