@@ -20,7 +20,8 @@ from bench.tracking import VIDEOS, read_frames, read_mot
 def benchmark(passes: int = 5, analyse_every: int = 2) -> Dict[str, object]:
     from edge.bootstrap import build_analyzer
     from edge.config import load_settings
-    from edge.identity.visitors import VisitorMemory, visitor_id_of
+    from edge.identity.visitors import VisitorMemory
+    from edge.types import visitor_id_of
     from edge.video import VideoAnalyzer
 
     video = VIDEOS[0]

@@ -8,21 +8,15 @@ goes back, even after old events are deleted by retention.
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 import threading
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from edge.notify import Notifier
 from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
-from edge.types import Event
-
-log = logging.getLogger(__name__)
+from edge.types import Event, visitor_label
 
 EVENT_TYPES = ("face.appeared", "identity.changed", "emotion.changed", "face.left")
-
-
-LABEL_INDEX = "CREATE INDEX IF NOT EXISTS events_label ON events(json_extract(body, '$.data.label'), seq)"
 
 
 class OpenTracks(NamedTuple):
@@ -45,6 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
 CREATE INDEX IF NOT EXISTS events_identity ON events(identity, seq);
+-- A person's or visitor's visits (face search) are found by the label in the event's body
+CREATE INDEX IF NOT EXISTS events_label ON events(json_extract(body, '$.data.label'), seq);
 -- Tracks on screen, as the face.left event each would get now; rewritten every few seconds. Rows left
 -- here by a crash or power loss become face.left events at the next start, so no visit goes uncounted.
 CREATE TABLE IF NOT EXISTS open_tracks (
@@ -63,11 +59,6 @@ class EventStore:
         self._lock = threading.Lock()
         self._conn = connect(path)
         prepare_schema(self._conn, SCHEMA, "event")
-        try:  # a person's or visitor's visits (face search) are found by the label in the event's body
-            with self._conn:
-                self._conn.execute(LABEL_INDEX)
-        except sqlite3.OperationalError as exc:  # an SQLite built without JSON: searches scan the events instead
-            log.warning("events: no index of labels (%s); face search will be slower", exc)
         self.last_seq = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
         self.notifier = Notifier()
         self.write_errors = 0
@@ -162,7 +153,7 @@ class EventStore:
                     event["identity"] = {"name": None, "score": 0.0}
                     data = event.get("data") or {}
                     if data.get("label") == name:
-                        data["label"] = f"visitor-{event['track_id']}"
+                        data["label"] = visitor_label(int(event["track_id"]))
                     if data.get("previous") == name:
                         data["previous"] = None
                     self._conn.execute(

@@ -14,7 +14,8 @@ import numpy as np
 
 from edge.events import EventStore
 from edge.identity.gallery import IdentityGallery
-from edge.identity.visitors import VisitorMemory, visitor_label
+from edge.identity.visitors import VisitorMemory
+from edge.types import visitor_label
 
 
 @dataclass

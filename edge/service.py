@@ -31,9 +31,9 @@ from edge.compile import hold_cache
 from edge.config import OVERLAYS, Settings
 from edge.events import EventStore, OpenTracks
 from edge.face_search import FaceSearch
-from edge.identity.embedders import embedding_key
+from edge.identity.embedders import embedding_key, unit_mean
 from edge.identity.gallery import IdentityGallery
-from edge.identity.visitors import VisitorMemory, visitor_id_of
+from edge.identity.visitors import VisitorMemory
 from edge.metrics import Metrics
 from edge.mqtt import MqttPublisher
 from edge.render import PRIVACY, face_jpeg, render_jpeg
@@ -41,7 +41,7 @@ from edge.sources import CaptureThread, LatestFrame
 from edge.sqlite import StorageError, StorageReserve
 from edge.stream_delay import StreamDelay
 from edge.track_crops import TrackCropStore
-from edge.types import Event, FaceResult
+from edge.types import Event, FaceResult, visitor_id_of
 from edge.video import VideoAnalyzer
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,9 @@ class EdgeService:
         if not self.reserve.ensure():
             log.warning("no room for the %g MB storage reserve %s", settings.storage.reserve_mb, self.reserve.path)
         self.crops = TrackCropStore(settings.storage.database)
+        self.visitors = VisitorMemory(settings.storage.database) if settings.identity.visitor_memory else None
         self._apply_retention()
         self.gallery = IdentityGallery(settings.storage.database)
-        self.visitors = VisitorMemory(settings.storage.database) if settings.identity.visitor_memory else None
         self.face_search = FaceSearch(self.events, self.gallery, self.visitors)
         # Held while this service runs, so that `build-engines` does not rebuild (or delete) the engines in use.
         self._cache_lock = hold_cache(Path(settings.storage.cache_dir))
@@ -347,9 +347,7 @@ class EdgeService:
             removed = self.events.delete_older_than(days), self.crops.delete_older_than(days)
             if any(removed):
                 log.info("retention: deleted %d events and %d face crops older than %g days", *removed, days)
-            # Retention runs before __init__ opens the memory, and again hourly
-            visitors = getattr(self, "visitors", None)
-            if visitors is not None and visitors.delete_older_than(days):
+            if self.visitors is not None and self.visitors.delete_older_than(days):
                 log.info("retention: forgot visitors not seen for %g days", days)
         except StorageError as exc:  # a read-only or full volume: serve anyway, and say so
             self._storage_failed(exc)
@@ -428,8 +426,7 @@ class EdgeService:
         no longer match them. Returns how many faces were stored; raises UnknownIdentity for an unknown name."""
         faces = self.track_vectors(track_id)
         # Each kept face, and their mean: what a search of this event's face looks with
-        mean = faces.mean(axis=0)
-        vectors = np.vstack([faces, mean / max(float(np.linalg.norm(mean)), 1e-12)])
+        vectors = np.vstack([faces, unit_mean(faces)])
         key = embedding_key(self.analyzer.embedder)
         visitor = visitor_id_of(label)
         if visitor is None:

@@ -21,7 +21,7 @@ import numpy as np
 from edge.association import make_association
 from edge.boxes import iou_matrix
 from edge.smoothing import EmotionSmoother, IdentityVote
-from edge.types import Detections, FaceCrop
+from edge.types import Detections, FaceCrop, visitor_label
 
 
 def match_scores(tracks: np.ndarray, dets: np.ndarray, reach: Optional[np.ndarray] = None) -> np.ndarray:
@@ -109,7 +109,7 @@ class Track:
 
     @property
     def label(self) -> str:
-        return self.identity.name or self.visitor_label or f"visitor-{self.track_id}"
+        return self.identity.name or self.visitor_label or visitor_label(self.track_id)
 
 
 class FaceTracker:

@@ -148,3 +148,18 @@ class Event:
             "box": [round(float(v), 1) for v in self.box],
             "data": self.data,
         }
+
+
+VISITOR_PREFIX = "visitor-"
+
+
+def visitor_label(visitor_id: int) -> str:
+    """The label a stranger is shown with: ``visitor-<id>`` (the id of the track that first brought them)."""
+    return f"{VISITOR_PREFIX}{visitor_id}"
+
+
+def visitor_id_of(label: Optional[str]) -> Optional[int]:
+    """The id of a ``visitor-N`` label, else None."""
+    if not label or not label.startswith(VISITOR_PREFIX) or not label[len(VISITOR_PREFIX) :].isdigit():
+        return None
+    return int(label[len(VISITOR_PREFIX) :])

@@ -21,12 +21,11 @@ from edge.box_follow import BoxFollower
 from edge.config import Settings
 from edge.identity.embedders import embedding_key
 from edge.identity.quality import face_quality
-from edge.identity.visitors import visitor_id_of, visitor_label
 from edge.render import PRIVACY
 from edge.scene_cut import SceneCutDetector
 from edge.sqlite import StorageError, utc_iso
 from edge.tracking import FaceTracker, Track, is_lost
-from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity
+from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity, visitor_id_of, visitor_label
 
 KEPT_CROPS = 3  # best faces kept per track, to enroll a visitor from
 
@@ -131,8 +130,9 @@ class VideoAnalyzer:
             embed=lambda indices: self.analyzer.embed(frame, dets[np.array(indices, int)]),
         )
         self._remember_faces(seen)
-        self._refresh(frame, seen, times)
-        self._keep_best_crops(frame, seen)
+        looks = {t.track_id: self._look(frame, t) for t in seen}
+        self._refresh(frame, seen, looks, times)
+        self._keep_best_crops(seen, looks)
         events: List[Event] = []
         for track in seen:
             events.extend(self._track_events(track))
@@ -192,12 +192,17 @@ class VideoAnalyzer:
         self._remember_visitors(announced)
         return [self._left(t) for t in announced]
 
-    def _keep_best_crops(self, frame: np.ndarray, seen: List[Track]) -> None:
+    @staticmethod
+    def _look(frame: np.ndarray, track: Track) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The face of ``track`` in ``frame``: its crop (BGR), box and landmarks in the crop, its quality."""
+        crop_bgr, box, landmarks = face_crop(frame, track.box, track.landmarks)
+        return crop_bgr, box, landmarks, face_quality(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), box, landmarks)
+
+    def _keep_best_crops(self, seen: List[Track], looks: Dict[int, Tuple]) -> None:
         """Each track keeps its ``KEPT_CROPS`` best faces by quality (its thumbnails; enrollment takes the ones
         big enough to be named)."""
         for track in seen:
-            crop_bgr, box, landmarks = face_crop(frame, track.box, track.landmarks)
-            quality = face_quality(cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY), box, landmarks)
+            crop_bgr, box, landmarks, quality = looks[track.track_id]
             worst = track.best_crops[-1].quality if len(track.best_crops) >= KEPT_CROPS else -1.0
             if quality > worst:
                 rgb = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)
@@ -205,7 +210,7 @@ class VideoAnalyzer:
                     [*track.best_crops, FaceCrop(quality, rgb, box, landmarks)], key=lambda c: -c.quality
                 )[:KEPT_CROPS]
 
-    def _refresh(self, frame: np.ndarray, seen: List[Track], times: StageTimes) -> None:
+    def _refresh(self, frame: np.ndarray, seen: List[Track], looks: Dict[int, Tuple], times: StageTimes) -> None:
         cfg = self.settings
         for t in seen:
             t.frames_since_identity += 1
@@ -231,8 +236,7 @@ class VideoAnalyzer:
         if want_emo and self.analyzer.emotion is not None and cfg.emotion.min_quality > 0:
             readable = []
             for track in want_emo:  # faces too small, blurred or turned are not read (bench emotion-camera)
-                crop, box, landmarks = face_crop(frame, track.box, track.landmarks)
-                if face_quality(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), box, landmarks) < cfg.emotion.min_quality:
+                if looks[track.track_id][3] < cfg.emotion.min_quality:
                     track.emotion.not_read()
                     track.frames_since_emotion = 0
                 else:
@@ -252,7 +256,8 @@ class VideoAnalyzer:
         memory, embedder = self.analyzer.visitors, self.analyzer.embedder
         if memory is None or embedder is None:
             return
-        threshold = self.analyzer.visitor_threshold or self.analyzer.identity_threshold
+        threshold = self.analyzer.visitor_threshold
+        threshold = self.analyzer.identity_threshold if threshold is None else threshold
         taken = {t.visitor_label for t in self.tracker.tracks if t.visitor_label}
         for track in tracks:
             if track.visitor_label or track.identity.name or track.appearance is None:

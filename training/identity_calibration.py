@@ -129,14 +129,19 @@ def plot_det(curves: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]], path:
     plt.close(fig)
 
 
+def pair_scores(people: Dict[str, np.ndarray], block: slice = slice(None)) -> Tuple[np.ndarray, np.ndarray]:
+    """The cosine of every pair of photos (on the dimensions ``block`` of their vectors), and whether the
+    pair is of one person."""
+    vectors = np.concatenate(list(people.values()))[:, block]
+    labels = np.concatenate([[i] * len(v) for i, v in enumerate(people.values())])
+    upper = np.triu_indices(len(vectors), 1)
+    return (vectors @ vectors.T)[upper], labels[upper[0]] == labels[upper[1]]
+
+
 def tar_at_far(people: Dict[str, np.ndarray], far: float = 0.001) -> float:
     """Verification: the share of same-person photo pairs scoring above the similarity that ``far`` of the
     different-person pairs exceed (the true-accept rate at that false-accept rate per comparison)."""
-    vectors = np.concatenate(list(people.values()))
-    labels = np.concatenate([[i] * len(v) for i, v in enumerate(people.values())])
-    upper = np.triu_indices(len(vectors), 1)
-    scores = (vectors @ vectors.T)[upper]
-    same = labels[upper[0]] == labels[upper[1]]
+    scores, same = pair_scores(people)
     return float((scores[same] > np.quantile(scores[~same], 1 - far)).mean())
 
 
@@ -175,14 +180,10 @@ def zscore_fusion(dims: Sequence[int], people: Dict[str, np.ndarray], weights: S
     then the weighted mean is taken (the networks' scores live on different scales)."""
     edges = np.cumsum([0, *dims])
     blocks = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-    vectors = np.concatenate(list(people.values()))
-    labels = np.concatenate([[i] * len(v) for i, v in enumerate(people.values())])
-    upper = np.triu_indices(len(vectors), 1)
-    different = labels[upper[0]] != labels[upper[1]]
     stats = []
     for block in blocks:
-        impostor = (vectors[:, block] @ vectors[:, block].T)[upper][different]
-        stats.append((float(impostor.mean()), float(impostor.std())))
+        scores, same = pair_scores(people, block)
+        stats.append((float(scores[~same].mean()), float(scores[~same].std())))
 
     def fused(probes: np.ndarray, enrolled: List[np.ndarray]) -> np.ndarray:
         total = np.zeros((len(probes), len(enrolled)))

@@ -13,9 +13,9 @@ from edge.api.errors import ApiError, error_responses
 from edge.api.identities import decode_uploads, people_errors, read_upload
 from edge.api.workers import ImageWorkers
 from edge.face_search import visit_summary
-from edge.identity.embedders import embedding_key
-from edge.identity.visitors import visitor_label
+from edge.identity.embedders import embedding_key, unit_mean
 from edge.service import EdgeService
+from edge.types import visitor_label
 
 router = APIRouter()
 VISITOR_ID = Path(..., ge=1, le=2**62, description="N of visitor-N")
@@ -23,8 +23,7 @@ VISITOR_ID = Path(..., ge=1, le=2**62, description="N of visitor-N")
 
 def _matches(service: EdgeService, vectors: np.ndarray, min_similarity: Optional[float], limit: int) -> List[dict]:
     """The people and visitors most like the mean of ``vectors`` (as ``EdgeService.mark_not`` computes it)."""
-    mean = vectors.mean(axis=0)
-    mean = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    mean = unit_mean(vectors)
     floor = service.analyzer.identity_threshold if min_similarity is None else min_similarity
     hits = service.face_search.search(mean, embedding_key(service.analyzer.embedder), floor, limit)
     return [h.as_dict() for h in hits]

@@ -59,6 +59,11 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
+def unit_mean(vectors: np.ndarray) -> np.ndarray:
+    """The mean of unit vectors ``(N, d)``, made unit length again: what several looks at one face say."""
+    return l2_normalise(np.asarray(vectors).mean(axis=0, keepdims=True))[0]
+
+
 class FaceDescriptorEmbedder:
     """128-d descriptors on 150x150 chips aligned like dlib's ``get_face_chip``."""
 

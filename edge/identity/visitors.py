@@ -18,6 +18,7 @@ import numpy as np
 
 from edge.identity.gallery import ranked_matches
 from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
+from edge.types import visitor_label
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS visitors (
@@ -36,19 +37,6 @@ CREATE TABLE IF NOT EXISTS visitor_negatives (
     time TEXT NOT NULL
 );
 """
-
-VISITOR_PREFIX = "visitor-"
-
-
-def visitor_label(visitor_id: int) -> str:
-    return f"{VISITOR_PREFIX}{visitor_id}"
-
-
-def visitor_id_of(label: Optional[str]) -> Optional[int]:
-    """The id of a ``visitor-N`` label, else None."""
-    if not label or not label.startswith(VISITOR_PREFIX) or not label[len(VISITOR_PREFIX) :].isdigit():
-        return None
-    return int(label[len(VISITOR_PREFIX) :])
 
 
 class VisitorMemory:
@@ -193,13 +181,10 @@ class VisitorMemory:
             return None
         return {"visitor": visitor_label(visitor_id), "visits": int(row[0]), "first_seen": row[1], "last_seen": row[2]}
 
-    def count(self, embedder: Optional[str] = None) -> int:
+    def count(self) -> int:
+        """How many visitors are remembered."""
         with self._lock:
-            if embedder is None:
-                return int(self._conn.execute("SELECT COUNT(DISTINCT visitor_id) FROM visitors").fetchone()[0])
-            return int(
-                self._conn.execute("SELECT COUNT(*) FROM visitors WHERE embedder = ?", (embedder,)).fetchone()[0]
-            )
+            return int(self._conn.execute("SELECT COUNT(DISTINCT visitor_id) FROM visitors").fetchone()[0])
 
     def delete_older_than(self, days: float) -> int:
         """Retention: forget visitors not seen for ``days``, and corrections older than that."""

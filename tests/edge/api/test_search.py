@@ -35,7 +35,10 @@ def remembered_visits(url: str, want: int, timeout: float = 120) -> list:
         for event in left:
             label = event["data"]["label"]
             known = label.startswith("visitor-") and label not in kept
-            if known and httpx.get(f"{url}/visitors/{label.split('-')[1]}", headers=AUTH).status_code == 200:
+            remembered = known and httpx.get(f"{url}/visitors/{label.split('-')[1]}", headers=AUTH).status_code == 200
+            # and a visit whose kept faces can be searched with (a track's best faces by quality can all be under
+            # identity.min_face_px even when a larger look of it was embedded)
+            if remembered and httpx.post(f"{url}/events/{event['seq']}/search", headers=AUTH).status_code == 200:
                 kept[label] = event
         if len(kept) >= want:
             return list(kept.values())

@@ -7,7 +7,8 @@ import pytest
 
 from bench.tracking import VIDEOS, read_frames
 from edge.bootstrap import build_analyzer
-from edge.identity.visitors import VisitorMemory, visitor_id_of
+from edge.identity.visitors import VisitorMemory
+from edge.types import visitor_id_of
 from edge.video import VideoAnalyzer
 
 
