@@ -193,8 +193,8 @@ class EdgeService:
         # TensorRT inference) finishes first, instead of changing the tracker while its tracks are ended.
         with self._analysis_lock:
             left = self.video.finish()
+        self._keep_crops()  # before the events: a client that sees a face.left finds that visit's final faces
         self._store(left)  # every face.left, and the emptied record of tracks on screen, at once
-        self._keep_crops()
         if self._pending:  # not stored: the record still holds them, so the next start closes them
             log.error("%d events could not be stored before exit: %s", len(self._pending), self.storage_problem)
         if self.mqtt is not None:
@@ -489,8 +489,8 @@ class EdgeService:
         """The source ended or went silent: every track leaves; nothing stays on screen."""
         left = self.video.finish()
         if left:
-            self._store(left)
             self._keep_crops()
+            self._store(left)
         with self._faces_lock:
             self._faces = []
 
@@ -525,8 +525,9 @@ class EdgeService:
             self.metrics.observe("analysis", time.perf_counter() - t0)
             with self._faces_lock:
                 self._faces, self._faces_frame = faces, index
-            self._store(events)
+            # The kept faces first: a client that sees an event finds its track's faces as they stay
             self._keep_crops(events)
+            self._store(events)
             self._save_open_tracks()  # the face.left each track would get changes as it is seen
             if time.monotonic() - self._retention_at > RETENTION_EVERY_S:
                 self._apply_retention()

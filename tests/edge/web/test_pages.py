@@ -221,7 +221,11 @@ def test_an_events_visits_are_found_from_its_row(server, page):
         label = ev["data"].get("label", "")
         if not label.startswith("visitor-"):
             return False
-        return httpx.get(f"{server.url}/visitors/{label.split('-')[1]}", timeout=10).status_code == 200
+        if httpx.get(f"{server.url}/visitors/{label.split('-')[1]}", timeout=10).status_code != 200:
+            return False
+        # and whose kept faces can be searched with (they can all be under identity.min_face_px)
+        found = httpx.post(f"{server.url}/events/{ev['seq']}/search", timeout=30)
+        return found.status_code == 200 and label in [m["label"] for m in found.json()["matches"]]
 
     left = wait_for_event(server, "face.left", matches=remembered)
     page.goto(server.url + "/ui/events")
@@ -229,6 +233,9 @@ def test_an_events_visits_are_found_from_its_row(server, page):
     page.click("#filters button")
     page.click(f"button[data-find='{left['seq']}']", timeout=30_000)
     page.wait_for_selector("#found:not([hidden]) #matches tr", timeout=30_000)
-    assert page.text_content("#matches tr b") == left["data"]["label"]
+    # Among the rows: the first can be a second visitor of the same person, one the 128-d descriptor did not
+    # recall as them (how often: bench visitors); the API test checks the ranking on a visit chosen for it
+    shown = page.eval_on_selector_all("#matches tr b", "cells => cells.map(c => c.textContent)")
+    assert left["data"]["label"] in shown, shown
     page.wait_for_function("[...document.querySelectorAll('#matches img.thumb')].some(i => i.naturalWidth > 0)")
     shot(page, "search")
