@@ -57,7 +57,10 @@ def cpu_seconds(pid: int) -> float:
 def gauges(url: str) -> Dict[str, float]:
     """Counters and gauges of /metrics by name, and stage quantiles as ``<stage>_p50`` / ``<stage>_p95`` seconds."""
     text = httpx.get(url + "/metrics", timeout=10).text
-    out = {m.group(1): float(m.group(2)) for m in re.finditer(r"^edge_(\w+) ([0-9.eE+-]+)$", text, re.M)}
+    out: Dict[str, float] = {}
+    # A camera's counters and gauges carry its name as a label: summed over the cameras
+    for m in re.finditer(r'^edge_(\w+)(?:\{camera="[^"]*"\})? ([0-9.eE+-]+)$', text, re.M):
+        out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
     for m in re.finditer(r'^edge_stage_seconds\{stage="(\w+)",quantile="0\.(5|95)"\} ([0-9.eE+-]+)$', text, re.M):
         out[f"{m.group(1)}_p{'50' if m.group(2) == '5' else '95'}"] = float(m.group(3))
     return out

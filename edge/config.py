@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Literal, Mapping, Optional, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.association import ASSOCIATIONS
 
@@ -324,10 +324,40 @@ class RenderConfig(Strict):
     )
 
 
+# A camera's name appears in URLs (/cameras/{name}/stream.mjpg), MQTT topics and file names.
+CAMERA_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class CameraConfig(Strict):
+    """One camera of several: its name and source, and the settings in which it differs from the others."""
+
+    name: str = Field(..., pattern=CAMERA_NAME, description="Name of the camera in events, URLs and MQTT topics.")
+    source: SourceConfig = Field(..., description="Where its frames come from (as the top-level `source`).")
+    detector: Optional[DetectorConfig] = Field(
+        None, description="Detector settings of this camera; keys given here replace the top-level `detector`'s."
+    )
+    render: Optional[RenderConfig] = Field(
+        None, description="Overlay and privacy of this camera's stream; keys given here replace the top-level ones."
+    )
+
+
+def _overridden(base: BaseModel, extra: Optional[BaseModel]) -> Any:
+    """``base`` with the keys ``extra`` was given explicitly (not its defaults) taking their place."""
+    return base if extra is None else base.model_copy(update=extra.model_dump(exclude_unset=True))
+
+
 class Settings(Strict):
     """The whole configuration of one service instance."""
 
-    camera: str = Field("demo", description="Name of this camera in events.")
+    camera: str = Field(
+        "demo", pattern=CAMERA_NAME, description="Name of this camera in events (one camera; see `cameras`)."
+    )
+    cameras: List[CameraConfig] = Field(
+        default_factory=list,
+        description="Several cameras on one device, each with its name and source (and the detector and render "
+        "keys in which it differs); they share the models, the gallery and the event store. Empty: the one "
+        "camera of `camera` and `source`.",
+    )
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda' for the PyTorch backend.")
     backend: str = Field("auto", description="Inference backend: 'auto', 'torch', 'onnx' or 'tensorrt'.")
     models_dir: str = Field(str(REPO_ROOT / "models"), description="Folder holding manifest.json and model files.")
@@ -341,6 +371,34 @@ class Settings(Strict):
     render: RenderConfig = RenderConfig()
     storage: StorageConfig = StorageConfig()
     mqtt: MqttConfig = MqttConfig()
+
+    @model_validator(mode="after")
+    def _cameras_are_distinct(self) -> Settings:
+        for what, key in (("name", lambda c: c.name), ("source", lambda c: c.source.uri)):
+            seen: Dict[str, int] = {}
+            for i, cam in enumerate(self.cameras):
+                if key(cam) in seen:
+                    raise ValueError(f"cameras {seen[key(cam)]} and {i} have the same {what} {key(cam)!r}")
+                seen[key(cam)] = i
+        return self
+
+    def per_camera(self) -> List[Settings]:
+        """The settings each camera runs with: these, with its name, source and its own detector and render keys
+        (one entry, these settings, when ``cameras`` is empty)."""
+        if not self.cameras:
+            return [self]
+        return [
+            self.model_copy(
+                update={
+                    "camera": cam.name,
+                    "cameras": [],
+                    "source": cam.source,
+                    "detector": _overridden(self.detector, cam.detector),
+                    "render": _overridden(self.render, cam.render),
+                }
+            )
+            for cam in self.cameras
+        ]
 
 
 class ConfigError(ValueError):
@@ -419,7 +477,7 @@ def load_settings(path: Optional[Path] = None, environ: Optional[Mapping[str, st
     try:
         return Settings(**data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        lines = [f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from exc
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Deque, Dict, List
+from typing import Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -27,34 +27,47 @@ class LatencyWindow:
 
 
 class Metrics:
-    """What /metrics reports; updated by the pipeline threads."""
+    """What /metrics reports; updated by the pipeline threads. Counters and gauges of one camera carry its name
+    as the ``camera`` label; the stage latencies are of the shared networks, so they carry none."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.counters: Dict[str, float] = {}
-        self.gauges: Dict[str, float] = {}
+        self.counters: Dict[Tuple[str, Optional[str]], float] = {}
+        self.gauges: Dict[Tuple[str, Optional[str]], float] = {}
         self.stages: Dict[str, LatencyWindow] = {}
 
-    def inc(self, name: str, value: float = 1.0) -> None:
+    def inc(self, name: str, value: float = 1.0, camera: Optional[str] = None) -> None:
         with self._lock:
-            self.counters[name] = self.counters.get(name, 0.0) + value
+            self.counters[name, camera] = self.counters.get((name, camera), 0.0) + value
 
-    def set(self, name: str, value: float) -> None:
+    def set(self, name: str, value: float, camera: Optional[str] = None) -> None:
         with self._lock:
-            self.gauges[name] = float(value)
+            self.gauges[name, camera] = float(value)
+
+    def value(self, name: str, camera: Optional[str] = None) -> float:
+        """A gauge's or counter's value now (0 when never set)."""
+        with self._lock:
+            return self.gauges.get((name, camera), self.counters.get((name, camera), 0.0))
 
     def observe(self, stage: str, seconds: float) -> None:
         with self._lock:
             self.stages.setdefault(stage, LatencyWindow()).add(seconds)
 
+    @staticmethod
+    def _lines(kind: str, values: Dict[Tuple[str, Optional[str]], float]) -> List[str]:
+        lines: List[str] = []
+        for name in sorted({name for name, _ in values}):
+            lines.append(f"# TYPE edge_{name} {kind}")
+            for (n, camera), value in sorted(values.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+                if n == name:
+                    label = f'{{camera="{camera}"}}' if camera is not None else ""
+                    lines.append(f"edge_{name}{label} {value:g}")
+        return lines
+
     def render(self) -> str:
         """The Prometheus exposition format (text 0.0.4)."""
-        lines: List[str] = []
         with self._lock:
-            for name, value in sorted(self.counters.items()):
-                lines += [f"# TYPE edge_{name} counter", f"edge_{name} {value:g}"]
-            for name, value in sorted(self.gauges.items()):
-                lines += [f"# TYPE edge_{name} gauge", f"edge_{name} {value:g}"]
+            lines = self._lines("counter", self.counters) + self._lines("gauge", self.gauges)
             if self.stages:
                 lines.append("# HELP edge_stage_seconds Latency of each pipeline stage (rolling window).")
                 lines.append("# TYPE edge_stage_seconds summary")

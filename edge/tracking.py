@@ -13,8 +13,9 @@ inside out.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -130,7 +131,7 @@ class FaceTracker:
         emotion_window: int = 8,
         hysteresis: float = 0.1,
         votes: int = 5,
-        first_id: int = 1,
+        ids: Optional[Iterator[int]] = None,
         max_coast: int = 6,
         uncertain_below: float = 0.0,
         association: str = "greedy",
@@ -153,7 +154,9 @@ class FaceTracker:
         self.return_similarity = return_similarity
         self.tracks: List[Track] = []
         self.parked: List[Track] = []  # tracks a scene cut took off screen, waiting to be re-identified
-        self._next_id = first_id  # continues after a restart so ids stay unique in the event log
+        # Track ids: shared by the cameras of one service and continued after a restart, so that an id names one
+        # track in the event log
+        self._ids = itertools.count(1) if ids is None else ids
 
     def update(
         self,
@@ -351,7 +354,7 @@ class FaceTracker:
 
     def _new_track(self, det: Detections, now: float) -> Track:
         track = Track(
-            track_id=self._next_id,
+            track_id=next(self._ids),
             box=det.boxes[0].astype(np.float64),
             score=float(det.scores[0]),
             landmarks=det.landmarks[0],
@@ -361,5 +364,4 @@ class FaceTracker:
             emotion=EmotionSmoother(self.classes, self.emotion_window, self.hysteresis, self.uncertain_below),
             identity=IdentityVote(self.votes),
         )
-        self._next_id += 1
         return track

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -45,7 +45,8 @@ class StageTimes:
 class VideoAnalyzer:
     """Turns frames into tracked faces and per-track events."""
 
-    def __init__(self, analyzer: FaceAnalyzer, settings: Settings, first_track_id: int = 1) -> None:
+    def __init__(self, analyzer: FaceAnalyzer, settings: Settings, track_ids: Optional[Iterator[int]] = None) -> None:
+        """``track_ids``: the ids new tracks take (default 1, 2, ...); cameras of one service share one."""
         self.analyzer = analyzer
         self.settings = settings
         classes = analyzer.emotion.classes if analyzer.emotion is not None else []
@@ -58,7 +59,7 @@ class VideoAnalyzer:
             e.window,
             e.hysteresis,
             settings.identity.votes,
-            first_id=first_track_id,
+            ids=track_ids,
             # A face missing at one detection keeps moving until the next; after that its box holds still.
             max_coast=2 * settings.detector.every_n_frames,
             uncertain_below=self._uncertain_below(analyzer, e.uncertain_below),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from typing import Optional
 
@@ -14,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from edge.api.deps import MAX_SEQ, blank_to_none, get_service, parse_time
 from edge.api.errors import ApiError, error_responses
 from edge.events import EVENT_TYPES
-from edge.service import EdgeService
+from edge.service import EdgeService, UnknownCamera
 
 router = APIRouter()
 
@@ -37,6 +38,10 @@ async def events(
     bad = [t for t in types or [] if t not in EVENT_TYPES]
     if bad:
         raise ApiError(400, "invalid 'type'", f"unknown event types {bad}; use {list(EVENT_TYPES)}")
+    # The sign bit, not `wait < 0`: the networks' flush-to-zero mode (torch.set_flush_denormal, inherited by the
+    # server's threads) makes a tiny negative number such as -1e-323 compare as 0, so `ge=0` lets it through
+    if math.copysign(1.0, wait) < 0:
+        raise ApiError(400, "invalid 'wait'", "seconds to wait cannot be negative")
     if wait > service.settings.server.long_poll_max_s:
         raise ApiError(400, "invalid 'wait'", f"at most {service.settings.server.long_poll_max_s} seconds")
     since_s, until_s = parse_time(since, "since"), parse_time(until, "until")
@@ -113,6 +118,17 @@ def thumbnail(seq: int = Path(..., ge=1, le=MAX_SEQ), service: EdgeService = Dep
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
-@router.get("/tracks", summary="Faces on screen now")
-def tracks(service: EdgeService = Depends(get_service)) -> dict:
-    return {"camera": service.settings.camera, "tracks": [f.as_dict() for f in service.faces()]}
+@router.get(
+    "/tracks", summary="Faces on screen now (of every camera, or of ?camera=)", responses=error_responses(400, 404)
+)
+def tracks(
+    camera: Optional[str] = Query(None, max_length=64, description="Only this camera's faces."),
+    service: EdgeService = Depends(get_service),
+) -> dict:
+    try:
+        cameras = list(service.cameras.values()) if camera is None else [service.camera_named(camera)]
+    except UnknownCamera as exc:
+        raise ApiError(404, "unknown camera", str(exc)) from exc
+    # "camera": the first camera's name (what one-camera clients read); each track says its own
+    tracks = [{**face.as_dict(), "camera": c.name} for c in cameras for face in c.faces()]
+    return {"camera": service.camera.name, "tracks": tracks}

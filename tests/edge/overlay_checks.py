@@ -24,7 +24,7 @@ def warmed_up(url: str, headers: Optional[Dict[str, str]] = None, timeout: float
     deadline = time.time() + timeout
     while time.time() < deadline:
         text = httpx.get(f"{url}/metrics", headers=headers, timeout=10).text
-        fps = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("edge_analysis_fps ")]
+        fps = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("edge_analysis_fps{")]
         if fps and fps[0] >= 3:
             return
         time.sleep(1)
