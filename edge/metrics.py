@@ -44,11 +44,6 @@ class Metrics:
         with self._lock:
             self.gauges[name, camera] = float(value)
 
-    def value(self, name: str, camera: Optional[str] = None) -> float:
-        """A gauge's or counter's value now (0 when never set)."""
-        with self._lock:
-            return self.gauges.get((name, camera), self.counters.get((name, camera), 0.0))
-
     def observe(self, stage: str, seconds: float) -> None:
         with self._lock:
             self.stages.setdefault(stage, LatencyWindow()).add(seconds)
