@@ -50,13 +50,15 @@ class Metrics:
 
     @staticmethod
     def _lines(kind: str, values: Dict[Tuple[str, Optional[str]], float]) -> List[str]:
+        """One TYPE line per metric, then its value per camera (unlabelled when it is not a camera's)."""
         lines: List[str] = []
-        for name in sorted({name for name, _ in values}):
-            lines.append(f"# TYPE edge_{name} {kind}")
-            for (n, camera), value in sorted(values.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-                if n == name:
-                    label = f'{{camera="{camera}"}}' if camera is not None else ""
-                    lines.append(f"edge_{name}{label} {value:g}")
+        previous = None
+        for (name, camera), value in sorted(values.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+            if name != previous:
+                lines.append(f"# TYPE edge_{name} {kind}")
+                previous = name
+            label = f'{{camera="{camera}"}}' if camera is not None else ""
+            lines.append(f"edge_{name}{label} {value:g}")
         return lines
 
     def render(self) -> str:

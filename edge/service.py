@@ -154,26 +154,31 @@ class EdgeService:
         self.metrics.set("events_pending", self.sink.pending)
         self.metrics.set("events_dropped", self.sink.dropped_events)
 
+    def camera_states(self) -> List[Dict[str, object]]:
+        """Each camera: name, whether it serves video, its overlay, its source and its own problems."""
+        loaded = self.loading.finished.is_set()
+        return [
+            {
+                "name": name,
+                "ready": camera.ready(),
+                "overlay": camera.overlay,
+                "source": camera.source_health(loaded),
+                "problems": camera.problems(loaded),
+            }
+            for name, camera in self.cameras.items()
+        ]
+
     def health(self) -> Dict[str, object]:
         """Each part's own problems, the first camera's source (and every camera's), the models, the access."""
         problems = dict(self.analyzer.problems)
         loaded = self.loading.finished.is_set()
         if not loaded:
             problems["models"] = self.loading.describe()
-        cameras = []
-        for name, camera in self.cameras.items():
-            own = camera.problems(loaded)
+        cameras = self.camera_states()
+        for camera in cameras:
             # One camera: its problems under "source" and "analysis"; several: "source:door", ...
-            problems.update({(key if len(self.cameras) == 1 else f"{key}:{name}"): v for key, v in own.items()})
-            cameras.append(
-                {
-                    "name": name,
-                    "ready": camera.ready(),
-                    "overlay": camera.overlay,
-                    "source": camera.source_health(loaded),
-                    "problems": own,
-                }
-            )
+            own = camera["problems"].items()
+            problems.update({(k if len(cameras) == 1 else f"{k}:{camera['name']}"): v for k, v in own})
         problems.update(self.sink.problems())
         emotion, embedder = self.analyzer.emotion, self.analyzer.embedder
         return {

@@ -125,10 +125,7 @@ def camera_snapshot(
 
 @router.get("/cameras", summary="The cameras: name, overlay, whether each serves video, its source's state")
 def cameras(service: EdgeService = Depends(get_service)) -> dict:
-    health = service.health()
-    return {
-        "cameras": [{k: c[k] for k in ("name", "ready", "overlay", "source", "problems")} for c in health["cameras"]]
-    }
+    return {"cameras": service.camera_states()}
 
 
 @router.post("/login", summary="Log the page in: sets the token cookie", responses=error_responses(400, 401))
