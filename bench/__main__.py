@@ -33,8 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p.add_argument("--mode", help=argparse.SUPPRESS)  # internal: one (mode, scenario) in a subprocess
     p.add_argument("--tmp", help=argparse.SUPPRESS)
-    p = sub.add_parser("stream", help="what N MJPEG viewers cost the running service (1 viewer vs N)")
+    p = sub.add_parser("stream", help="the live service: what N viewers cost it (1 vs N), or N cameras' rates")
     p.add_argument("--viewers", type=int, default=20)
+    p.add_argument("--cameras", type=int, help="run N cameras (the demo and the second video in turn), one viewer each")
+    p.add_argument("--height", type=int, help="with --cameras: re-encode the videos at this height (e.g. 720)")
+    p.add_argument("--offline", action="store_true", help="with --cameras: also the offline rate, and the ratios")
     p.add_argument("--seconds", type=float, default=20.0, help="measurement time per phase")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("detection", help="live detection recall and precision against full-resolution MTCNN")
@@ -86,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="analyse at the rate this machine can (the newest frame whenever the analyzer is free), not every Nth",
     )
+    p.add_argument(
+        "--cameras", type=int, default=1, help="with --realtime: the analysis shared by N cameras (each step N x)"
+    )
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser
 
@@ -97,9 +103,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "pipeline":
         return _pipeline(args)
     if args.command == "stream":
-        from bench.stream import bench_stream
+        from bench.stream import bench_cameras, bench_stream
 
-        write_json(args.out, bench_stream(args.viewers, args.seconds))
+        if args.cameras:
+            write_json(args.out, bench_cameras(args.cameras, args.seconds, args.height, args.offline))
+        else:
+            write_json(args.out, bench_stream(args.viewers, args.seconds))
         return 0
 
     if args.command == "detection":
@@ -164,7 +173,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     results = {}
     for video in _annotated_videos(parser, args):
-        result = tracking.evaluate(video.video, video.gt, args.analyse_every or video.analyse_every, args.realtime)
+        every = args.analyse_every or video.analyse_every
+        result = tracking.evaluate(video.video, video.gt, every, args.realtime, args.cameras)
         _print_tracking(video.name, result)
         results[video.name] = result
     write_json(args.out, results)

@@ -1,27 +1,43 @@
-"""``python -m bench stream``: what MJPEG viewers cost the running service.
+"""``python -m bench stream``: the running service, live: what MJPEG viewers cost it, and what N cameras get.
 
-The real service (``python -m edge serve`` on the demo video, loopback port) is
-measured for a while with one viewer, then with N viewers at once. Each viewer
-is a plain socket that counts multipart boundaries, so the clients cost little
-next to the server. Reported per phase: frames per second each viewer
-received (mean and slowest), the service's own output and analysis rates
-and capture-to-JPEG latency (from /metrics), and the server's CPU use.
+The real service (``python -m edge serve``, loopback port) is measured while
+plain-socket viewers count multipart boundaries, so the clients cost little next
+to the server.
+
+- ``--viewers N`` (one camera, the demo video): one viewer, then N at once.
+  Reported per phase: frames per second each viewer received (mean and
+  slowest), the service's own output and analysis rates and capture-to-JPEG
+  latency (from /metrics), and the server's CPU use.
+- ``--cameras N``: the service with N cameras (the demo and the second annotated
+  video in turn, each camera its own copy of the file; ``--height`` re-encodes
+  them at that height first), one viewer on each camera's stream. Reported per
+  camera: output and analysis rates; for the service: CPU and peak RSS. With
+  ``--offline``, the offline analysis rate of the demo (``bench pipeline``'s
+  "ours", in its own process) is measured in the same run, and each camera's
+  live analysis rate is given as a ratio to it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import httpx
+import yaml
 
 from bench.server_process import ServerProcess
+from edge.config import DEMO_VIDEO
+
+SECOND_VIDEO = Path(__file__).resolve().parent / "data" / "hamilton" / "short_hamilton_clip.mp4"
 
 MARK = b"--frame\r\n"
 
@@ -29,15 +45,16 @@ MARK = b"--frame\r\n"
 class MjpegCounter(threading.Thread):
     """One viewer: reads /stream.mjpg and counts the frames that arrive until stopped."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, path: str = "/stream.mjpg") -> None:
         super().__init__(daemon=True)
         self.port = port
+        self.path = path
         self.frames = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
-            sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n")
+            sock.sendall(f"GET {self.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
             tail = b""
             while not self.stop.is_set():
                 chunk = sock.recv(1 << 16)
@@ -52,6 +69,23 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The most resident memory the process has held (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def camera_counters(url: str) -> Dict[str, Dict[str, float]]:
+    """Each camera's counters and gauges of /metrics: {camera: {name: value}}."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    out: Dict[str, Dict[str, float]] = {}
+    for m in re.finditer(r'^edge_(\w+)\{camera="([^"]*)"\} ([0-9.eE+-]+)$', text, re.M):
+        out.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+    return out
 
 
 def gauges(url: str) -> Dict[str, float]:
@@ -123,5 +157,117 @@ def table(rows: List[Dict[str, float]]) -> str:
             f"\n{many['viewers']} viewers: output {100 * (1 - many['output_fps'] / base['output_fps']):+.1f}% "
             f"lower, analysis {100 * (1 - many['analysis_fps'] / max(base['analysis_fps'], 1e-9)):+.1f}% lower "
             "than with one viewer"
+        )
+    return "\n".join(lines)
+
+
+def camera_videos(count: int, folder: Path, height: Optional[int] = None) -> List[Path]:
+    """``count`` distinct video files (a camera's source is its own): the demo and the second annotated video in
+    turn, copied, or re-encoded at ``height`` (width in proportion, even)."""
+    import cv2
+
+    videos = []
+    for i in range(count):
+        original = (DEMO_VIDEO, SECOND_VIDEO)[i % 2]
+        path = folder / f"cam{i}-{original.name}"
+        if height is None:
+            path.write_bytes(original.read_bytes())
+        else:
+            reader = cv2.VideoCapture(str(original))
+            fps = reader.get(cv2.CAP_PROP_FPS) or 25.0
+            scale = height / reader.get(cv2.CAP_PROP_FRAME_HEIGHT)
+            size = (int(round(reader.get(cv2.CAP_PROP_FRAME_WIDTH) * scale / 2)) * 2, height)
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+            ok, frame = reader.read()
+            while ok:
+                writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+                ok, frame = reader.read()
+            writer.release()
+        videos.append(path)
+    return videos
+
+
+def offline_fps(frames: int = 60) -> Dict[str, float]:
+    """``bench pipeline``'s offline analysis of the demo (mode "ours", every frame, in its own process)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "bench", "pipeline", "--mode", "ours", "--scenario", "demo1080p"]
+        cmd += ["--frames", str(frames), "--tmp", tmp]
+        out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+    return {"fps": out["frames"] / out["wall_s"], "cpu_pct": out["cpu_pct"], "peak_rss_mb": out["peak_rss_mb"]}
+
+
+def bench_cameras(
+    cameras: int, seconds: float = 20.0, height: Optional[int] = None, offline: bool = False
+) -> Dict[str, object]:
+    """The service with ``cameras`` cameras, one viewer each; prints a Markdown table."""
+    result: Dict[str, object] = {"cameras": cameras, "height": height}
+    if offline:
+        result["offline"] = offline_fps()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        videos = camera_videos(cameras, folder, height)
+        names = [f"cam{i}" for i in range(cameras)]
+        config = {"cameras": [{"name": n, "source": {"uri": str(v)}} for n, v in zip(names, videos)]}
+        (folder / "edge.yaml").write_text(yaml.safe_dump(config))
+        server = ServerProcess(folder / "edge.db", env={"EDGE_CONFIG": str(folder / "edge.yaml")}).start(timeout=240)
+        try:
+            viewers = [MjpegCounter(server.port, f"/cameras/{n}/stream.mjpg") for n in names]
+            for v in viewers:
+                v.start()
+            time.sleep(3.0)  # every viewer connected, the rates settled
+            start = [v.frames for v in viewers]
+            before = camera_counters(server.url)
+            cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+            time.sleep(seconds)
+            wall = time.perf_counter() - t0
+            after = camera_counters(server.url)
+            result["server_cpu_pct"] = 100 * (cpu_seconds(server.proc.pid) - cpu0) / wall
+            result["peak_rss_mb"] = peak_rss_mb(server.proc.pid)
+            rows = []
+            for name, video, viewer, first in zip(names, videos, viewers, start):
+                a, b = after.get(name, {}), before.get(name, {})
+
+                def rate(counter: str) -> float:
+                    return (a.get(counter, 0.0) - b.get(counter, 0.0)) / wall  # noqa: B023 (used at once)
+
+                rows.append(
+                    {
+                        "camera": name,
+                        "video": video.name,
+                        "viewer_fps": (viewer.frames - first) / wall,
+                        "output_fps": rate("output_frames_total"),
+                        "analysis_fps": rate("analyzed_frames_total"),
+                        "dropped_fps": rate("dropped_frames_total"),
+                    }
+                )
+                viewer.stop.set()
+            result["per_camera"] = rows
+        finally:
+            server.stop()
+    print(cameras_table(result))
+    return result
+
+
+def cameras_table(result: Dict[str, object]) -> str:
+    offline = result.get("offline")
+    lines = [
+        "| camera | video | viewer fps | output fps | analysis fps | analysis / offline |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["per_camera"]:
+        ratio = f"{r['analysis_fps'] / offline['fps']:.2f}x" if offline else "-"
+        lines.append(
+            f"| {r['camera']} | {r['video']} | {r['viewer_fps']:.1f} | {r['output_fps']:.1f} | "
+            f"{r['analysis_fps']:.1f} | {ratio} |"
+        )
+    at = f" at {result['height']}p" if result["height"] else ""
+    lines.append(
+        f"\n{result['cameras']} camera(s){at}: server CPU {result['server_cpu_pct']:.0f}%, "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
+    if offline:
+        lines.append(
+            f"offline analysis of the demo (bench pipeline, ours): {offline['fps']:.1f} fps, "
+            f"CPU {offline['cpu_pct']:.0f}%, peak RSS {offline['peak_rss_mb']:.0f} MB"
         )
     return "\n".join(lines)

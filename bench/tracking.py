@@ -18,6 +18,7 @@ import math
 import os
 import tempfile
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -30,6 +31,7 @@ from tqdm import tqdm
 from edge.boxes import iou_matrix
 from edge.config import DEMO_VIDEO, load_settings
 from edge.detection import FaceDetector
+from edge.detection_worker import PendingDetection
 from edge.scene_cut import SceneCutDetector
 
 Box = Tuple[float, float, float, float]
@@ -187,7 +189,42 @@ SHOW_MODES = (*LIVE_MODES, "held back")  # held back: the stream as the service 
 Shown = Dict[str, Dict[int, List[Tuple[int, Box]]]]  # {way of showing: {frame: [(track id, box)]}}
 
 
-def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Shown, Shown, int, Dict[str, float]]:
+class ReplayedDetectionWorker:
+    """The service's DetectionWorker on the replay's simulated clock: a detection asked at ``now`` is done at
+    ``now`` plus what it cost here (times ``share``: the worker serves that many cameras), after the one before."""
+
+    def __init__(self, share: int = 1) -> None:
+        self.share = share
+        self.now = 0.0  # seconds of video, set by the replay before each step
+        self.spent = 0.0  # seconds spent detecting during the current step (not the analysis thread's)
+        self._free_at = 0.0
+
+    def submit(self, detect, frame: np.ndarray, frame_index: int) -> PendingDetection:
+        t0 = time.perf_counter()
+        dets = detect(frame)
+        took = time.perf_counter() - t0
+        self.spent += took
+        self._free_at = max(self.now, self._free_at) + took * self.share
+        result: Future = Future()
+        result.set_result((dets, took))
+        return _DoneAt(frame_index, result, self, self._free_at)
+
+    def close(self) -> None:
+        pass
+
+
+class _DoneAt(PendingDetection):
+    def __init__(self, frame_index: int, result: Future, worker: ReplayedDetectionWorker, at: float) -> None:
+        super().__init__(frame_index, result)
+        self.worker, self.at = worker, at
+
+    def done(self) -> bool:
+        return self.worker.now >= self.at
+
+
+def replay(
+    video: Path, analyse_every: int, realtime: bool = False, cameras: int = 1
+) -> Tuple[Shown, Shown, int, Dict[str, float]]:
     """What the stream draws on each frame, per way of showing; what the privacy overlays blur (the same,
     plus the last known place of faces not found on that frame); the number of invalid boxes in events and
     on the stream; and the follower's cost.
@@ -200,7 +237,11 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
 
     ``realtime``: frames arrive at the video's rate on a simulated clock, and the analyzer takes the newest
     frame whenever it is free, as the live service does; each analysis takes the time it took here, and its
-    result reaches the stream with the first frame that arrives after it. A slow machine then analyses fewer
+    result reaches the stream with the first frame that arrives after it. With ``detector.worker`` on (the
+    default), whole-frame detections run on the service's worker, modelled on the same clock
+    (:class:`ReplayedDetectionWorker`), while the analysis goes on. ``cameras``: the analysis and the worker
+    are shared by that many cameras like this one, so each step and each detection takes that many times
+    longer. A slow machine then analyses fewer
     frames, further apart, with more latency: what a viewer of the live service sees on it. (Optimistic: the
     service's capture and render threads share the CPU with the analysis, and here they do not.)
     """
@@ -216,7 +257,8 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     database = str(Path(gallery_dir.name) / "edge.db")
     settings = load_settings(None, environ={"EDGE_STORAGE__DATABASE": database, **os.environ})
     analyzer = build_analyzer(settings)
-    video_analyzer = VideoAnalyzer(analyzer, settings)
+    worker = ReplayedDetectionWorker(cameras) if realtime and settings.detector.worker else None
+    video_analyzer = VideoAnalyzer(analyzer, settings, detection=worker)
     frames = read_frames(video)
     fps = frame_rate(video)
     height, width = frames[0].shape[:2]
@@ -233,9 +275,11 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
         arrives = (index - 1) / fps
         if (realtime and arrives >= free_at) or (not realtime and (index - 1) % analyse_every == 0):
+            if worker is not None:
+                worker.now, worker.spent = arrives, 0.0
             t0 = time.perf_counter()
             faces, events, _ = video_analyzer.step(frame, now=index / fps)
-            took = time.perf_counter() - t0
+            took = (time.perf_counter() - t0 - (worker.spent if worker is not None else 0.0)) * cameras
             if index > 1:  # the first step pays for warm-up
                 analysis_s += took
                 analysed_frames += 1
@@ -278,18 +322,21 @@ def replay(video: Path, analyse_every: int, realtime: bool = False) -> Tuple[Sho
     return drawn, blurred, invalid, costs
 
 
-def evaluate(video: Path, gt_path: Path, analyse_every: int = 3, realtime: bool = False) -> Dict[str, object]:
+def evaluate(
+    video: Path, gt_path: Path, analyse_every: int = 3, realtime: bool = False, cameras: int = 1
+) -> Dict[str, object]:
     """MOT metrics of the shown boxes against ``gt_path`` for each way of showing them, on every annotated
     face and on the faces at least ``detector.min_face_px`` tall (the smallest the service is set to find).
     ``realtime``: analysed at the rate this machine can (:func:`replay`), not every ``analyse_every``-th frame."""
     gt = read_mot(gt_path)
-    drawn, blurred, invalid, costs = replay(video, analyse_every, realtime)
+    drawn, blurred, invalid, costs = replay(video, analyse_every, realtime, cameras)
     settings = load_settings(None, environ=dict(os.environ))
     min_px = settings.detector.min_face_px
     return {
         "video": video.name,
         "analyse_every": analyse_every,  # unused with realtime
         "realtime": realtime,
+        "cameras": cameras,
         "invalid_boxes": int(invalid),
         "min_face_px": min_px,
         **costs,

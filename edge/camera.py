@@ -9,9 +9,10 @@ Three threads per camera, so that none waits on another:
   StreamDelay) -> one JPEG per overlay watched -> MjpegBroadcaster. The stream keeps the source frame rate when
   analysis is slower, and boxes stay on the faces in between.
 
-The networks are shared by every camera: an analysis step holds ``analysis_lock`` (one model call at a time;
-/analyze and enrollment take it too). A camera that fails, hangs or sends garbage is retried by its capture
-thread with backoff and only its own health says so.
+The networks are shared by every camera: an analysis step holds ``analysis_lock`` (one step at a time;
+/analyze and enrollment take it too), while whole-frame detection runs on the shared DetectionWorker, so that
+the analysis follows and tracks every frame meanwhile. A camera that fails, hangs or sends garbage is retried by
+its capture thread with backoff and only its own health says so.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from edge.analyzer import FaceAnalyzer
 from edge.box_follow import ShownBoxes
 from edge.broadcast import MjpegBroadcaster
 from edge.config import OVERLAYS, Settings
+from edge.detection_worker import DetectionWorker
 from edge.event_sink import EventSink
 from edge.events import OpenTracks
 from edge.metrics import Metrics
@@ -63,9 +65,12 @@ class CameraPipeline:
         metrics: Metrics,
         analysis_lock: threading.Lock,
         track_ids: Iterator[int],
+        detection: Optional[DetectionWorker] = None,
     ) -> None:
-        """``settings``: this camera's (``Settings.per_camera``); ``track_ids``: shared by the cameras."""
+        """``settings``: this camera's (``Settings.per_camera``); ``track_ids`` and ``detection`` (the detection
+        worker, used when ``detector.worker`` is on) are shared by the cameras."""
         self.settings = settings
+        self._detection = detection if settings.detector.worker else None
         self.name = settings.camera
         self.sink = sink
         self.metrics = metrics
@@ -103,7 +108,7 @@ class CameraPipeline:
 
     def use(self, analyzer: FaceAnalyzer) -> None:
         """Analyse with ``analyzer`` (the shared networks) from now on; call with the analysis lock held."""
-        self.video = VideoAnalyzer(analyzer, self.settings, track_ids=self._track_ids)
+        self.video = VideoAnalyzer(analyzer, self.settings, track_ids=self._track_ids, detection=self._detection)
 
     # lifecycle -----------------------------------------------------------------
     def start(self) -> None:

@@ -71,6 +71,12 @@ class DetectorConfig(Strict):
         description="Run detection on every Nth analysed frame; the tracker carries the boxes in between "
         "(3 keeps face recall at 99%+ of per-frame detection on the demo video: docs/benchmarks.md).",
     )
+    worker: bool = Field(
+        True,
+        description="Live video: detect on a worker thread of its own (one for all cameras) while the analysis "
+        "follows and tracks every frame, the detections carried onto the frame reached when they come; false: "
+        "each analysis step that detects waits for it (edge.detection_worker; `python -m bench stream --cameras 1`).",
+    )
     thresholds: tuple = Field((0.6, 0.7, 0.8), description="MTCNN P/R/O-Net score thresholds.")
     min_score: float = Field(0.9, ge=0, le=1, description="Drop detections below this final score.")
     recheck_from: float = Field(

@@ -19,6 +19,7 @@ from edge.bootstrap import LoadProgress, build_analyzer, detector_analyzer
 from edge.camera import CameraPipeline
 from edge.compile import hold_cache
 from edge.config import Settings
+from edge.detection_worker import DetectionWorker
 from edge.event_sink import EventSink
 from edge.face_search import FaceSearch
 from edge.identity.embedders import embedding_key, unit_mean
@@ -62,8 +63,10 @@ class EdgeService:
         self.loading = LoadProgress.for_settings(settings)
         self._analysis_lock = threading.Lock()  # the cameras, /analyze and enrollment share the networks
         track_ids = itertools.count(self.events.max_track_id() + 1)  # one sequence: an id names one track
+        self.detection = DetectionWorker()  # one for every camera: detection's CPU share does not grow with them
         self.cameras: Dict[str, CameraPipeline] = {
-            c.camera: CameraPipeline(c, self.sink, self.metrics, self._analysis_lock, track_ids) for c in per_camera
+            c.camera: CameraPipeline(c, self.sink, self.metrics, self._analysis_lock, track_ids, self.detection)
+            for c in per_camera
         }
         self.camera = next(iter(self.cameras.values()))  # what the camera-less paths (/stream.mjpg ...) serve
         self._load_in_background = load_models == "background"
@@ -115,6 +118,7 @@ class EdgeService:
             self._stop.set()
         for camera in self.cameras.values():
             camera.stop()
+        self.detection.close()
         self.sink.close()
         self.gallery.close()
         if self.visitors is not None:

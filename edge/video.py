@@ -19,6 +19,7 @@ import numpy as np
 from edge.analyzer import FaceAnalyzer, face_crop
 from edge.box_follow import BoxFollower
 from edge.config import Settings
+from edge.detection_worker import DetectionWorker, PendingDetection
 from edge.identity.embedders import embedding_key
 from edge.identity.quality import face_quality
 from edge.render import PRIVACY
@@ -45,10 +46,21 @@ class StageTimes:
 class VideoAnalyzer:
     """Turns frames into tracked faces and per-track events."""
 
-    def __init__(self, analyzer: FaceAnalyzer, settings: Settings, track_ids: Optional[Iterator[int]] = None) -> None:
-        """``track_ids``: the ids new tracks take (default 1, 2, ...); cameras of one service share one."""
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        settings: Settings,
+        track_ids: Optional[Iterator[int]] = None,
+        detection: Optional[DetectionWorker] = None,
+    ) -> None:
+        """``track_ids``: the ids new tracks take (default 1, 2, ...); cameras of one service share one.
+        ``detection``: whole-frame detections run on this worker while steps go on following and tracking;
+        None: a step that detects waits for its detection (every step's result is then that of its own frame)."""
         self.analyzer = analyzer
         self.settings = settings
+        self.detection = detection
+        self._pending: Optional[PendingDetection] = None
+        self._asked_at: Optional[int] = None  # the analysed frame the latest whole-frame detection was asked for
         classes = analyzer.emotion.classes if analyzer.emotion is not None else []
         t, e = settings.tracker, settings.emotion
         self.tracker = FaceTracker(
@@ -95,17 +107,26 @@ class VideoAnalyzer:
         if cut:  # a new shot: whoever is where a face was is someone else (or the same person, re-identified)
             events.extend(self._ended(self.tracker.park(now)))
         self._follow(frame)
-        detect_now = cut or self.frame_count % self.settings.detector.every_n_frames == 0
+        index = self.frame_count
         self.frame_count += 1
+        arrived = self._arrived(cut, index, times)
+        detect_now = arrived is None and self.detection is None and (cut or index % self.every_n == 0)
         # Only faces seen at the last detection: a region search cannot continue a track a whole-frame detection
         # missed, and searching around faces gone or hidden for seconds makes tracks and searches pile up and
         # the analysis rate fall (docs/tracking.md, `python -m bench tracking --realtime`).
-        lost = [] if detect_now or not self.search_lost else [t for t in self.tracker.tracks if t.lost and not t.missed]
-        if detect_now:
+        lost = (
+            []
+            if detect_now or arrived is not None or not self.search_lost
+            else [t for t in self.tracker.tracks if t.lost and not t.missed]
+        )
+        if detect_now or (cut and arrived is None):  # a new shot is detected at once, on the worker or not
             t0 = time.perf_counter()
-            dets = self.analyzer.detector.detect(frame)
+            dets = self._detect(frame)
             times.add("detect", time.perf_counter() - t0)
+            self._asked_at = index
             events.extend(self._take(frame, dets, now, times))
+        elif arrived is not None:
+            events.extend(self._take(frame, arrived, now, times))
         elif lost:
             # Faces following could not find (turned, hidden, too fast, or one coming out from behind them):
             # their regions are searched now instead of at the next detection (docs/tracking.md).
@@ -115,8 +136,44 @@ class VideoAnalyzer:
             events.extend(self._take(frame, dets, now, times, partial=True))
         else:
             self.tracker.coast(frame_size)
+        due = self._asked_at is None or index - self._asked_at >= self.every_n
+        if self.detection is not None and self._pending is None and due:
+            self._pending = self.detection.submit(self._detect, frame, index)
+            self._asked_at = index
         faces = [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True, lost=True)]
         return faces, events, times
+
+    @property
+    def detection_in_flight(self) -> Optional[PendingDetection]:
+        """The whole-frame detection asked of the worker and not taken yet, if any."""
+        return self._pending
+
+    @property
+    def every_n(self) -> int:
+        return self.settings.detector.every_n_frames
+
+    def _detect(self, frame: np.ndarray) -> Detections:
+        """Whole-frame detection with this camera's detector settings (the network is shared)."""
+        d = self.settings.detector
+        return self.analyzer.detector.detect(frame, max_side=d.max_side, min_face_px=d.min_face_px)
+
+    def _arrived(self, cut: bool, index: int, times: StageTimes) -> Optional[Detections]:
+        """The worker's detections, if they came, carried from their frame onto frame ``index`` (None: none came,
+        or they were of the shot before a cut and are dropped)."""
+        pending = self._pending
+        if pending is None or not (pending.done() or cut):
+            return None
+        self._pending = None
+        if cut:  # of the previous shot
+            pending.result.cancel()
+            return None
+        dets, seconds = pending.result.result()  # a detector failure is this step's
+        times.add("detect", seconds)
+        if self.follower is None or not len(dets):
+            return dets
+        boxes, _ = self.follower.follow(dets.boxes, pending.frame_index, index)
+        shift = (boxes - dets.boxes)[:, :2].astype(np.float32)
+        return Detections(boxes.astype(np.float32), dets.scores, dets.landmarks + shift[:, None, :])
 
     def _take(
         self, frame: np.ndarray, dets: Detections, now: float, times: StageTimes, partial: bool = False
@@ -171,6 +228,9 @@ class VideoAnalyzer:
 
     def finish(self) -> List[Event]:
         """End every track (source stopped or service shutting down)."""
+        if self._pending is not None:
+            self._pending.result.cancel()
+            self._pending = None
         return self._ended(self.tracker.end_all())
 
     def take_left_crops(self) -> Dict[int, List[FaceCrop]]:
