@@ -262,6 +262,7 @@ def replay(
     frames = read_frames(video)
     fps = frame_rate(video)
     height, width = frames[0].shape[:2]
+    analyzer.detector.detect(frames[0])  # warm-up, which a running service has behind it (the worker's too)
     drawn: Shown = {mode: {} for mode in SHOW_MODES}
     blurred: Shown = {mode: {} for mode in SHOW_MODES}
     follower = ShownBoxes(scene_cut=settings.tracker.scene_cut)

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge.analyzer import FaceAnalyzer, face_crop
 from edge.box_follow import BoxFollower
+from edge.boxes import iou_matrix
 from edge.config import Settings
 from edge.detection_worker import DetectionWorker, PendingDetection
 from edge.identity.embedders import embedding_key
@@ -61,6 +62,9 @@ class VideoAnalyzer:
         self.detection = detection
         self._pending: Optional[PendingDetection] = None
         self._asked_at: Optional[int] = None  # the analysed frame the latest whole-frame detection was asked for
+        self._boxes_when_asked: Dict[int, np.ndarray] = {}  # each track's box on that frame
+        # Detections taken this step that were carried from an earlier frame: (that frame, their boxes now, shift)
+        self._seen_on: Optional[Tuple[int, np.ndarray, np.ndarray]] = None
         classes = analyzer.emotion.classes if analyzer.emotion is not None else []
         t, e = settings.tracker, settings.emotion
         self.tracker = FaceTracker(
@@ -127,6 +131,7 @@ class VideoAnalyzer:
             events.extend(self._take(frame, dets, now, times))
         elif arrived is not None:
             events.extend(self._take(frame, arrived, now, times))
+            self._seen_on = None
         elif lost:
             # Faces following could not find (turned, hidden, too fast, or one coming out from behind them):
             # their regions are searched now instead of at the next detection (docs/tracking.md).
@@ -140,6 +145,7 @@ class VideoAnalyzer:
         if self.detection is not None and self._pending is None and due:
             self._pending = self.detection.submit(self._detect, frame, index)
             self._asked_at = index
+            self._boxes_when_asked = {t.track_id: t.box.copy() for t in self.tracker.tracks}
         faces = [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True, lost=True)]
         return faces, events, times
 
@@ -169,11 +175,31 @@ class VideoAnalyzer:
             return None
         dets, seconds = pending.result.result()  # a detector failure is this step's
         times.add("detect", seconds)
-        if self.follower is None or not len(dets):
+        return self._carried(dets, pending.frame_index, index)
+
+    def _carried(self, dets: Detections, then: int, now: int) -> Detections:
+        """Detections of analysed frame ``then`` moved onto frame ``now``: a face on a track's box of that frame
+        moves as the track has moved since (followed with its template and velocity, which holds fast walkers);
+        a face no track had is followed from its own pixels."""
+        if not len(dets):
             return dets
-        boxes, _ = self.follower.follow(dets.boxes, pending.frame_index, index)
-        shift = (boxes - dets.boxes)[:, :2].astype(np.float32)
-        return Detections(boxes.astype(np.float32), dets.scores, dets.landmarks + shift[:, None, :])
+        shift = np.zeros((len(dets), 2), np.float32)
+        tracks = [t for t in self.tracker.tracks if t.track_id in self._boxes_when_asked]
+        matched = np.zeros(len(dets), bool)
+        if tracks:
+            ious = iou_matrix(dets.boxes, np.stack([self._boxes_when_asked[t.track_id] for t in tracks]))
+            for i, j in enumerate(ious.argmax(axis=1)):
+                if ious[i, j] >= self.settings.tracker.iou_match:
+                    moved = tracks[j].box - self._boxes_when_asked[tracks[j].track_id]
+                    shift[i], matched[i] = (moved[:2] + moved[2:]) / 2, True
+        if self.follower is not None and not matched.all():
+            boxes, _ = self.follower.follow(dets.boxes[~matched], then, now)
+            shift[~matched] = (boxes - dets.boxes[~matched])[:, :2]
+        carried = Detections(
+            (dets.boxes + np.tile(shift, 2)).astype(np.float32), dets.scores, dets.landmarks + shift[:, None, :]
+        )
+        self._seen_on = (then, carried.boxes, shift)
+        return carried
 
     def _take(
         self, frame: np.ndarray, dets: Detections, now: float, times: StageTimes, partial: bool = False
@@ -211,10 +237,17 @@ class VideoAnalyzer:
             )
 
     def _remember_faces(self, seen: List[Track]) -> None:
-        """Each detected face's look now: what following searches for until the next detection."""
-        if self.follower is not None:
-            for track in seen:
-                track.template = self.follower.template(self.frame_count - 1, track.box)
+        """Each detected face's look now: what following searches for until the next detection. A face detected
+        on an earlier frame is taken from that frame, where its box is exact, not from where it was carried."""
+        if self.follower is None:
+            return
+        for track in seen:
+            frame, box = self.frame_count - 1, track.box
+            if self._seen_on is not None:
+                then, boxes, shifts = self._seen_on
+                k = int(iou_matrix(track.box[None], boxes).argmax())
+                frame, box = then, track.box - np.tile(shifts[k], 2)
+            track.template = self.follower.template(frame, box)
 
     @staticmethod
     def _uncertain_below(analyzer: FaceAnalyzer, configured: Optional[float]) -> float:
