@@ -50,6 +50,8 @@ clean:
 bench: $(VENV)/.installed
 	$(PY) -m bench pipeline --frames 30 --out runs/bench.json
 	$(PY) -m bench stream --viewers 20 --out runs/bench_stream.json
+	$(PY) -m bench stream --cameras 1 --offline --out runs/bench_cameras1.json
+	$(PY) -m bench stream --cameras 2 --out runs/bench_cameras2.json
 	$(PY) -m bench tracking --out runs/bench_tracking.json
 	$(PY) -m bench tracking --realtime --out runs/bench_tracking_realtime.json
 	$(PY) -m bench detection --out runs/bench_detection.json

@@ -82,3 +82,16 @@ def test_bench_emotion_times_each_model_and_set_of_views_on_real_faces(tmp_path,
     assert none["gmac_per_call"] > 0 and zoom["gmac_per_call"] == pytest.approx(6 * none["gmac_per_call"], rel=0.02)
     assert 0 < none["ms_p50"] <= none["ms_p95"] and 0 < zoom["ms_p50"] <= zoom["ms_p95"]
     assert f"| {none['file']} | zoom (6) | 4 |" in proc.stdout and "| int8 |" in proc.stdout
+
+
+def test_bench_stream_runs_several_cameras_and_reports_each(tmp_path, shared):
+    out = tmp_path / "runs" / "cameras.json"
+    proc = run_bench("stream", "--cameras", "2", "--height", "240", "--seconds", "3", "--out", str(out), timeout=400)
+    result = json.loads(out.read_text())
+    rows = result["per_camera"]
+    assert [r["camera"] for r in rows] == ["cam0", "cam1"]
+    assert rows[0]["video"].endswith("walking.mp4") and rows[1]["video"].endswith("short_hamilton_clip.mp4")
+    for r in rows:  # each camera streamed to its own viewer and was analysed
+        assert r["viewer_fps"] > 0 and r["output_fps"] > 0 and r["analysis_fps"] > 0
+    assert result["peak_rss_mb"] > 100 and result["server_cpu_pct"] > 0
+    assert "| cam1 |" in proc.stdout and "2 camera(s) at 240p" in proc.stdout
