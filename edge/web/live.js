@@ -4,23 +4,51 @@ import {api, clock, emo, esc, header, nameVisitor, say, showStatus, who} from "/
 header();
 const stream = document.getElementById("stream");
 const overlay = document.getElementById("overlay");
-overlay.value = new URLSearchParams(location.search).get("overlay") || "";
+const camera = document.getElementById("camera");  // "": the first camera; "*": every camera in a grid
+const grid = document.getElementById("camera-grid");
+const params = new URLSearchParams(location.search);
+overlay.value = params.get("overlay") || "";
+const base = name => name ? `/cameras/${encodeURIComponent(name)}` : "";
 function showStream() {
   const q = overlay.value ? `?overlay=${encodeURIComponent(overlay.value)}` : "";
-  stream.src = `/stream.mjpg${q}`;
-  document.getElementById("snapshot").href = `/snapshot.jpg${q}`;
+  const all = camera.value === "*";
+  stream.hidden = all;
+  grid.hidden = !all;
+  if (all) {
+    stream.removeAttribute("src");  // one connection per camera shown, not one more for the hidden stream
+    grid.innerHTML = [...camera.options].filter(o => o.value && o.value !== "*").map(o =>
+      `<figure><img src="${base(o.value)}/stream.mjpg${q}" alt="camera ${esc(o.value)}"><figcaption>${esc(o.value)}</figcaption></figure>`).join("");
+  } else {
+    grid.innerHTML = "";
+    stream.src = `${base(camera.value)}/stream.mjpg${q}`;
+  }
+  document.getElementById("snapshot").href = `${base(all ? "" : camera.value)}/snapshot.jpg${q}`;
 }
 overlay.addEventListener("change", showStream);
+camera.addEventListener("change", () => { showStream(); refreshTracks(); });
 stream.addEventListener("error", async () => {  // e.g. 403: the device blurs more than the mode asked for
+  if (!stream.src) return;
   try { await api(stream.src); } catch (e) { say(document.getElementById("stream-message"), e.message); }
 });
-showStream();
+// The camera choice is shown only where there are several; a camera that serves no video says why.
+api("/cameras").then(j => {
+  if (j.cameras.length > 1) {
+    camera.innerHTML = j.cameras.map(c => `<option value="${esc(c.name)}">${esc(c.name)}${c.ready ? "" : " (no video)"}</option>`).join("") +
+      '<option value="*">all cameras</option>';
+    camera.value = j.cameras.some(c => c.name === params.get("camera")) || params.get("camera") === "*" ? params.get("camera") : j.cameras[0].name;
+    document.getElementById("camera-choice").hidden = false;
+    refreshTracks();
+  }
+  showStream();
+}).catch(() => showStream());
 
 const tracks = document.getElementById("tracks");
 async function refreshTracks() {
   try {
-    const j = await api("/tracks");
-    tracks.innerHTML = j.tracks.map(t => `<li data-track="${t.track_id}">#${t.track_id} ${who(t)} ${emo(t.emotion)}` +
+    const one = camera.value && camera.value !== "*";
+    const j = await api(one ? `/tracks?camera=${encodeURIComponent(camera.value)}` : "/tracks");
+    const several = camera.options.length > 0;
+    tracks.innerHTML = j.tracks.map(t => `<li data-track="${t.track_id}">#${t.track_id} ${several ? esc(t.camera) + " · " : ""}${who(t)} ${emo(t.emotion)}` +
       (t.identity && t.identity.name ? "" : ` <button data-name="${t.track_id}">name…</button>`) + "</li>").join("") || "<li>nobody</li>";
   } catch (e) { /* the header says what is wrong */ }
   showStatus();
@@ -34,7 +62,7 @@ const list = document.getElementById("events");
 function addEvent(ev) {
   const li = document.createElement("li");
   const thumb = ev.type === "face.appeared" || ev.type === "face.left" ? `<img class="thumb" loading="lazy" src="/events/${ev.seq}/thumbnail.jpg" alt="" onerror="this.remove()"> ` : "";
-  li.innerHTML = `${thumb}<span><span class="t">${clock(ev.time).slice(11)}</span> ${esc(ev.type)} #${ev.track_id} ${who(ev)} ${emo(ev.emotion)}</span>`;
+  li.innerHTML = `${thumb}<span><span class="t">${clock(ev.time).slice(11)}</span> ${esc(ev.type)} #${ev.track_id} ${camera.options.length ? esc(ev.camera) + " · " : ""}${who(ev)} ${emo(ev.emotion)}</span>`;
   list.prepend(li);
   while (list.children.length > 30) list.lastChild.remove();
 }
