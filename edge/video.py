@@ -113,6 +113,7 @@ class VideoAnalyzer:
         self._follow(frame)
         index = self.frame_count
         self.frame_count += 1
+        self._seen_on = None
         arrived = self._arrived(cut, index, times)
         detect_now = arrived is None and self.detection is None and (cut or index % self.every_n == 0)
         # Only faces seen at the last detection: a region search cannot continue a track a whole-frame detection
@@ -131,7 +132,6 @@ class VideoAnalyzer:
             events.extend(self._take(frame, dets, now, times))
         elif arrived is not None:
             events.extend(self._take(frame, arrived, now, times))
-            self._seen_on = None
         elif lost:
             # Faces following could not find (turned, hidden, too fast, or one coming out from behind them):
             # their regions are searched now instead of at the next detection (docs/tracking.md).
