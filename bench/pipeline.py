@@ -252,6 +252,14 @@ def agreement(ours: List[list], reference: List[list]) -> Dict[str, float]:
     }
 
 
+def run_mode_apart(mode: str, scenario: str, frames: int, every_n: int, tmp: str) -> Dict[str, object]:
+    """:func:`run_mode` in a process of its own (its CPU time and peak RSS are that mode's alone)."""
+    cmd = [sys.executable, "-m", "bench", "pipeline", "--mode", mode, "--scenario", scenario]
+    cmd += ["--frames", str(frames), "--every-n", str(every_n), "--tmp", tmp]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def benchmark(frames: int = 60, every_n: int = 3, scenarios=SCENARIOS) -> List[Dict[str, object]]:
     import tempfile
 
@@ -260,24 +268,7 @@ def benchmark(frames: int = 60, every_n: int = 3, scenarios=SCENARIOS) -> List[D
         for scenario in scenarios:
             got = {}
             for mode in ("loop", "ours", "reference"):
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "bench",
-                    "pipeline",
-                    "--mode",
-                    mode,
-                    "--scenario",
-                    scenario,
-                    "--frames",
-                    str(frames),
-                    "--every-n",
-                    str(every_n),
-                    "--tmp",
-                    tmp,
-                ]
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                got[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+                got[mode] = run_mode_apart(mode, scenario, frames, every_n, tmp)
             row = {"scenario": scenario, "frames": frames}
             for mode in ("loop", "ours"):
                 r = got[mode]

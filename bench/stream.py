@@ -19,12 +19,8 @@ to the server.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -65,36 +61,26 @@ class MjpegCounter(threading.Thread):
                 tail = data[-(len(MARK) - 1) :]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def metrics_text(url: str) -> str:
+    return httpx.get(url + "/metrics", timeout=10).text
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The most resident memory the process has held (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def camera_counters(url: str) -> Dict[str, Dict[str, float]]:
-    """Each camera's counters and gauges of /metrics: {camera: {name: value}}."""
-    text = httpx.get(url + "/metrics", timeout=10).text
+def counters_by_camera(text: str) -> Dict[str, Dict[str, float]]:
+    """The counters and gauges of /metrics ``text``: {camera: {name: value}}, "" for those of no camera."""
     out: Dict[str, Dict[str, float]] = {}
-    for m in re.finditer(r'^edge_(\w+)\{camera="([^"]*)"\} ([0-9.eE+-]+)$', text, re.M):
-        out.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+    for m in re.finditer(r'^edge_(\w+)(?:\{camera="([^"]*)"\})? ([0-9.eE+-]+)$', text, re.M):
+        out.setdefault(m.group(2) or "", {})[m.group(1)] = float(m.group(3))
     return out
 
 
 def gauges(url: str) -> Dict[str, float]:
-    """Counters and gauges of /metrics by name, and stage quantiles as ``<stage>_p50`` / ``<stage>_p95`` seconds."""
-    text = httpx.get(url + "/metrics", timeout=10).text
+    """Counters and gauges of /metrics by name (summed over the cameras), and stage quantiles as
+    ``<stage>_p50`` / ``<stage>_p95`` seconds."""
+    text = metrics_text(url)
     out: Dict[str, float] = {}
-    # A camera's counters and gauges carry its name as a label: summed over the cameras
-    for m in re.finditer(r'^edge_(\w+)(?:\{camera="[^"]*"\})? ([0-9.eE+-]+)$', text, re.M):
-        out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
+    for values in counters_by_camera(text).values():
+        for name, value in values.items():
+            out[name] = out.get(name, 0.0) + value
     for m in re.finditer(r'^edge_stage_seconds\{stage="(\w+)",quantile="0\.(5|95)"\} ([0-9.eE+-]+)$', text, re.M):
         out[f"{m.group(1)}_p{'50' if m.group(2) == '5' else '95'}"] = float(m.group(3))
     return out
@@ -106,7 +92,7 @@ def measure(server: ServerProcess, viewers: int, seconds: float) -> Dict[str, fl
         c.start()
     time.sleep(2.0)  # let every viewer connect and the rates settle
     start = [c.frames for c in clients]
-    cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
     before = gauges(server.url)
     time.sleep(seconds)
     wall = time.perf_counter() - t0
@@ -116,9 +102,9 @@ def measure(server: ServerProcess, viewers: int, seconds: float) -> Dict[str, fl
         "viewers": viewers,
         "viewer_fps_mean": sum(rates) / len(rates) if rates else 0.0,
         "viewer_fps_min": min(rates) if rates else 0.0,
-        "output_fps": (g.get("output_frames_total", 0.0) - before.get("output_frames_total", 0.0)) / wall,
-        "analysis_fps": (g.get("analyzed_frames_total", 0.0) - before.get("analyzed_frames_total", 0.0)) / wall,
-        "server_cpu_pct": 100 * (cpu_seconds(server.proc.pid) - cpu0) / wall,
+        "output_fps": rate(g, before, "output_frames_total", wall),
+        "analysis_fps": rate(g, before, "analyzed_frames_total", wall),
+        "server_cpu_pct": 100 * (server.cpu_seconds() - cpu0) / wall,
         "capture_to_jpeg_ms_p50": 1000 * g.get("capture_to_jpeg_p50", 0.0),
         "capture_to_jpeg_ms_p95": 1000 * g.get("capture_to_jpeg_p95", 0.0),
     }
@@ -188,11 +174,12 @@ def camera_videos(count: int, folder: Path, height: Optional[int] = None) -> Lis
 
 
 def offline_fps(frames: int = 60) -> Dict[str, float]:
-    """``bench pipeline``'s offline analysis of the demo (mode "ours", every frame, in its own process)."""
+    """``bench pipeline``'s offline analysis of the demo (mode "ours", in its own process)."""
+    from bench.pipeline import run_mode_apart
+    from edge.config import DetectorConfig
+
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "bench", "pipeline", "--mode", "ours", "--scenario", "demo1080p"]
-        cmd += ["--frames", str(frames), "--tmp", tmp]
-        out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+        out = run_mode_apart("ours", "demo1080p", frames, DetectorConfig().every_n_frames, tmp)
     return {"fps": out["frames"] / out["wall_s"], "cpu_pct": out["cpu_pct"], "peak_rss_mb": out["peak_rss_mb"]}
 
 
@@ -216,28 +203,24 @@ def bench_cameras(
                 v.start()
             time.sleep(3.0)  # every viewer connected, the rates settled
             start = [v.frames for v in viewers]
-            before = camera_counters(server.url)
-            cpu0, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+            before = counters_by_camera(metrics_text(server.url))
+            cpu0, t0 = server.cpu_seconds(), time.perf_counter()
             time.sleep(seconds)
             wall = time.perf_counter() - t0
-            after = camera_counters(server.url)
-            result["server_cpu_pct"] = 100 * (cpu_seconds(server.proc.pid) - cpu0) / wall
-            result["peak_rss_mb"] = peak_rss_mb(server.proc.pid)
+            after = counters_by_camera(metrics_text(server.url))
+            result["server_cpu_pct"] = 100 * (server.cpu_seconds() - cpu0) / wall
+            result["peak_rss_mb"] = server.peak_rss_mb()
             rows = []
             for name, video, viewer, first in zip(names, videos, viewers, start):
                 a, b = after.get(name, {}), before.get(name, {})
-
-                def rate(counter: str) -> float:
-                    return (a.get(counter, 0.0) - b.get(counter, 0.0)) / wall  # noqa: B023 (used at once)
-
                 rows.append(
                     {
                         "camera": name,
                         "video": video.name,
                         "viewer_fps": (viewer.frames - first) / wall,
-                        "output_fps": rate("output_frames_total"),
-                        "analysis_fps": rate("analyzed_frames_total"),
-                        "dropped_fps": rate("dropped_frames_total"),
+                        "output_fps": rate(a, b, "output_frames_total", wall),
+                        "analysis_fps": rate(a, b, "analyzed_frames_total", wall),
+                        "dropped_fps": rate(a, b, "dropped_frames_total", wall),
                     }
                 )
                 viewer.stop.set()
@@ -246,6 +229,11 @@ def bench_cameras(
             server.stop()
     print(cameras_table(result))
     return result
+
+
+def rate(after: Dict[str, float], before: Dict[str, float], counter: str, seconds: float) -> float:
+    """How fast ``counter`` grew between two readings ``seconds`` apart."""
+    return (after.get(counter, 0.0) - before.get(counter, 0.0)) / seconds
 
 
 def cameras_table(result: Dict[str, object]) -> str:

@@ -114,17 +114,15 @@ class VideoAnalyzer:
         index = self.frame_count
         self.frame_count += 1
         self._seen_on = None
-        arrived = self._arrived(cut, index, times)
-        detect_now = arrived is None and self.detection is None and (cut or index % self.every_n == 0)
+        arrived = self._arrived(cut, index, times)  # always None at a cut: those were of the shot before
+        # A new shot is detected at once, with the worker or without; without it, every Nth analysed frame.
+        detect_now = cut or (self.detection is None and index % self.every_n == 0)
         # Only faces seen at the last detection: a region search cannot continue a track a whole-frame detection
         # missed, and searching around faces gone or hidden for seconds makes tracks and searches pile up and
         # the analysis rate fall (docs/tracking.md, `python -m bench tracking --realtime`).
-        lost = (
-            []
-            if detect_now or arrived is not None or not self.search_lost
-            else [t for t in self.tracker.tracks if t.lost and not t.missed]
-        )
-        if detect_now or (cut and arrived is None):  # a new shot is detected at once, on the worker or not
+        searching = self.search_lost and not detect_now and arrived is None
+        lost = [t for t in self.tracker.tracks if t.lost and not t.missed] if searching else []
+        if detect_now:
             t0 = time.perf_counter()
             dets = self._detect(frame)
             times.add("detect", time.perf_counter() - t0)

@@ -9,6 +9,8 @@ const grid = document.getElementById("camera-grid");
 const params = new URLSearchParams(location.search);
 overlay.value = params.get("overlay") || "";
 const base = name => name ? `/cameras/${encodeURIComponent(name)}` : "";
+// A face's or event's camera, named where there are several (the choice is filled only then).
+const cameraOf = o => camera.options.length ? esc(o.camera) + " · " : "";
 function showStream() {
   const q = overlay.value ? `?overlay=${encodeURIComponent(overlay.value)}` : "";
   const all = camera.value === "*";
@@ -47,8 +49,7 @@ async function refreshTracks() {
   try {
     const one = camera.value && camera.value !== "*";
     const j = await api(one ? `/tracks?camera=${encodeURIComponent(camera.value)}` : "/tracks");
-    const several = camera.options.length > 0;
-    tracks.innerHTML = j.tracks.map(t => `<li data-track="${t.track_id}">#${t.track_id} ${several ? esc(t.camera) + " · " : ""}${who(t)} ${emo(t.emotion)}` +
+    tracks.innerHTML = j.tracks.map(t => `<li data-track="${t.track_id}">#${t.track_id} ${cameraOf(t)}${who(t)} ${emo(t.emotion)}` +
       (t.identity && t.identity.name ? "" : ` <button data-name="${t.track_id}">name…</button>`) + "</li>").join("") || "<li>nobody</li>";
   } catch (e) { /* the header says what is wrong */ }
   showStatus();
@@ -62,7 +63,7 @@ const list = document.getElementById("events");
 function addEvent(ev) {
   const li = document.createElement("li");
   const thumb = ev.type === "face.appeared" || ev.type === "face.left" ? `<img class="thumb" loading="lazy" src="/events/${ev.seq}/thumbnail.jpg" alt="" onerror="this.remove()"> ` : "";
-  li.innerHTML = `${thumb}<span><span class="t">${clock(ev.time).slice(11)}</span> ${esc(ev.type)} #${ev.track_id} ${camera.options.length ? esc(ev.camera) + " · " : ""}${who(ev)} ${emo(ev.emotion)}</span>`;
+  li.innerHTML = `${thumb}<span><span class="t">${clock(ev.time).slice(11)}</span> ${esc(ev.type)} #${ev.track_id} ${cameraOf(ev)}${who(ev)} ${emo(ev.emotion)}</span>`;
   list.prepend(li);
   while (list.children.length > 30) list.lastChild.remove();
 }

@@ -35,13 +35,6 @@ def png_bomb(path: Path, side: int) -> Path:
     return path
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
-
-
 def count_frames(url: str, seconds: float) -> int:
     boundaries = 0
     deadline = time.monotonic() + seconds
@@ -113,7 +106,7 @@ def test_image_bombs_are_refused_from_their_header_while_the_stream_goes_on(serv
         t.join()
     assert {r.status_code for r in answers} <= {413, 429} and 413 in {r.status_code for r in answers}
     assert "megapixels" in next(r for r in answers if r.status_code == 413).json()["detail"]
-    rss = peak_rss_mb(server.proc.pid)
+    rss = server.peak_rss_mb()
     print(f"stream frames in 3 s: {baseline} before, {during} during 8 bomb uploads; peak RSS {rss:.0f} MB")
     assert rss < 2048
     # Decoding never happens on the event loop: the stream keeps most of its rate (a freeze would be ~0).
