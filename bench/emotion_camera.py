@@ -92,7 +92,7 @@ def quality_rows(
 
 def photo_faces(legend: Path, images: Path, classes: Sequence[str], per_class: int) -> List[Tuple[Path, int]]:
     """(photo, class index) of at most ``per_class`` photos of each class, seeded."""
-    from training.emotion_photos import read_legend, sample_per_class
+    from training.emotion.photos import read_legend, sample_per_class
 
     rows = sample_per_class(read_legend(legend, list(classes)), per_class)
     return [(images / file, list(classes).index(label)) for file, label in rows]

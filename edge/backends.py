@@ -68,7 +68,7 @@ class OnnxBackend:
     def __init__(self, path: Path, threads: int = 0, precision: str = "fp32") -> None:
         import onnxruntime as ort
 
-        self.precision = precision  # int8 for a statically quantized file (training/quantize.py)
+        self.precision = precision  # int8 for a statically quantized file (training/emotion/quantize.py)
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads

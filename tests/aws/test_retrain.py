@@ -175,7 +175,7 @@ def test_an_install_whose_int8_file_is_corrupt_changes_nothing(tmp_path):
 
 
 def test_a_signed_weights_link_needs_its_own_int8_link():
-    from training.ship import sibling_url
+    from training.emotion.ship import sibling_url
 
     assert sibling_url("https://b/runs/1/w.pt", "w.pt", "w_int8.onnx") == "https://b/runs/1/w_int8.onnx"
     with pytest.raises(ValueError, match="--int8-url"):

@@ -96,7 +96,7 @@ def parser_of(program: str):
 def test_the_pages_show_commands_of_every_program():
     programs = {synopsis_to_argv(line)[0] for line in command_lines()}
     assert set(PROGRAMS) <= programs
-    for module in programs - set(PROGRAMS):  # `python -m training.derive_chip_template`: a module that runs
+    for module in programs - set(PROGRAMS):  # `python -m training.identity.chip_template`: a module that runs
         assert importlib.util.find_spec(module) is not None, module
 
 

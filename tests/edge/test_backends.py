@@ -11,11 +11,11 @@ from edge.config import REPO_ROOT
 from edge.manifest import ModelManifest
 from edge.models.packed_state import load_state
 from tests.conftest import FACES, FER
-from training.export import chip_batch, export_and_check, fer_batch
+from training.convert.export import chip_batch, export_and_check, fer_batch
 
 
 def emotion_spec():
-    from training.emotion import emotion_net_from_weights
+    from training.emotion.train import emotion_net_from_weights
 
     m = ModelManifest(REPO_ROOT / "models")
     e = m.entry("emotion")

@@ -150,7 +150,7 @@ def test_the_expression_family_is_face_apis_network_and_averages_and_exports_lik
     from edge.compile import export_onnx
     from edge.models.emotion_net import AveragedNetwork, averaged_state, emotion_net_from_state
     from edge.models.expression_net import FaceExpressionNet
-    from training.convert_faceapi import convert_expression
+    from training.convert.faceapi import convert_expression
 
     weights = REPO_ROOT / "training" / "weights" / "faceapi-expression"
     net = FaceExpressionNet()
@@ -232,7 +232,7 @@ def test_calibration_faces_cover_every_class_and_refuse_an_empty_folder(tmp_path
 def test_tta_views_are_the_face_two_zooms_and_their_mirrors(shared):
     from edge.backends import TorchBackend
     from edge.emotion import softmax, tta_views
-    from training.export import fer_batch
+    from training.convert.export import fer_batch
 
     faces = fer_batch(FER / "val", per_class=2)
     views = tta_views(faces, "zoom")
@@ -253,8 +253,8 @@ def test_tta_views_are_the_face_two_zooms_and_their_mirrors(shared):
 def test_the_five_class_model_is_the_seven_class_one_without_disgust_and_fear(shared):
     import torch
 
-    from training.emotion import emotion_net_from_weights
-    from training.export import fer_batch
+    from training.convert.export import fer_batch
+    from training.emotion.train import emotion_net_from_weights
 
     manifest = ModelManifest(REPO_ROOT / "models")
     five = EmotionClassifier.from_manifest(manifest, "emotion5", backend="torch", tta="none")

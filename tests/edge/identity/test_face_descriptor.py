@@ -41,7 +41,7 @@ def test_port_matches_dlib_on_the_same_chips(shared):
 
 
 def test_conversion_reproduces_the_shipped_weights(shared):
-    from training.convert_faceapi import convert
+    from training.convert.faceapi import convert
 
     state = convert(SHARED / "weights" / "faceapi" / "face_recognition_model-weights_manifest.json")
     shipped = load_state(MODELS / "face_descriptor_128.pt")

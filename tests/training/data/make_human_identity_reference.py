@@ -17,7 +17,7 @@ import numpy as np
 from edge.datasets import data_path
 from edge.detection import FaceDetector
 from edge.identity.embedders import GRAPH_EMBEDDERS, GraphEmbedder
-from training.convert_human_identity import NETWORKS, unpack_member
+from training.convert.human_identity import NETWORKS, unpack_member
 
 HERE = Path(__file__).resolve().parent
 PHOTOS = ["people/angelina_jolie", "people/paul_rudd"]

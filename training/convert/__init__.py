@@ -1,0 +1,1 @@
+"""Training: the convert commands and what they run (`python -m training --help` lists them)."""
