@@ -79,6 +79,32 @@ def calibration_faces(folder: Path, limit: int = 512) -> np.ndarray:
     return np.stack(faces)[:, None].astype(np.float32) / 255.0
 
 
+def network_entry(manifest: ModelManifest, name: str) -> str:
+    """The entry whose network ``name`` runs: ``name`` itself, or for a derived entry (``derived_from``: a model
+    that reads a subset of another's classes, such as ``emotion5``) the entry it was derived from, after checking
+    that it still holds the weights the derived entry was measured on."""
+    entry = manifest.entry(name)
+    source = entry.get("derived_from")
+    if source is None:
+        return name
+    if manifest.entry(source)["sha256"] != entry["sha256"]:
+        raise ModelError(
+            f"{name!r} was derived from other weights than {source!r} holds now: run `python -m training "
+            f"derive-emotion5` to derive it from the weights that ship"
+        )
+    return source
+
+
+def kept_logits(manifest: ModelManifest, name: str) -> Optional[List[int]]:
+    """For a derived entry, the positions of its classes among its source network's outputs: the softmax over
+    those logits is the source's distribution given that the face shows one of them. None for any other entry."""
+    source = network_entry(manifest, name)
+    if source == name:
+        return None
+    classes = manifest.entry(source)["classes"]
+    return [classes.index(c) for c in manifest.entry(name)["classes"]]
+
+
 def emotion_network(manifest: ModelManifest, name: str = "emotion"):
     """The PyTorch network of manifest entry ``name`` (one network or an average of several,
     edge.models.emotion_net), its checksum verified and its weights loaded."""
@@ -132,8 +158,11 @@ class EmotionClassifier:
         temperature: float = 1.0,
         uncertain_below: float = 0.0,
         model: str = "",
+        logits: Optional[Sequence[int]] = None,
     ) -> None:
         self.backend = backend
+        # The network's outputs this model reads (a derived model's classes among its source's), else all.
+        self.logits = None if logits is None else np.asarray(logits, np.intp)
         self.model = model  # the weights file it runs, named by /health
         self.classes: List[str] = list(classes)
         self.tta = check_tta(tta)
@@ -158,16 +187,17 @@ class EmotionClassifier:
         """The classifier of manifest entry ``name``, on the backend ``make_backend`` picks; with ``cpu_int8``,
         ONNX Runtime on the CPU runs the entry's INT8 network where one matches the weights."""
         entry = manifest.entry(name)
-        manifest.verified_path(name)  # refuse a missing or corrupt file now, not at the first face
+        source = network_entry(manifest, name)  # a derived entry runs its source's network (and INT8, engine)
+        manifest.verified_path(source)  # refuse a missing or corrupt file now, not at the first face
 
         calibrate = (lambda: calibration_faces(int8_calibration)) if int8_calibration else None
         spec = ModelSpec(
-            name,
+            source,
             entry["sha256"],
             (1, INPUT_SIZE, INPUT_SIZE),
-            lambda: emotion_network(manifest, name),
+            lambda: emotion_network(manifest, source),
             calibrate,
-            onnx_int8=(lambda: quantized_file(manifest, name)) if cpu_int8 else None,
+            onnx_int8=(lambda: quantized_file(manifest, source)) if cpu_int8 else None,
         )
         mode = tta or entry["input"].get("tta_mode", "flip")
         calibration = entry.get("calibration") or {}
@@ -178,6 +208,7 @@ class EmotionClassifier:
             temperature=calibration.get("temperature", 1.0),
             uncertain_below=calibration.get("uncertain_below", 0.0),
             model=entry["file"],
+            logits=kept_logits(manifest, name),
         )
 
     @property
@@ -194,7 +225,8 @@ class EmotionClassifier:
     def view_logits(self, faces: np.ndarray) -> np.ndarray:
         """Raw logits ``(views, N, classes)`` of a prepared batch ``(N, 1, 48, 48)``, every view in one call."""
         views = tta_views(faces, self.tta)
-        return self.backend(np.concatenate(views)).reshape(len(views), len(faces), -1)
+        logits = self.backend(np.concatenate(views)).reshape(len(views), len(faces), -1)
+        return logits if self.logits is None else logits[..., self.logits]
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for a prepared batch ``(N, 1, 48, 48)`` (the mean over the views)."""

@@ -95,6 +95,7 @@ def _add_evaluate_emotion(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="weights file; repeat it for an ensemble (the mean of their probabilities); default: the shipped model",
     )
+    p.add_argument("--name", default="emotion", help="the shipped manifest entry to score without --model: emotion5")
     p.add_argument("--usage", default="PrivateTest", help="Usage rows to read when --data is a CSV")
     p.add_argument("--out", default=None, help="folder for report.json and confusion.png")
     p.add_argument(
@@ -113,7 +114,9 @@ def _add_evaluate_emotion(sub: argparse._SubParsersAction) -> None:
 def _run_evaluate_emotion(args: argparse.Namespace) -> int:
     from training.emotion.evaluate import evaluate_emotion
 
-    report = evaluate_emotion(args.data, args.model, usage=args.usage, out=args.out, tta=args.tta, train=args.train)
+    report = evaluate_emotion(
+        args.data, args.model, usage=args.usage, out=args.out, tta=args.tta, train=args.train, name=args.name
+    )
     print(json.dumps(report, indent=2))
     return 0
 

@@ -1,8 +1,10 @@
 """The 5-class emotion model (angry, happy, sad, surprise, neutral: the original project's classes).
 
-Derived from the shipped 7-class network by keeping the five rows of its last layer: the softmax over
-the kept logits is the 7-class distribution conditioned on "not disgust, not fear", so no retraining is
-needed for a first model, and its accuracy is measured on the PublicTest faces of those five classes.
+Derived from the shipped 7-class network without a file of its own: the manifest entry ``emotion5`` names its
+source (``derived_from``) and the service reads the five classes' logits of that network
+(``edge.emotion.kept_logits``): the softmax over them is the 7-class distribution given "not disgust, not
+fear", so no retraining is needed. This fits its calibration and measures it on the PublicTest faces of those
+five classes; it runs on the source's own ONNX, INT8 network and TensorRT engine.
 """
 
 from __future__ import annotations
@@ -12,55 +14,46 @@ import json
 from pathlib import Path
 from typing import Dict
 
-import torch
-
 from edge.datasets import data_path
-from edge.manifest import ModelManifest, sha256_of
-from edge.models.emotion_net import HEAD_KEYS
+from edge.manifest import ModelManifest, int8_entry_name
 from edge.models.labels import FER2013_5_CLASSES
+from training.emotion.calibrate import calibrate_emotion
 from training.emotion.evaluate import evaluate_emotion
-from training.emotion.ship import finish_for_devices
-from training.manifest import copies_metrics, evaluation_command
+from training.manifest import copies_metrics
+
+NAME = "emotion5"
+SOURCE = "emotion"
 
 
 def derive_five_class(
     models_dir: Path, val: Path, train: Path = data_path("data/fer2013/train"), demo: bool = True
 ) -> Dict:
-    """Write the 5-class weights beside the 7-class ones and add the ``emotion5`` manifest entry, with its
-    calibration fitted on ``val`` (the demo video's labels with ``demo``) and its INT8 network, quantized with
-    ``train`` faces, where they are."""
-    manifest = ModelManifest(models_dir)
-    seven = manifest.entry("emotion")
-    state = torch.load(manifest.verified_path("emotion"), map_location="cpu", weights_only=True)
-    keep = [seven["classes"].index(c) for c in FER2013_5_CLASSES]
-    for key in state:  # the last layer of the network, or of each member of an averaged one
-        if key.endswith(HEAD_KEYS):
-            state[key] = state[key][keep].clone()
-    file = "emotion5" + seven["file"][len("emotion") :]  # named after the network it is cut from
-    path = models_dir / file
-    torch.save(state, path)
+    """Write the ``emotion5`` manifest entry derived from ``emotion``: its accuracy on ``val``'s faces of the
+    five classes (and on those that are not copies of a ``train`` face, where ``train`` is) and its
+    calibration fitted on ``val`` (with the demo video's labels with ``demo``). Returns the entry."""
+    manifest_path = Path(models_dir) / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    seven = ModelManifest(models_dir).entry(SOURCE)
+    _drop_own_files(Path(models_dir), data, seven)
     entry = copy.deepcopy(seven)
-    entry.pop("calibration", None)
-    entry.pop("training_stages", None)
-    entry.pop("ship_command", None)  # derived, not shipped from runs
+    for key in ("calibration", "training_stages", "ship_command", "metrics", "metrics_command"):
+        entry.pop(key, None)  # measured anew below, or not this entry's (it is derived, not shipped from runs)
     entry.update(
-        file=file,
-        sha256=sha256_of(path),
-        bytes=path.stat().st_size,
+        derived_from=SOURCE,
         classes=list(FER2013_5_CLASSES),
-        source="derived from the 7-class model by python -m training derive-emotion5 (five rows of its last layer)",
+        source=f"the five classes' logits of {SOURCE!r} (python -m training derive-emotion5): no file of its own",
     )
-    data = json.loads((models_dir / "manifest.json").read_text())
-    data["models"]["emotion5"] = entry
-    (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
+    data["models"][NAME] = entry
+    manifest_path.write_text(json.dumps(data, indent=2) + "\n")
+
     train_faces = str(train) if Path(train).exists() else None
     report = evaluate_emotion(
         str(val),
-        str(path),
         usage="PublicTest",
-        out=str(models_dir / "emotion5"),
+        out=str(Path(models_dir) / NAME),
         models_dir=models_dir,
         train=train_faces,
+        name=NAME,
     )
     entry["metrics"] = {
         "publictest_accuracy": report["accuracy"],
@@ -69,7 +62,26 @@ def derive_five_class(
         "faces": report["n"],
         **copies_metrics(report),
     }
-    entry["metrics_command"] = evaluation_command(val, file, train=train_faces)
-    data["models"]["emotion5"] = entry
-    (models_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n")
-    return finish_for_devices(models_dir, "emotion5", train, val, demo)
+    entry["metrics_command"] = (
+        f"python -m training evaluate-emotion --data {_shown(val)} --usage PublicTest --name {NAME}"
+        + (f" --train {_shown(train_faces)}" if train_faces else "")
+    )
+    data["models"][NAME] = entry
+    manifest_path.write_text(json.dumps(data, indent=2) + "\n")
+    calibrate_emotion(Path(val), Path(models_dir), Path(models_dir) / NAME, write=True, name=NAME, demo=demo)
+    return ModelManifest(models_dir).entry(NAME)
+
+
+def _shown(path) -> str:
+    """``path`` as a command line shows it: relative to the working directory when under it."""
+    path = Path(path).absolute()
+    return str(path.relative_to(Path.cwd())) if Path.cwd() in path.parents else str(path)
+
+
+def _drop_own_files(models_dir: Path, data: Dict, seven: Dict) -> None:
+    """Remove the weights and INT8 network of an earlier 5-class model that had files of its own (a cut or a
+    5-class run shipped with ``ship-emotion --name emotion5``): the derived one runs the source's."""
+    for key in (NAME, int8_entry_name(NAME)):
+        old = data["models"].pop(key, None)
+        if old and old.get("file") not in (None, seven["file"]) and not old.get("derived_from"):
+            (models_dir / old["file"]).unlink(missing_ok=True)

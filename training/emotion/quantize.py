@@ -112,6 +112,8 @@ def quantize_emotion(
     models_dir = Path(models_dir)
     manifest = ModelManifest(models_dir)
     entry = manifest.entry(name)
+    if entry.get("derived_from"):
+        raise ValueError(f"{name!r} runs the INT8 network of {entry['derived_from']!r}: quantize that one")
     tta = entry["input"].get("tta_mode", "flip")
     out = models_dir / (Path(entry["file"]).stem + "_int8.onnx")
     with tempfile.TemporaryDirectory() as tmp:
