@@ -42,3 +42,26 @@ def test_an_average_stored_in_half_precision_loads_as_the_float_network(tmp_path
     x = torch.rand(4, 1, 48, 48)
     with torch.no_grad():
         assert torch.allclose(torch.softmax(half(x), 1), torch.softmax(full(x), 1), atol=2e-3)
+
+
+def test_the_kept_runs_rebuild_the_shipped_emotion_network_bit_for_bit():
+    """``training/checkpoints/`` keeps what reproduces the shipped model: the runs its ``ship_command`` names
+    give, averaged and stored as ``ship-emotion`` stores them, exactly the tensors of the shipped file."""
+    import shlex
+
+    import torch
+
+    from edge.config import REPO_ROOT
+    from edge.manifest import ModelManifest
+    from edge.models.emotion_net import averaged_state
+    from training.emotion.ship import stored_half
+
+    manifest = ModelManifest(REPO_ROOT / "models")
+    words = shlex.split(manifest.entry("emotion")["ship_command"])
+    runs = [REPO_ROOT / words[i + 1] for i, word in enumerate(words) if word == "--run"]
+    assert len(runs) == 4
+    states = [torch.load(run / "model.pt", map_location="cpu", weights_only=True) for run in runs]
+    shipped = torch.load(manifest.verified_path("emotion"), map_location="cpu", weights_only=True)
+    rebuilt = stored_half(averaged_state(states))
+    assert sorted(rebuilt) == sorted(shipped)
+    assert all(torch.equal(rebuilt[key], shipped[key]) for key in shipped)
