@@ -90,3 +90,20 @@ def test_without_blur_only_the_nearest_analysis_is_carried():
     index, _, faces = got
     assert index == 1 and [(f.track_id, f.found) for f in faces] == [(1, True)]
     assert [(f.track_id, f.found) for f in delay.faces_on(1, (640, 360))] == [(1, True), (2, False)]
+
+
+def test_with_an_analysis_of_every_frame_each_frame_is_drawn_with_its_own():
+    # Detection on its own worker lets the analysis reach most frames: more analyses than frames held back
+    # are then waiting, and each frame must still find the one made on it.
+    delay = StreamDelay(hold=10)
+    out = {}
+    for index in range(1, 31):
+        got = delay.push(index, textured_scene((100 + 5 * index, 100)))
+        delay.add_analysis(index, [FaceResult([100 + 5 * index, 100, 160 + 5 * index, 160], 1.0, track_id=index)])
+        if got is not None:
+            out[got[0]] = got[2]
+    assert sorted(out) == list(range(1, 21))
+    for index, faces in out.items():
+        (drawn,) = [f for f in faces if f.found]
+        assert drawn.track_id == index  # its own analysis, not a later one
+    assert len(delay._analyses) <= 11  # what the held frames may still need, no more
