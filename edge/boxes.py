@@ -19,17 +19,44 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
 
 
+def nms_by_union(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression on intersection over union, best score first, a box
+    dropped when its IoU with a kept one exceeds ``threshold``: what ``torchvision.ops.nms`` computes, without
+    importing torchvision (seconds at every start; ``tests/edge/test_boxes.py`` checks they agree)."""
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+    def overlap(i: int, rest: np.ndarray) -> np.ndarray:
+        inter = _intersection(boxes, i, rest, 0.0)
+        return inter / (area[i] + area[rest] - inter)
+
+    return _greedy(scores, threshold, overlap)
+
+
 def nms_by_smaller(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.7) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression on intersection over the smaller box, best score first:
     MTCNN's last step (a box mostly inside another is the same face), in pixel-inclusive areas as MTCNN's
     reference code computes them."""
-    order = np.argsort(-scores, kind="stable")
     area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+
+    def overlap(i: int, rest: np.ndarray) -> np.ndarray:
+        return _intersection(boxes, i, rest, 1.0) / np.minimum(area[i], area[rest])
+
+    return _greedy(scores, threshold, overlap)
+
+
+def _intersection(boxes: np.ndarray, i: int, rest: np.ndarray, inclusive: float) -> np.ndarray:
+    """Area shared by box ``i`` and each of ``rest`` (``inclusive`` 1: pixel-inclusive, as MTCNN counts)."""
+    iw = np.maximum(0.0, np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]) + inclusive)
+    ih = np.maximum(0.0, np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]) + inclusive)
+    return iw * ih
+
+
+def _greedy(scores: np.ndarray, threshold: float, overlap) -> np.ndarray:
+    """Best score first, keep a box and drop the rest that ``overlap(kept, rest)`` puts over ``threshold``."""
+    order = np.argsort(-scores, kind="stable")
     keep = []
     while order.size:
         i, rest = order[0], order[1:]
         keep.append(i)
-        iw = np.maximum(0.0, np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]) + 1)
-        ih = np.maximum(0.0, np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]) + 1)
-        order = rest[iw * ih / np.minimum(area[i], area[rest]) <= threshold]
+        order = rest[overlap(i, rest) <= threshold]
     return np.array(keep, dtype=int)

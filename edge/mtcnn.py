@@ -23,9 +23,9 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-from torchvision.ops import nms as torchvision_nms
 
-from edge.boxes import nms_by_smaller
+from edge.boxes import nms_by_smaller, nms_by_union
+from edge.models.mtcnn_nets import ONet, PNet, RNet
 
 FACTOR = 0.709  # pyramid step: each level is 0.709 times the previous (MTCNN's)
 STRIDE, CELL = 2, 12  # P-Net's output stride and window size, in pyramid pixels
@@ -35,13 +35,11 @@ class MtcnnCascade:
     """``detect(rgb, min_face)``: boxes (N, 4), scores (N,) and landmarks (N, 5, 2) of the faces in ``rgb``."""
 
     def __init__(self, thresholds: Sequence[float] = (0.6, 0.7, 0.7), device: str = "cpu") -> None:
-        from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
-
         self.thresholds = tuple(float(t) for t in thresholds)
         self.device = torch.device(device)
         self.nets = []
-        for net in (PNet(), RNet(), ONet()):  # pretrained: the weights inside the facenet-pytorch wheel
-            net = net.eval().to(self.device)
+        for net in (PNet(), RNet(), ONet()):  # the weights inside the facenet-pytorch wheel
+            net = net.load_wheel_weights().eval().to(self.device)
             if self.device.type == "cpu":
                 # PyTorch's CPU max-pooling is slow on NCHW tensors: channels-last made P-, R- and O-Net
                 # 1.5x, 2.6x and 3x faster on this CPU with the same outputs.
@@ -160,9 +158,6 @@ def crops(rgb: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, by_smaller: bool = False) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best score first: torchvision's (intersection over
-    union), or with ``by_smaller`` intersection over the smaller box (O-Net's last step, see
-    :func:`edge.boxes.nms_by_smaller`)."""
-    if not by_smaller:
-        return torchvision_nms(torch.from_numpy(boxes).float(), torch.from_numpy(scores).float(), threshold).numpy()
-    return nms_by_smaller(boxes, scores, threshold)
+    """Indices kept by greedy non-maximum suppression, best score first: on intersection over union, or with
+    ``by_smaller`` intersection over the smaller box (O-Net's last step, see :func:`edge.boxes.nms_by_smaller`)."""
+    return nms_by_smaller(boxes, scores, threshold) if by_smaller else nms_by_union(boxes, scores, threshold)

@@ -67,3 +67,18 @@ def test_helpers_square_boxes_and_suppress_overlaps():
     scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
     assert nms(boxes, scores, 0.5).tolist() == [0, 2, 3]  # IoU: the small box inside stays
     assert nms(boxes, scores, 0.7, by_smaller=True).tolist() == [0, 3]  # over the smaller: it goes
+
+
+def test_our_networks_are_facenet_pytorchs_with_its_weights():
+    import torch
+    from facenet_pytorch.models import mtcnn as facenet
+
+    from edge.models import mtcnn_nets
+
+    x = {12: torch.rand(2, 3, 40, 30), 24: torch.rand(3, 3, 24, 24), 48: torch.rand(3, 3, 48, 48)}
+    with torch.no_grad():
+        for name, size in (("PNet", 12), ("RNet", 24), ("ONet", 48)):
+            ours, theirs = getattr(mtcnn_nets, name)().load_wheel_weights(), getattr(facenet, name)()
+            a, b = ours.eval()(x[size]), theirs.eval()(x[size])
+            for mine, reference in zip(a, b):
+                torch.testing.assert_close(mine, reference, rtol=0, atol=0)
