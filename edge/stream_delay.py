@@ -25,6 +25,7 @@ from edge.tracking import clip_box
 from edge.types import FaceResult
 
 BLURRED_ANALYSES = 3  # blur the union of the last few analyses' faces: one that left the latest is in an earlier one
+KEPT_ANALYSES = 8  # at least: the analyses on both sides of every held frame, at every 3rd frame or rarer
 
 
 class StreamDelay:
@@ -36,12 +37,13 @@ class StreamDelay:
         # A frame is only drawn with analyses of its own shot (edge.scene_cut): carried across a cut, a face's
         # box lands on whoever is there in the next shot.
         self.scene_cuts = SceneCutDetector(scene_cut)
-        # The frames that began the shots of the analyses and frames still kept.
-        self._cuts: Deque[int] = deque()
+        # At most one analysis a frame: hold + 1 keep, for the frame going out, the last analysis at or before it
+        # and every later one, however often the analysis runs (with detection on its own worker, most frames).
+        kept = max(KEPT_ANALYSES, hold + 1)
+        # The frames that began the latest shots: as many as analyses are kept, enough to tell theirs apart.
+        self._cuts: Deque[int] = deque(maxlen=kept)
         self._frames: Deque[Tuple[int, np.ndarray]] = deque()
-        # Kept while they can still be the nearest analysis of a held frame, however often the analysis runs:
-        # every analysis after the frame going out, and the last one at or before it (``_forget``).
-        self._analyses: Deque[Tuple[int, List[FaceResult]]] = deque()
+        self._analyses: Deque[Tuple[int, List[FaceResult]]] = deque(maxlen=kept)
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
 
     def add_analysis(self, index: int, faces: Sequence[FaceResult]) -> None:
@@ -62,18 +64,7 @@ class StreamDelay:
         if len(self._frames) <= self.hold:
             return None
         out_index, out_frame = self._frames.popleft()
-        self._forget(out_index)
         return out_index, out_frame, self.faces_on(out_index, (out_frame.shape[1], out_frame.shape[0]), blur)
-
-    def _forget(self, going_out: int) -> None:
-        """Drop what no frame from ``going_out`` on can use: frames go out in order, so an analysis with a
-        later one at or before ``going_out`` is never the nearest again, and a cut at or before the oldest
-        analysis kept no longer tells any two kept frames apart."""
-        while len(self._analyses) > 1 and self._analyses[1][0] <= going_out:
-            self._analyses.popleft()
-        oldest = min(going_out, self._analyses[0][0]) if self._analyses else going_out
-        while self._cuts and self._cuts[0] <= oldest:
-            self._cuts.popleft()
 
     def faces_on(self, index: int, size: Tuple[int, int], blur: bool = True) -> List[FaceResult]:
         """The analyses' faces carried onto frame ``index``: those of the analysis nearest to it as they are
