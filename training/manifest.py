@@ -26,13 +26,23 @@ def update_entry(models_dir: Path, name: str, file: Path, fields: Dict[str, Any]
     return entry
 
 
-def evaluation_command(val: Path, file: str, tta: Optional[str] = None, train: Optional[str] = None) -> str:
+def shown_path(path) -> str:
+    """``path`` as a recorded command line shows it: relative to the working directory when under it."""
+    path = Path(path).absolute()
+    return str(path.relative_to(Path.cwd())) if Path.cwd() in path.parents else str(path)
+
+
+def evaluation_command(
+    val: Path, file: Optional[str] = None, tta: Optional[str] = None, train: Optional[str] = None, name: str = ""
+) -> str:
     """The ``evaluate-emotion`` command that measures a shipped weights file alone on PublicTest (an averaged
-    network reads like any other); without ``tta`` it runs the entry's own views; with ``train`` it also
-    measures the faces that are not copies of a training face."""
+    network reads like any other), or with ``name`` the shipped manifest entry of that name (a derived one such
+    as ``emotion5``); without ``tta`` it runs the entry's own views; with ``train`` it also measures the faces
+    that are not copies of a training face."""
     views = f" --tta {tta}" if tta else ""
-    copies = f" --train {train}" if train else ""
-    return f"python -m training evaluate-emotion --data {val} --usage PublicTest{views}{copies} --model models/{file}"
+    copies = f" --train {shown_path(train)}" if train else ""
+    model = f" --name {name}" if name else f" --model models/{file}"
+    return f"python -m training evaluate-emotion --data {shown_path(val)} --usage PublicTest{views}{copies}{model}"
 
 
 def copies_metrics(report: Dict[str, Any]) -> Dict[str, Any]:

@@ -19,7 +19,7 @@ from edge.manifest import ModelManifest, int8_entry_name
 from edge.models.labels import FER2013_5_CLASSES
 from training.emotion.calibrate import calibrate_emotion
 from training.emotion.evaluate import evaluate_emotion
-from training.manifest import copies_metrics
+from training.manifest import copies_metrics, evaluation_command
 
 NAME = "emotion5"
 SOURCE = "emotion"
@@ -62,20 +62,11 @@ def derive_five_class(
         "faces": report["n"],
         **copies_metrics(report),
     }
-    entry["metrics_command"] = (
-        f"python -m training evaluate-emotion --data {_shown(val)} --usage PublicTest --name {NAME}"
-        + (f" --train {_shown(train_faces)}" if train_faces else "")
-    )
+    entry["metrics_command"] = evaluation_command(val, train=train_faces, name=NAME)
     data["models"][NAME] = entry
     manifest_path.write_text(json.dumps(data, indent=2) + "\n")
     calibrate_emotion(Path(val), Path(models_dir), Path(models_dir) / NAME, write=True, name=NAME, demo=demo)
     return ModelManifest(models_dir).entry(NAME)
-
-
-def _shown(path) -> str:
-    """``path`` as a command line shows it: relative to the working directory when under it."""
-    path = Path(path).absolute()
-    return str(path.relative_to(Path.cwd())) if Path.cwd() in path.parents else str(path)
 
 
 def _drop_own_files(models_dir: Path, data: Dict, seven: Dict) -> None:
