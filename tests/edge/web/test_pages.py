@@ -171,7 +171,7 @@ def test_each_overlay_changes_the_streamed_pixels_as_it_should(server):
     from tests.edge.overlay_checks import face_boxes, sharpness, snapshot, warmed_up, yellow_pixels
 
     warmed_up(server.url)
-    before, after, more_yellow = [], [], 0
+    ratios, more_yellow = [], 0
     for _ in range(8):
         boxes = face_boxes(server.url)
         plain, soft, emoji = (
@@ -180,11 +180,13 @@ def test_each_overlay_changes_the_streamed_pixels_as_it_should(server):
             snapshot(server.url, "emoji"),
         )
         # The three snapshots are tens of ms apart: faces hardly move; blurred ones lose their detail.
-        before += sharpness(plain, boxes)
-        after += sharpness(soft, boxes)
+        ratios += [a / b for a, b in zip(sharpness(soft, boxes), sharpness(plain, boxes)) if b > 0]
         more_yellow += yellow_pixels(emoji) > yellow_pixels(plain) + 200
-    # Over all faces (one can move between snapshots); tests/edge/test_render.py checks the blurring exactly.
-    assert len(before) >= 5 and np.mean(after) < 0.5 * np.mean(before), (before, after)
+    # Each face's detail blurred over unblurred, the median over all faces: a face that moved between the
+    # snapshots, or is newer than the held-back frame's analysis, is an outlier that would sway a mean.
+    # Blurred, a soft face keeps up to 0.5 of its detail (JPEG's noise floor); unblurred, about 1.
+    # tests/edge/test_render.py checks the blurring exactly.
+    assert len(ratios) >= 8 and np.median(ratios) < 0.7, ratios
     assert more_yellow >= 6  # an emoji beside the faces (not when no face has an emotion yet)
 
 
