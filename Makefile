@@ -57,3 +57,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench detection --out runs/bench_detection.json
 	$(PY) -m bench emotion --out runs/bench_emotion.json
 	$(PY) -m bench visitors --out runs/bench_visitors.json
+	$(PY) -m bench store --out runs/bench_store.json

@@ -6,7 +6,8 @@
 - ``detection``: live detection recall against full-resolution MTCNN;
 - ``emotion``: what each emotion model and set of test-time views costs for N faces;
 - ``emotion-camera``: emotion on labelled faces degraded as a camera degrades them;
-- ``visitors``: whether the people of a looped video keep their visitor labels.
+- ``visitors``: whether the people of a looped video keep their visitor labels;
+- ``store``: how long the event store's bulk changes (redaction, retention) stall the service's use of it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("visitors", help="visitor memory: do the demo's people keep their labels as it loops?")
     p.add_argument("--passes", type=int, default=5)
     p.add_argument("--analyse-every", type=int, default=2, help="every Nth frame (2: the live rate on 2 cores)")
+    p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p = sub.add_parser("store", help="redaction and retention over a long history: how long they stall events")
+    p.add_argument("--events", type=int, default=100_000, help="events in the store, all about one person")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("annotate", help="first-pass ground truth: full-resolution MTCNN on every frame, linked")
     p.add_argument("video", type=Path)
@@ -147,6 +151,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = visitors.benchmark(args.passes, args.analyse_every)
         visitors.print_table(result)
         write_json(args.out, result)
+        return 0
+
+    if args.command == "store":
+        from bench import store
+
+        rows = store.benchmark(args.events)
+        store.print_table(rows)
+        write_json(args.out, rows)
         return 0
 
     from bench import tracking

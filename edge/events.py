@@ -13,7 +13,7 @@ import threading
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from edge.notify import Notifier
-from edge.sqlite import connect, delete_rows_older_than, prepare_schema, storage_error, utc_iso
+from edge.sqlite import CHUNK_ROWS, connect, delete_rows_older_than, in_chunks, prepare_schema, storage_error, utc_iso
 from edge.types import Event, visitor_label
 
 EVENT_TYPES = ("face.appeared", "identity.changed", "emotion.changed", "face.left")
@@ -143,25 +143,23 @@ class EventStore:
         self.append(left, open_tracks=OpenTracks(camera, []))
         return left
 
-    def redact_identity(self, name: str) -> int:
-        """Remove ``name`` from every stored event about them (privacy on deletion); returns the count."""
-        try:
-            with self._lock, self._conn:
-                rows = self._conn.execute("SELECT seq, body FROM events WHERE identity = ?", (name,)).fetchall()
-                for seq, body in rows:
-                    event = json.loads(body)
-                    event["identity"] = {"name": None, "score": 0.0}
-                    data = event.get("data") or {}
-                    if data.get("label") == name:
-                        data["label"] = visitor_label(int(event["track_id"]))
-                    if data.get("previous") == name:
-                        data["previous"] = None
-                    self._conn.execute(
-                        "UPDATE events SET identity = NULL, body = ? WHERE seq = ?", (json.dumps(event), seq)
-                    )
-        except sqlite3.Error as exc:
-            raise storage_error(f"could not redact {name!r} from the events", exc) from exc
-        return len(rows)
+    def redact_identity(self, name: str, rows: int = CHUNK_ROWS) -> int:
+        """Remove ``name`` from every stored event about them (privacy on deletion); returns the count.
+
+        In chunks of ``rows`` events (edge.sqlite.in_chunks): over a long history, events go on being stored
+        and read meanwhile."""
+
+        def redact(limit: int) -> int:
+            found = self._conn.execute(
+                "SELECT seq, body FROM events WHERE identity = ? ORDER BY seq LIMIT ?", (name, limit)
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE events SET identity = NULL, body = ? WHERE seq = ?",
+                [(json.dumps(_redacted(json.loads(body), name)), seq) for seq, body in found],
+            )
+            return len(found)
+
+        return in_chunks(self._lock, self._conn, redact, f"redact {name!r} from the events", rows)
 
     def query(
         self,
@@ -206,12 +204,24 @@ class EventStore:
             ).fetchall()
         return _events_of(rows)
 
-    def delete_older_than(self, days: float) -> int:
-        return delete_rows_older_than(self._conn, self._lock, "events", days)
+    def delete_older_than(self, days: float, rows: int = CHUNK_ROWS) -> int:
+        """Retention: delete the events over ``days`` old, ``rows`` at a time (edge.sqlite.in_chunks)."""
+        return delete_rows_older_than(self._conn, self._lock, "events", days, rows)
 
     async def wait_after(self, after: int, timeout: float) -> bool:
         """Wait until an event with ``seq > after`` exists or ``timeout`` passes; True if one exists."""
         return await self.notifier.wait_until(lambda: self.last_seq > after, timeout)
+
+
+def _redacted(event: Dict[str, object], name: str) -> Dict[str, object]:
+    """A stored event about ``name`` without the name: unnamed, and shown as the visitor its track was."""
+    event["identity"] = {"name": None, "score": 0.0}
+    data = event.get("data") or {}
+    if data.get("label") == name:  # type: ignore[union-attr]
+        data["label"] = visitor_label(int(event["track_id"]))  # type: ignore[index, call-overload]
+    if data.get("previous") == name:  # type: ignore[union-attr]
+        data["previous"] = None  # type: ignore[index]
+    return event
 
 
 def _events_of(rows: Sequence[Tuple[int, str, str]]) -> List[Dict[str, object]]:

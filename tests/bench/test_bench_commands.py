@@ -95,3 +95,17 @@ def test_bench_stream_runs_several_cameras_and_reports_each(tmp_path, shared):
         assert r["viewer_fps"] > 0 and r["output_fps"] > 0 and r["analysis_fps"] > 0
     assert result["peak_rss_mb"] > 100 and result["server_cpu_pct"] > 0
     assert "| cam1 |" in proc.stdout and "2 camera(s) at 240p" in proc.stdout
+
+
+def test_bench_store_times_each_bulk_change_both_ways(tmp_path):
+    out = tmp_path / "store.json"
+    proc = run_bench("store", "--events", "3000", "--out", str(out))
+    rows = json.loads(out.read_text())
+    assert [(r["change"], r["chunk_rows"]) for r in rows] == [
+        ("redact", "all"),
+        ("redact", 500),
+        ("retention", "all"),
+        ("retention", 500),
+    ]
+    assert all(r["rows"] == 3000 and r["events_stored_meanwhile"] > 0 for r in rows)
+    assert "| redact | 500 | 3000 |" in proc.stdout

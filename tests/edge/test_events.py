@@ -85,6 +85,37 @@ def test_redacting_a_person_removes_their_name_from_stored_events(tmp_path):
     assert "ana" not in str(events)
 
 
+def test_redaction_and_retention_in_chunks_change_what_one_transaction_does(tmp_path):
+    stores = {rows: EventStore(str(tmp_path / f"{rows}.db")) for rows in (0, 3)}
+    for store in stores.values():
+        store.append([ev(track=t, name="ana" if t % 4 else "bo") for t in range(11)])  # 8 of ana's, 3 of bo's
+        store._conn.execute("UPDATE events SET time = '2000-01-01T00:00:00.000Z' WHERE track_id < 7")
+        store._conn.commit()
+    assert [s.redact_identity("ana", rows=rows) for rows, s in stores.items()] == [8, 8]
+    assert stores[0].query() == stores[3].query()
+    assert [s.delete_older_than(1, rows=rows) for rows, s in stores.items()] == [7, 7]
+    assert stores[0].query() == stores[3].query() and len(stores[3].query()) == 4
+
+
+def test_a_long_redaction_lets_the_analysis_store_its_events_meanwhile(tmp_path):
+    store = EventStore(str(tmp_path / "e.db"))
+    for start in range(0, 20_000, 1000):
+        store.append([ev(track=t, name="ana") for t in range(start, start + 1000)])
+    reader = sqlite3.connect(str(tmp_path / "e.db"))
+
+    def named() -> int:
+        return reader.execute("SELECT COUNT(*) FROM events WHERE identity = 'ana'").fetchone()[0]
+
+    redaction = threading.Thread(target=store.redact_identity, args=("ana",), kwargs={"rows": 100})
+    redaction.start()
+    while named() == 20_000:  # the first chunk is committed
+        time.sleep(0.001)
+    store.append([ev(track=99_999, name="bo")])  # in one transaction, this waits until every event is redacted
+    left = named()
+    redaction.join()
+    assert 0 < left < 20_000 and named() == 0, left
+
+
 def test_open_tracks_become_face_left_at_the_next_start(tmp_path):
     db = str(tmp_path / "e.db")
     store = EventStore(db)
