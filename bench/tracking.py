@@ -247,6 +247,7 @@ def replay(
     """
     from edge.bootstrap import build_analyzer
     from edge.box_follow import ShownBoxes
+    from edge.scene_cut import ShotCounter
     from edge.stream_delay import StreamDelay
     from edge.video import VideoAnalyzer
 
@@ -265,21 +266,23 @@ def replay(
     analyzer.detector.detect(frames[0])  # warm-up, which a running service has behind it (the worker's too)
     drawn: Shown = {mode: {} for mode in SHOW_MODES}
     blurred: Shown = {mode: {} for mode in SHOW_MODES}
-    follower = ShownBoxes(scene_cut=settings.tracker.scene_cut)
-    delay = StreamDelay(settings.render.delay_frames, scene_cut=settings.tracker.scene_cut)
+    follower = ShownBoxes()
+    delay = StreamDelay(settings.render.delay_frames)
+    shots = ShotCounter(settings.tracker.scene_cut)  # as the service's frame slot numbers the shots
     held: Dict[int, List[Tuple[int, Box]]] = {}  # the held-back stream: what the blur modes blur on each frame
     held_drawn: Dict[int, List[Tuple[int, Box]]] = {}  # and what it draws
-    in_flight: List[Tuple[int, int, list]] = []  # (visible from, analysed frame, faces)
+    in_flight: List[Tuple[int, int, int, list]] = []  # (visible from, analysed frame, its shot, faces)
     latest: list = []
     invalid, follow_s, analysis_s, analysed_frames = 0, 0.0, 0.0, 0
     free_at = 0.0  # realtime: when (seconds of video) the analyzer is free for the newest frame
     for index, frame in enumerate(tqdm(frames, desc="service replay"), start=1):
         arrives = (index - 1) / fps
+        captured = shots.stamp(index, frame, arrives)
         if (realtime and arrives >= free_at) or (not realtime and (index - 1) % analyse_every == 0):
             if worker is not None:
                 worker.now, worker.spent = arrives, 0.0
             t0 = time.perf_counter()
-            faces, events, _ = video_analyzer.step(frame, now=index / fps)
+            faces, events, _ = video_analyzer.step(frame, index / fps, captured.shot)
             took = (time.perf_counter() - t0 - (worker.spent if worker is not None else 0.0)) * cameras
             if index > 1:  # the first step pays for warm-up
                 analysis_s += took
@@ -288,19 +291,20 @@ def replay(
                 took = 1.0 / fps  # the warm-up is not what a running service pays
             free_at = arrives + took
             shown_from = index + max(1, math.ceil(took * fps)) if realtime else index + analyse_every
-            in_flight.append((shown_from, index, faces))
+            in_flight.append((shown_from, index, captured.shot, faces))
             invalid += sum(not _valid(e.box, width, height) for e in events)
         while in_flight and in_flight[0][0] <= index:
-            _, analysed, latest = in_flight.pop(0)
-            follower.update({int(f.track_id): np.array(f.box) for f in latest}, analysed)
-            delay.add_analysis(analysed, latest)
-        out = delay.push(index, frame)
+            _, analysed, shot, latest = in_flight.pop(0)
+            follower.update({int(f.track_id): np.array(f.box) for f in latest}, analysed, shot)
+            delay.add_analysis(analysed, shot, latest)
+        out = delay.push(captured)
         if out is not None:
-            held[out[0]] = [(int(f.track_id), tuple(f.box)) for f in out[2]]
-            held_drawn[out[0]] = [(int(f.track_id), tuple(f.box)) for f in out[2] if f.found]
-            invalid += sum(not _valid(f.box, width, height) for f in out[2])
+            held_frame, held_faces = out
+            held[held_frame.index] = [(int(f.track_id), tuple(f.box)) for f in held_faces]
+            held_drawn[held_frame.index] = [(int(f.track_id), tuple(f.box)) for f in held_faces if f.found]
+            invalid += sum(not _valid(f.box, width, height) for f in held_faces)
         t0 = time.perf_counter()
-        followed = follower.on_frame(index, frame, (width, height))
+        followed = follower.on_frame(captured)
         follow_s += time.perf_counter() - t0
         found = {int(f.track_id) for f in latest if f.found}
         boxes = {

@@ -21,8 +21,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from edge.scene_cut import SceneCutDetector
 from edge.tracking import centre_shift, clip_box
+from edge.types import CapturedFrame
 
 MIN_MATCH = 0.8  # least normalised correlation to accept a face's new place
 MAX_TEMPLATE_PX = 40  # faces are matched at a scale where they are at most this big
@@ -190,39 +190,42 @@ def _peak_offset(around: np.ndarray) -> float:
 class ShownBoxes:
     """The boxes the stream draws on each frame: the latest analysis, carried along by a :class:`BoxFollower`.
 
-    ``update`` takes the analysis result when it changes (boxes by track id on analysed frame ``index``),
-    ``on_frame`` gives the boxes for each shown frame. At a scene cut (``edge.scene_cut``, threshold
-    ``scene_cut``) every box goes, and analyses of frames before the cut are not shown: the faces they
+    ``update`` takes the analysis result when it changes (boxes by track id on analysed frame ``index`` of
+    shot ``shot``), ``on_frame`` gives the boxes for each shown frame. At a scene cut (a frame of another shot,
+    ``CapturedFrame.shot``) every box goes, and analyses of frames before the cut are not shown: the faces they
     found are not in the new shot.
     """
 
-    def __init__(self, follower: Optional[BoxFollower] = None, scene_cut: float = 0.3) -> None:
+    def __init__(self, follower: Optional[BoxFollower] = None) -> None:
         self.follower = follower or BoxFollower()
-        self.scene_cuts = SceneCutDetector(scene_cut)
-        self._cut = 0  # the latest frame that started a new shot
+        self._shot = 0  # the shot of the latest frame shown
         self._boxes: Dict[int, np.ndarray] = {}
+        self._boxes_shot = 0  # the shot the boxes were found in
         self._index: Optional[int] = None
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
         self._analysed_boxes: Dict[int, np.ndarray] = {}  # that analysis's boxes, as it gave them
         self._velocity: Dict[int, np.ndarray] = {}  # track id -> centre motion per frame, between analyses
 
-    def update(self, boxes: Dict[int, np.ndarray], index: int) -> None:
-        """A new analysis: ``boxes`` by track id, on frame ``index``."""
-        new = {k: np.asarray(v, np.float64) for k, v in boxes.items()} if index >= self._cut else {}
+    def update(self, boxes: Dict[int, np.ndarray], index: int, shot: int) -> None:
+        """A new analysis: ``boxes`` by track id, on frame ``index`` of shot ``shot``."""
+        new = {k: np.asarray(v, np.float64) for k, v in boxes.items()} if shot >= self._shot else {}
         before, gap = self._analysed_boxes, index - (self.analysed or index)
         self._velocity = {
             k: centre_shift(box - before[k]) / gap if k in before and gap > 0 else self._velocity.get(k, np.zeros(2))
             for k, box in new.items()
         }
-        self._boxes, self._analysed_boxes = dict(new), new
+        self._boxes, self._analysed_boxes, self._boxes_shot = dict(new), new, shot
         self._index = self.analysed = index
 
-    def on_frame(self, index: int, frame: np.ndarray, size: Tuple[int, int]) -> Dict[int, np.ndarray]:
-        """Boxes moved onto frame ``index`` (clipped to ``size`` = width, height), by track id: only these
-        tracks are shown."""
-        self.follower.add_frame(index, frame)
-        if self.scene_cuts.is_cut(frame):
-            self._boxes, self._cut = {}, index
+    def on_frame(self, frame: CapturedFrame) -> Dict[int, np.ndarray]:
+        """Boxes moved onto ``frame`` (clipped to it), by track id: only these tracks are shown."""
+        index, size = frame.index, (frame.image.shape[1], frame.image.shape[0])
+        self.follower.add_frame(index, frame.image)
+        self._shot = frame.shot
+        if self._boxes_shot < frame.shot:  # a cut: the boxes were found in the shot before
+            self._boxes = {}
+        elif self._boxes_shot > frame.shot:  # an analysis of the next shot, before the stream reached its cut
+            return {}
         if self._boxes and self._index is not None and self._index != index:
             ids = list(self._boxes)
             # Each face is searched for as it was on the analysed frame, not on the previous shown frame:

@@ -2,7 +2,8 @@
 
 Three threads per camera, so that none waits on another:
 
-- capture: source -> one-slot latest frame (stale frames are dropped, counted);
+- capture: source -> one-slot latest frame, numbered with its shot (``CapturedFrame``: every reader sees the
+  same cuts); stale frames are dropped, counted;
 - analysis: latest frame -> VideoAnalyzer (this camera's tracks, the shared networks) -> faces on screen, and
   events and kept faces to the shared EventSink;
 - render: every captured frame -> the latest analysis, its boxes carried onto this frame (ShownBoxes or the
@@ -37,7 +38,7 @@ from edge.metrics import Metrics
 from edge.render import PRIVACY, render_jpeg
 from edge.sources import CaptureThread, LatestFrame
 from edge.stream_delay import StreamDelay
-from edge.types import Event, FaceCrop, FaceResult
+from edge.types import CapturedFrame, Event, FaceCrop, FaceResult
 from edge.video import VideoAnalyzer
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class CameraPipeline:
         self.broadcasters = {mode: MjpegBroadcaster() for mode in OVERLAYS}
         self.broadcaster = self.broadcasters[self.overlay]
         self._last_shown: Optional[Tuple[np.ndarray, List[FaceResult]]] = None  # (frame, faces) last rendered
-        self.slot = LatestFrame()
+        # Every frame is numbered and given its shot once, there; the analysis and the stream read the same cuts.
+        self.slot = LatestFrame(settings.tracker.scene_cut)
         s = settings.source
         self.capture = CaptureThread(
             s.uri,
@@ -96,7 +98,7 @@ class CameraPipeline:
             s.codec,
         )
         self._faces: List[FaceResult] = []
-        self._faces_frame = 0  # the captured frame the faces were found on
+        self._faces_frame, self._faces_shot = 0, 0  # the captured frame the faces were found on, and its shot
         self._faces_lock = threading.Lock()
         self._open_tracks_saved = 0.0
         self.analysis_error: Optional[str] = None
@@ -275,14 +277,14 @@ class CameraPipeline:
                     self._end_tracks()
                 self.sink.retry()
                 continue
-            index, frame, ts = got
+            index = got.index
             if seen and index > seen + 1:
                 self.metrics.inc("dropped_frames_total", index - seen - 1, camera=self.name)
             seen = index
             t0 = time.perf_counter()
             try:
                 with self.analysis_lock:
-                    faces, events, times = self.video.step(frame, ts)
+                    faces, events, times = self.video.step(got.image, got.time, got.shot)
                 self.analysis_error = None
             except Exception as exc:  # a model failure must not kill the service
                 log.exception("%s: analysis failed on frame %d", self.name, index)
@@ -292,7 +294,7 @@ class CameraPipeline:
                 self.metrics.observe(stage, seconds)
             self.metrics.observe("analysis", time.perf_counter() - t0)
             with self._faces_lock:
-                self._faces, self._faces_frame = faces, index
+                self._faces, self._faces_frame, self._faces_shot = faces, index, got.shot
             self._hand_over(events)
             self._save_open_tracks()  # the face.left each track would get changes as it is seen
             self.sink.retention_due()
@@ -306,63 +308,59 @@ class CameraPipeline:
             if rest > 0:
                 self._stop.wait(rest)
 
-    def _latest_analysis(self) -> Tuple[List[FaceResult], int]:
-        """The faces of the latest analysis and the captured frame they were found on."""
+    def _latest_analysis(self) -> Tuple[List[FaceResult], int, int]:
+        """The faces of the latest analysis, the captured frame they were found on and its shot."""
         with self._faces_lock:
-            return list(self._faces), self._faces_frame
+            return list(self._faces), self._faces_frame, self._faces_shot
 
-    def _shown_faces(self, shown: Optional[ShownBoxes], index: int, frame: np.ndarray) -> List[FaceResult]:
-        """The latest analysis, its boxes carried onto frame ``index`` (analysis lags a few frames behind)."""
-        faces, analysed = self._latest_analysis()
+    def _shown_faces(self, shown: Optional[ShownBoxes], frame: CapturedFrame) -> List[FaceResult]:
+        """The latest analysis, its boxes carried onto ``frame`` (analysis lags a few frames behind)."""
+        faces, analysed, shot = self._latest_analysis()
         if shown is None:
             return faces
         if analysed != shown.analysed:
-            shown.update({f.track_id: np.array(f.box) for f in faces if f.track_id is not None}, analysed)
-        boxes = shown.on_frame(index, frame, (frame.shape[1], frame.shape[0]))
+            shown.update({f.track_id: np.array(f.box) for f in faces if f.track_id is not None}, analysed, shot)
+        boxes = shown.on_frame(frame)
         return [replace(f, box=boxes[f.track_id].tolist()) for f in faces if f.track_id in boxes]
 
     def _delayed_faces(
-        self, delay: StreamDelay, index: int, frame: np.ndarray
-    ) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
+        self, delay: StreamDelay, frame: CapturedFrame
+    ) -> Optional[Tuple[CapturedFrame, List[FaceResult]]]:
         """The frame ``delay.hold`` frames back with the faces of the analyses since carried onto it."""
-        faces, analysed = self._latest_analysis()
+        faces, analysed, shot = self._latest_analysis()
         if analysed != delay.analysed:
-            delay.add_analysis(analysed, faces)
+            delay.add_analysis(analysed, shot, faces)
         # Only the blur modes blur the earlier analyses' faces too; following those costs the render thread
         # about a tenth of a core. (A blur snapshot of a camera set to boxes then blurs the drawn faces.)
         blurring = PRIVACY[self.overlay] > 0 or any(
             PRIVACY[mode] > 0 and broadcaster.viewers for mode, broadcaster in self.broadcasters.items()
         )
-        return delay.push(index, frame, blur=blurring)
+        return delay.push(frame, blur=blurring)
 
     def _render_loop(self) -> None:
         seen = 0
         max_side = self.settings.server.stream_max_side
         quality = self.settings.server.jpeg_quality
         hold = self.settings.render.delay_frames
-        delay = StreamDelay(hold, scene_cut=self.settings.tracker.scene_cut) if hold else None
+        delay = StreamDelay(hold) if hold else None
         # Drawn live (no delay): boxes carried forward from the latest analysis, or shown as analysed.
         follow_live = delay is None and self.settings.tracker.follow_boxes
-        shown = ShownBoxes(scene_cut=self.settings.tracker.scene_cut) if follow_live else None
-        times: Dict[int, float] = {}  # capture time of each held frame
+        shown = ShownBoxes() if follow_live else None
         fps_t0, fps_n = time.monotonic(), 0
         while not self._stop.is_set():
             got = self.slot.get_newer(seen, timeout=0.5)
             if got is None:
                 continue
-            seen, frame, ts = got
+            seen = got.index
             t0 = time.perf_counter()
             if delay is not None:
-                times[seen] = ts
-                out = self._delayed_faces(delay, seen, frame)
+                out = self._delayed_faces(delay, got)
                 if out is None:
                     continue
-                index, frame, faces = out
-                ts = times.pop(index, ts)
-                for old in [i for i in times if i < index]:  # frames the slot skipped never come out
-                    times.pop(old)
+                got, faces = out
             else:
-                faces = self._shown_faces(shown, seen, frame)
+                faces = self._shown_faces(shown, got)
+            frame, ts = got.image, got.time
             self._last_shown = (frame, faces)
             for mode, broadcaster in self.broadcasters.items():
                 if mode == self.overlay or broadcaster.viewers:

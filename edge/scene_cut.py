@@ -14,6 +14,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from edge.types import CapturedFrame
+
 
 class SceneCutDetector:
     """``is_cut(frame)``: is this frame's colour distribution far from the previous frame's?
@@ -34,6 +36,21 @@ class SceneCutDetector:
         if previous is None:
             return False
         return float(cv2.compareHist(previous, hist, cv2.HISTCMP_BHATTACHARYYA)) > self.threshold
+
+
+class ShotCounter:
+    """Numbers the shots of a sequence of frames: ``stamp`` gives each frame the index of the frame that began
+    its shot. One per camera, on every captured frame, so that every reader agrees on where the cuts are."""
+
+    def __init__(self, threshold: float = 0.3) -> None:
+        self._cuts = SceneCutDetector(threshold)
+        self.shot = 1
+
+    def stamp(self, index: int, image: np.ndarray, time: float = 0.0) -> CapturedFrame:
+        """Frame ``index`` (the next of the sequence) with its shot."""
+        if self._cuts.is_cut(image):
+            self.shot = index
+        return CapturedFrame(index, image, time, self.shot)
 
 
 def colour_histogram(frame: np.ndarray) -> np.ndarray:

@@ -13,10 +13,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional
 
 import cv2
 import numpy as np
+
+from edge.scene_cut import ShotCounter
+from edge.types import CapturedFrame
 
 log = logging.getLogger(__name__)
 
@@ -123,26 +126,28 @@ class SourceError(RuntimeError):
 
 
 class LatestFrame:
-    """One-slot hand-off: writers replace the frame, readers wait for a newer one."""
+    """One-slot hand-off: writers replace the frame, readers wait for a newer one.
 
-    def __init__(self) -> None:
+    Each frame is numbered and given its shot here, once, for every reader (``edge.types.CapturedFrame``)."""
+
+    def __init__(self, scene_cut: float = 0.3) -> None:
         self._cond = threading.Condition()
-        self._frame: Optional[np.ndarray] = None
-        self._timestamp = 0.0
+        self._shots = ShotCounter(scene_cut)
+        self._frame: Optional[CapturedFrame] = None
         self.index = 0
 
-    def put(self, frame: np.ndarray, timestamp: float) -> None:
+    def put(self, image: np.ndarray, timestamp: float) -> None:
+        frame = self._shots.stamp(self.index + 1, image, timestamp)  # outside the lock: readers do not wait on it
         with self._cond:
-            self._frame, self._timestamp = frame, timestamp
-            self.index += 1
+            self._frame, self.index = frame, frame.index
             self._cond.notify_all()
 
-    def get_newer(self, seen: int, timeout: float) -> Optional[Tuple[int, np.ndarray, float]]:
+    def get_newer(self, seen: int, timeout: float) -> Optional[CapturedFrame]:
         """The newest frame if its index is above ``seen``, waiting up to ``timeout``; else None."""
         with self._cond:
             if not self._cond.wait_for(lambda: self.index > seen, timeout):
                 return None
-            return self.index, self._frame, self._timestamp
+            return self._frame
 
 
 class CaptureThread(threading.Thread):

@@ -20,9 +20,8 @@ from typing import Deque, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge.box_follow import BoxFollower
-from edge.scene_cut import SceneCutDetector
 from edge.tracking import clip_box
-from edge.types import FaceResult
+from edge.types import CapturedFrame, FaceResult
 
 BLURRED_ANALYSES = 3  # blur the union of the last few analyses' faces: one that left the latest is in an earlier one
 KEPT_ANALYSES = 8  # at least: the analyses on both sides of every held frame, at every 3rd frame or rarer
@@ -31,47 +30,38 @@ KEPT_ANALYSES = 8  # at least: the analyses on both sides of every held frame, a
 class StreamDelay:
     """Frames in, the same frames ``hold`` later out, each with the faces to draw (``found``) and to blur (all)."""
 
-    def __init__(self, hold: int, follower: Optional[BoxFollower] = None, scene_cut: float = 0.3) -> None:
+    def __init__(self, hold: int, follower: Optional[BoxFollower] = None) -> None:
         self.hold = hold
         self.follower = follower or BoxFollower(history=max(48, 4 * hold))
-        # A frame is only drawn with analyses of its own shot (edge.scene_cut): carried across a cut, a face's
-        # box lands on whoever is there in the next shot.
-        self.scene_cuts = SceneCutDetector(scene_cut)
         # At most one analysis a frame: hold + 1 keep, for the frame going out, the last analysis at or before it
         # and every later one, however often the analysis runs (with detection on its own worker, most frames).
-        kept = max(KEPT_ANALYSES, hold + 1)
-        # The frames that began the latest shots: as many as analyses are kept, enough to tell theirs apart.
-        self._cuts: Deque[int] = deque(maxlen=kept)
-        self._frames: Deque[Tuple[int, np.ndarray]] = deque()
-        self._analyses: Deque[Tuple[int, List[FaceResult]]] = deque(maxlen=kept)
+        self._frames: Deque[CapturedFrame] = deque()
+        self._analyses: Deque[Tuple[int, int, List[FaceResult]]] = deque(maxlen=max(KEPT_ANALYSES, hold + 1))
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
 
-    def add_analysis(self, index: int, faces: Sequence[FaceResult]) -> None:
-        """The faces an analysis found on frame ``index``."""
-        self._analyses.append((index, list(faces)))
+    def add_analysis(self, index: int, shot: int, faces: Sequence[FaceResult]) -> None:
+        """The faces an analysis found on frame ``index``, of shot ``shot`` (``CapturedFrame.shot``)."""
+        self._analyses.append((index, shot, list(faces)))
         self.analysed = index
 
-    def push(
-        self, index: int, frame: np.ndarray, blur: bool = True
-    ) -> Optional[Tuple[int, np.ndarray, List[FaceResult]]]:
-        """Take frame ``index``; give back the frame ``hold`` frames older with its faces, or None at first.
+    def push(self, frame: CapturedFrame, blur: bool = True) -> Optional[Tuple[CapturedFrame, List[FaceResult]]]:
+        """Take ``frame``; give back the frame ``hold`` frames older with its faces, or None at first.
         ``blur``: with the blur-only faces of the last analyses (only the blur modes use them; following them
         is most of the cost)."""
-        self.follower.add_frame(index, frame)
-        if self.scene_cuts.is_cut(frame):
-            self._cuts.append(index)
-        self._frames.append((index, frame))
+        self.follower.add_frame(frame.index, frame.image)
+        self._frames.append(frame)
         if len(self._frames) <= self.hold:
             return None
-        out_index, out_frame = self._frames.popleft()
-        return out_index, out_frame, self.faces_on(out_index, (out_frame.shape[1], out_frame.shape[0]), blur)
+        out = self._frames.popleft()
+        return out, self.faces_on(out, blur)
 
-    def faces_on(self, index: int, size: Tuple[int, int], blur: bool = True) -> List[FaceResult]:
-        """The analyses' faces carried onto frame ``index``: those of the analysis nearest to it as they are
-        drawn, and (``blur``) every face of the last few analyses as blur-only (``found=False``): where one
-        place is missed, another may hit."""
-        shot = self._shot(index)
-        analyses = [(analysed, found) for analysed, found in self._analyses if self._shot(analysed) == shot]
+    def faces_on(self, frame: CapturedFrame, blur: bool = True) -> List[FaceResult]:
+        """The analyses' faces carried onto ``frame``: those of the analysis nearest to it as they are drawn,
+        and (``blur``) every face of the last few analyses as blur-only (``found=False``): where one place is
+        missed, another may hit. Only analyses of its own shot: carried across a cut, a face's box lands on
+        whoever is there in the next shot."""
+        index, size = frame.index, (frame.image.shape[1], frame.image.shape[0])
+        analyses = [(analysed, found) for analysed, shot, found in self._analyses if shot == frame.shot]
         if not analyses:
             return []
         nearest = min((analysed for analysed, _ in analyses), key=lambda a: (abs(a - index), -a))
@@ -88,7 +78,3 @@ class StreamDelay:
                 for face, box in zip(found, boxes)
             ]
         return faces
-
-    def _shot(self, index: int) -> int:
-        """Which of the latest shots frame ``index`` is in (0: before every cut still remembered)."""
-        return sum(cut <= index for cut in self._cuts)

@@ -8,6 +8,20 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 
+@dataclass(frozen=True)
+class CapturedFrame:
+    """A frame as a camera captured it, numbered once for every reader (the analysis and the stream).
+
+    ``shot`` is the index of the frame that began its shot (``edge.scene_cut.ShotCounter``): the analysis and
+    the held-back stream read the same cuts, so a face is never carried onto a shot it is not in.
+    """
+
+    index: int  # from 1, in capture order
+    image: np.ndarray  # BGR, source size
+    time: float  # when it was captured (epoch seconds)
+    shot: int = 1
+
+
 @dataclass
 class Detections:
     """Faces found in one frame, in source-frame pixels.

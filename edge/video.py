@@ -93,12 +93,18 @@ class VideoAnalyzer:
         self.frame_count = 0
         # Boxes are carried from one analysed frame to the next by finding the face (beats velocity at walking pace).
         self.follower = BoxFollower() if t.follow_boxes else None
-        self.scene_cuts = SceneCutDetector(t.scene_cut)
+        self.scene_cuts = SceneCutDetector(t.scene_cut)  # where the caller gives no shots
+        self._shot: Optional[int] = None  # the shot of the last frame analysed
         self._last_time: Optional[float] = None
         self._left_crops: Dict[int, List[FaceCrop]] = {}
 
-    def step(self, frame: np.ndarray, now: Optional[float] = None) -> Tuple[List[FaceResult], List[Event], StageTimes]:
-        """Analyse one frame; returns the faces to draw, the new events and stage timings."""
+    def step(
+        self, frame: np.ndarray, now: Optional[float] = None, shot: Optional[int] = None
+    ) -> Tuple[List[FaceResult], List[Event], StageTimes]:
+        """Analyse one frame; returns the faces to draw, the new events and stage timings.
+
+        ``shot``: the frame's shot as the camera numbered it (``CapturedFrame.shot``), so that the analysis and
+        the stream see the same cuts; without it, cuts are told here between the frames analysed."""
         now = time.time() if now is None else now
         times = StageTimes()
         dt = 0.0 if self._last_time is None else max(now - self._last_time, 0.0)
@@ -107,7 +113,10 @@ class VideoAnalyzer:
             track.emotion.tick(dt)
         events: List[Event] = []
         frame_size = (frame.shape[1], frame.shape[0])
-        cut = self.scene_cuts.is_cut(frame)
+        if shot is None:
+            cut = self.scene_cuts.is_cut(frame)
+        else:
+            cut, self._shot = self._shot is not None and shot != self._shot, shot
         if cut:  # a new shot: whoever is where a face was is someone else (or the same person, re-identified)
             events.extend(self._ended(self.tracker.park(now)))
         self._follow(frame)

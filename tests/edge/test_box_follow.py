@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 
 from edge.box_follow import BoxFollower, ShownBoxes
+from edge.types import CapturedFrame
 from edge.boxes import iou_matrix
 from edge.tracking import FaceTracker
 from tests.conftest import DEMO
@@ -66,9 +67,9 @@ def test_the_fast_walker_is_followed_on_the_demo_video():
 
 def test_shown_boxes_follow_the_latest_analysis_and_stay_in_the_frame():
     shown = ShownBoxes()
-    shown.on_frame(0, textured_scene((100, 100)), (640, 360))
-    shown.update({5: np.array([100, 100, 160, 160]), 6: np.array([600, 300, 700, 400])}, 0)
-    boxes = shown.on_frame(1, textured_scene((110, 104)), (640, 360))
+    shown.on_frame(CapturedFrame(0, textured_scene((100, 100)), 0.0))
+    shown.update({5: np.array([100, 100, 160, 160]), 6: np.array([600, 300, 700, 400])}, 0, 1)
+    boxes = shown.on_frame(CapturedFrame(1, textured_scene((110, 104)), 0.0))
     assert np.abs(boxes[5] - [110, 104, 170, 164]).max() <= 1.0
     x1, y1, x2, y2 = boxes[6]
     assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360  # clipped, never outside the frame
@@ -107,8 +108,8 @@ def test_a_slow_face_on_a_big_frame_is_followed_to_a_fraction_of_a_pixel():
 
 def test_shown_boxes_are_followed_from_the_analysed_frame_so_small_errors_do_not_add_up():
     shown = ShownBoxes()
-    shown.on_frame(0, slow_face_frame(900), (1920, 1080))
-    shown.update({1: np.array([900.0, 500.0, 945.0, 545.0])}, 0)
+    shown.on_frame(CapturedFrame(0, slow_face_frame(900), 0.0))
+    shown.update({1: np.array([900.0, 500.0, 945.0, 545.0])}, 0, 1)
     for step in range(1, 13):
-        boxes = shown.on_frame(step, slow_face_frame(900 + step), (1920, 1080))
+        boxes = shown.on_frame(CapturedFrame(step, slow_face_frame(900 + step), 0.0))
         assert abs(boxes[1][0] - (900 + step)) <= 1.0, (step, boxes[1])

@@ -52,3 +52,18 @@ def test_a_hardware_pipeline_that_cannot_start_says_what_to_set():
     finally:
         capture.stop()
         capture.join(5)
+
+
+def test_the_frame_slot_numbers_each_frame_and_its_shot_once_for_every_reader():
+    from tests.edge.test_box_follow import textured_scene
+
+    slot = LatestFrame(scene_cut=0.3)
+    scene = textured_scene((100, 100))
+    other = (255 - scene) // 2 + 100  # another shot: another colour distribution
+    got = []
+    for k, image in enumerate([scene, scene, scene, other, other]):
+        slot.put(image, float(k))
+        got.append(slot.get_newer(k, timeout=1))
+    assert [(f.index, f.shot, f.time) for f in got] == [(1, 1, 0.0), (2, 1, 1.0), (3, 1, 2.0), (4, 4, 3.0), (5, 4, 4.0)]
+    assert slot.get_newer(4, timeout=1) is slot.get_newer(4, timeout=1)  # the analysis and the stream: one frame
+    assert slot.get_newer(5, timeout=0.05) is None

@@ -2,9 +2,14 @@
 
 import numpy as np
 
+from edge.scene_cut import ShotCounter
 from edge.stream_delay import StreamDelay
-from edge.types import FaceResult
+from edge.types import CapturedFrame, FaceResult
 from tests.edge.test_box_follow import textured_scene
+
+
+def one_shot(index: int, image: np.ndarray) -> CapturedFrame:
+    return CapturedFrame(index, image, 0.0, shot=1)
 
 
 def test_a_face_found_later_is_blurred_on_the_frames_before_it_was_found():
@@ -14,17 +19,18 @@ def test_a_face_found_later_is_blurred_on_the_frames_before_it_was_found():
         frame = textured_scene((100 + 5 * index, 100))
         if index == 5:  # the first analysis to find it: frame 5, once frames 1-4 are already taken
             box = [100 + 5 * 5, 100, 160 + 5 * 5, 160]
-            delay.add_analysis(5, [FaceResult(box, 1.0, track_id=7, label="visitor-7")])
-        got = delay.push(index, frame)
+            delay.add_analysis(5, 1, [FaceResult(box, 1.0, track_id=7, label="visitor-7")])
+        got = delay.push(one_shot(index, frame))
         if got is not None:
             out.append(got)
-    assert [index for index, _, _ in out] == [1, 2, 3, 4]  # held back 3 frames, in order
-    for index, _, faces in out:
+    assert [frame.index for frame, _ in out] == [1, 2, 3, 4]  # held back 3 frames, in order
+    for frame, faces in out:
+        index = frame.index
         if index >= 2:  # frames sent after the analysis arrived: the face is carried back onto them
             (face,) = faces
             assert np.abs(np.array(face.box) - [100 + 5 * index, 100, 160 + 5 * index, 160]).max() <= 1.0
             assert face.found and face.track_id == 7
-    assert out[0][2] == []  # frame 1 left before anything was known
+    assert out[0][1] == []  # frame 1 left before anything was known
 
 
 def test_each_frame_is_drawn_with_the_analysis_nearest_to_it():
@@ -32,16 +38,17 @@ def test_each_frame_is_drawn_with_the_analysis_nearest_to_it():
     delay = StreamDelay(hold=5)
     out = {}
     for index in range(1, 11):
-        got = delay.push(index, textured_scene((100 + 5 * index, 100)))
+        got = delay.push(one_shot(index, textured_scene((100 + 5 * index, 100))))
         if index == 1:
-            delay.add_analysis(1, [FaceResult([105, 100, 165, 160], 1.0, track_id=1)])
+            delay.add_analysis(1, 1, [FaceResult([105, 100, 165, 160], 1.0, track_id=1)])
         if index == 5:
             delay.add_analysis(
                 5,
+                1,
                 [FaceResult([125, 100, 185, 160], 1.0, track_id=1), FaceResult([300, 300, 340, 340], 1.0, track_id=2)],
             )
         if got is not None:
-            out[got[0]] = got[2]
+            out[got[0].index] = got[1]
     drawn = {index: {f.track_id for f in faces if f.found} for index, faces in out.items()}
     # Frames 1-2 are nearer analysis 1 (the newcomer only blurred there), 3-5 nearer analysis 5.
     assert drawn == {1: {1}, 2: {1}, 3: {1, 2}, 4: {1, 2}, 5: {1, 2}}
@@ -53,12 +60,13 @@ def test_each_frame_is_drawn_with_the_analysis_nearest_to_it():
 
 def test_an_analysis_that_found_nobody_draws_nobody():
     delay = StreamDelay(hold=2)
-    delay.add_analysis(1, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
+    delay.add_analysis(1, 1, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
     for index in range(1, 5):
         if index == 3:
-            delay.add_analysis(3, [])  # the face has left
-        got = delay.push(index, textured_scene((100, 100)))
-    index, _, faces = got
+            delay.add_analysis(3, 1, [])  # the face has left
+        got = delay.push(one_shot(index, textured_scene((100, 100))))
+    frame, faces = got
+    index = frame.index
     assert index == 2 and [(f.track_id, f.found) for f in faces] == [(1, False)]  # still blurred, not drawn
 
 
@@ -66,30 +74,34 @@ def test_no_face_is_carried_across_a_scene_cut():
     # Frames 1-3 one shot, 4-6 another (other colours): the analysis of frame 3 must not draw on frame 4 or
     # later, where its box would sit on whoever is there (on the hamilton clip, the singer's box on a man
     # seated where his face had been).
-    delay = StreamDelay(hold=3)
+    delay, shots = StreamDelay(hold=3), ShotCounter()  # shots as the camera's frame slot numbers them
     out = {}
     for index in range(1, 9):
         frame = textured_scene((100, 100))
         if index >= 4:
             frame = (255 - frame) // 2 + 100  # the next shot: another colour distribution
+        captured = shots.stamp(index, frame)
+        assert captured.shot == (4 if index >= 4 else 1)
         if index == 3:
-            delay.add_analysis(3, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
-        got = delay.push(index, frame)
+            delay.add_analysis(3, captured.shot, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
+        got = delay.push(captured)
         if got is not None:
-            out[got[0]] = got[2]
+            out[got[0].index] = got[1]
     assert [f.track_id for f in out[2]] == [1] and [f.track_id for f in out[3]] == [1]
     assert out[4] == [] and out[5] == []
 
 
 def test_without_blur_only_the_nearest_analysis_is_carried():
     delay = StreamDelay(hold=2)
-    delay.add_analysis(1, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
-    delay.add_analysis(2, [FaceResult([300, 300, 340, 340], 1.0, track_id=2)])
+    delay.add_analysis(1, 1, [FaceResult([100, 100, 160, 160], 1.0, track_id=1)])
+    delay.add_analysis(2, 1, [FaceResult([300, 300, 340, 340], 1.0, track_id=2)])
     for index in range(1, 4):
-        got = delay.push(index, textured_scene((100, 100)), blur=False)
-    index, _, faces = got
+        got = delay.push(one_shot(index, textured_scene((100, 100))), blur=False)
+    frame, faces = got
+    index = frame.index
     assert index == 1 and [(f.track_id, f.found) for f in faces] == [(1, True)]
-    assert [(f.track_id, f.found) for f in delay.faces_on(1, (640, 360))] == [(1, True), (2, False)]
+    again = delay.faces_on(one_shot(1, textured_scene((100, 100))))
+    assert [(f.track_id, f.found) for f in again] == [(1, True), (2, False)]
 
 
 def test_with_an_analysis_of_every_frame_each_frame_is_drawn_with_its_own():
@@ -98,10 +110,10 @@ def test_with_an_analysis_of_every_frame_each_frame_is_drawn_with_its_own():
     delay = StreamDelay(hold=10)
     out = {}
     for index in range(1, 31):
-        got = delay.push(index, textured_scene((100 + 5 * index, 100)))
-        delay.add_analysis(index, [FaceResult([100 + 5 * index, 100, 160 + 5 * index, 160], 1.0, track_id=index)])
+        got = delay.push(one_shot(index, textured_scene((100 + 5 * index, 100))))
+        delay.add_analysis(index, 1, [FaceResult([100 + 5 * index, 100, 160 + 5 * index, 160], 1.0, track_id=index)])
         if got is not None:
-            out[got[0]] = got[2]
+            out[got[0].index] = got[1]
     assert sorted(out) == list(range(1, 21))
     for index, faces in out.items():
         (drawn,) = [f for f in faces if f.found]
