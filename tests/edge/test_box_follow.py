@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 
 from edge.box_follow import BoxFollower, ShownBoxes
-from edge.types import CapturedFrame
 from edge.boxes import iou_matrix
 from edge.tracking import FaceTracker
+from edge.types import CapturedFrame
 from tests.conftest import DEMO
 from tests.edge.test_tracking import dets
 
