@@ -16,6 +16,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from edge.compile import ENGINE_MAX_BATCH
+from edge.thread_budget import onnx_threads
 
 try:  # Python 3.8 has Protocol in typing
     from typing import Protocol
@@ -66,10 +67,12 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, path: Path, threads: int = 0, precision: str = "fp32") -> None:
+        """``threads``: the intra-op pool's size; 0 takes the process's budget (edge.thread_budget)."""
         import onnxruntime as ort
 
         self.precision = precision  # int8 for a statically quantized file (training/emotion/quantize.py)
         opts = ort.SessionOptions()
+        threads = threads or onnx_threads()
         if threads:
             opts.intra_op_num_threads = threads
         # Spinning worker threads starve PyTorch's and the capture thread on small CPUs.

@@ -35,9 +35,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from edge.config import describe
     from edge.service import EdgeService
     from edge.sqlite import StorageError
+    from edge.thread_budget import apply_thread_budget, pool_threads
 
     settings = _settings(args)
     log.info("effective configuration:\n%s", describe(settings))
+    threads = pool_threads(settings.server.library_threads)
+    apply_thread_budget(threads)  # this process is the service: before any network is loaded
+    log.info("library thread pools: %d thread(s) each (server.library_threads)", threads)
     try:
         # Models load after the server listens: /health says how far (TensorRT engines take minutes at first).
         service = EdgeService(settings, load_models="background")

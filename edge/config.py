@@ -231,6 +231,12 @@ class ServerConfig(Strict):
         "small file that would unpack into gigabytes (an image bomb) is refused with 413.",
     )
     image_workers: int = Field(1, ge=1, description="Threads that decode and analyse uploaded images.")
+    library_threads: int = Field(
+        0,
+        ge=0,
+        description="Threads each library's own pool (OpenCV, PyTorch, ONNX Runtime) may use in `serve`; 0: half "
+        "the CPUs the process may run on, at least 1 (edge/thread_budget.py says why and what it measured).",
+    )
     image_queue: int = Field(
         4, ge=1, description="Uploads being analysed or waiting; more get 429 with Retry-After (bounds memory)."
     )

@@ -290,6 +290,12 @@ def test_a_missing_camera_keeps_the_service_up_and_says_why(tmp_path):
         srv.stop()
 
 
+def test_the_service_sizes_the_libraries_pools_by_its_thread_budget(server):
+    from edge.thread_budget import pool_threads
+
+    assert f"library thread pools: {pool_threads(0)} thread(s) each" in server.log_path.read_text()
+
+
 def test_api_token_protects_changes(tmp_path):
     srv = ServerProcess(tmp_path / "edge.db", env={"EDGE_SERVER__API_TOKEN": "s3cret"}).start()
     try:
