@@ -57,13 +57,16 @@ def test_a_wrong_camera_list_is_a_clear_error_at_start(cameras, says):
 
 
 @pytest.mark.slow
-def test_two_cameras_stream_and_report_apart_and_a_dead_one_does_not_stop_the_other(tmp_path):
+def test_two_cameras_stream_and_report_apart_and_a_dead_or_garbled_one_stops_neither(tmp_path):
     second = tmp_path / "second.mp4"
     shutil.copy(DEMO, second)
+    junk = tmp_path / "junk.mp4"  # a camera that sends garbage: the start of a video, then nothing that decodes
+    junk.write_bytes(DEMO.read_bytes()[:2048] + bytes(range(256)) * 64)
     env = cameras_env(
         f"{{name: door, source: {{uri: '{DEMO}'}}}}",
         f"{{name: hall, source: {{uri: '{second}'}}, render: {{overlay: blur-all}}}}",
         f"{{name: gone, source: {{uri: '{tmp_path / 'missing.mp4'}', reconnect_max_s: 1}}}}",
+        f"{{name: junk, source: {{uri: '{junk}', reconnect_max_s: 1}}}}",
     )
     srv = ServerProcess(tmp_path / "edge.db", env={**env, "EDGE_EMOTION__ENABLED": "false"}).start()
     try:
@@ -77,8 +80,10 @@ def test_two_cameras_stream_and_report_apart_and_a_dead_one_does_not_stop_the_ot
         assert httpx.get(f"{srv.url}/cameras/gone/snapshot.jpg").status_code == 503
         health = httpx.get(f"{srv.url}/health").json()
         by_name = {c["name"]: c for c in health["cameras"]}
-        assert by_name["door"]["ready"] and by_name["hall"]["ready"] and not by_name["gone"]["ready"]
-        assert health["ready"] and health["status"] == "degraded" and "source:gone" in health["problems"]
+        assert by_name["door"]["ready"] and by_name["hall"]["ready"]
+        assert not by_name["gone"]["ready"] and not by_name["junk"]["ready"]
+        assert health["ready"] and health["status"] == "degraded"
+        assert "source:gone" in health["problems"] and "junk.mp4" in health["problems"]["source:junk"]
         # events of both cameras in one store, filtered by camera; track ids are unique across them
         deadline = time.monotonic() + 90
         while True:
