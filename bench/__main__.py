@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fer", type=Path, default=data_path("data/fer2013/val"), help="FER2013 PublicTest folders")
     p.add_argument("--per-class", type=int, default=150, help="faces per class and set (seeded sample)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--models", type=Path, help="a models folder to score (default: the shipped models)")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p = sub.add_parser("visitors", help="visitor memory: do the demo's people keep their labels as it loops?")
     p.add_argument("--passes", type=int, default=5)
@@ -138,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "emotion-camera":
         from bench import emotion_camera
 
-        result = emotion_camera.benchmark(args.legend, args.images, args.fer, args.per_class, args.seed)
+        result = emotion_camera.benchmark(args.legend, args.images, args.fer, args.per_class, args.seed, args.models)
         if not result["sets"]:
             parser.error(f"neither {args.legend} nor {args.fer} exists (docs/benchmarks.md says where to get them)")
         emotion_camera.print_table(result)

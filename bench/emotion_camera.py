@@ -148,9 +148,11 @@ def score_crops(classifier, folder: Path, per_class: int, seed: int) -> Dict[str
     return found
 
 
-def demo_visits(min_quality: float) -> Dict[str, object]:
+def demo_visits(min_quality: float, classifier=None) -> Dict[str, object]:
     """The demo once through the live pipeline: each visit's emotion (``face.left``'s ``dominant_emotion``)
-    and the time shares of all visits together, with faces under ``min_quality`` not read."""
+    and the time shares of all visits together, with faces under ``min_quality`` not read. ``classifier``: an
+    EmotionClassifier to use instead of the shipped models' (the pipeline is built on the shipped folder: a
+    service start refreshes a models folder from the shipped one, and would overwrite a candidate's entry)."""
     import tempfile
 
     from bench.tracking import VIDEOS, read_frames
@@ -161,7 +163,10 @@ def demo_visits(min_quality: float) -> Dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {"EDGE_STORAGE__DATABASE": str(Path(tmp) / "edge.db"), "EDGE_EMOTION__MIN_QUALITY": str(min_quality)}
         settings = load_settings(None, environ=env)
-        pipeline = VideoAnalyzer(build_analyzer(settings), settings)
+        analyzer = build_analyzer(settings)
+        if classifier is not None:
+            analyzer.emotion = classifier
+        pipeline = VideoAnalyzer(analyzer, settings)
         left, now = [], 0.0
         for frame in read_frames(VIDEOS[0].video):
             now += 0.04
@@ -181,14 +186,21 @@ def demo_visits(min_quality: float) -> Dict[str, object]:
 
 
 def benchmark(
-    legend: Optional[Path], images: Optional[Path], fer_val: Optional[Path], per_class: int = 150, seed: int = 0
+    legend: Optional[Path],
+    images: Optional[Path],
+    fer_val: Optional[Path],
+    per_class: int = 150,
+    seed: int = 0,
+    models: Optional[Path] = None,
 ) -> Dict[str, object]:
+    """Every set clean and camera-like, and the demo's visits, through the emotion model of ``models`` (a models
+    folder; default: the shipped one)."""
     from edge.config import REPO_ROOT, load_settings
     from edge.detection import FaceDetector
     from edge.emotion import EmotionClassifier
     from edge.manifest import ModelManifest
 
-    classifier = EmotionClassifier.from_manifest(ModelManifest(REPO_ROOT / "models"), backend="auto")
+    classifier = EmotionClassifier.from_manifest(ModelManifest(models or REPO_ROOT / "models"), backend="auto")
     classes, below = classifier.classes, classifier.uncertain_below
     result: Dict[str, object] = {
         "model": classifier.model,
@@ -216,8 +228,10 @@ def benchmark(
     from edge.config import EmotionConfig
 
     configured = EmotionConfig().min_quality
-    result["demo"] = [demo_visits(0.0), demo_visits(configured)]
-    result["command"] = f"python -m bench emotion-camera --per-class {per_class} --seed {seed}"
+    candidate = classifier if models is not None else None
+    result["demo"] = [demo_visits(0.0, candidate), demo_visits(configured, candidate)]
+    shown = f" --models {models}" if models is not None else ""
+    result["command"] = f"python -m bench emotion-camera --per-class {per_class} --seed {seed}{shown}"
     return result
 
 

@@ -109,3 +109,26 @@ def test_bench_store_times_each_bulk_change_both_ways(tmp_path):
     ]
     assert all(r["rows"] == 3000 and r["events_stored_meanwhile"] > 0 for r in rows)
     assert "| redact | 500 | 3000 |" in proc.stdout
+
+
+def test_bench_emotion_camera_scores_photos_and_crops_clean_and_camera_like(tmp_path, shared):
+    import shutil
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rows = []
+    for person, label in (("barack_obama", "happiness"), ("joe_biden", "neutral")):
+        photo = sorted((shared / "data" / "faces" / "people" / person).glob("*.jpg"))[0]
+        shutil.copy(photo, images / f"{person}.jpg")
+        rows.append(f"1,{person}.jpg,{label}")
+    legend = tmp_path / "legend.csv"  # the muxspace layout, two photos
+    legend.write_text("user.id,image,emotion\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "camera.json"
+    args = ("emotion-camera", "--legend", str(legend), "--images", str(images), "--per-class", "2")
+    proc = run_bench(*args, "--out", str(out), timeout=400)
+    result = json.loads(out.read_text())
+    photos, crops = result["sets"]["muxspace photos"], result["sets"]["FER2013 PublicTest"]
+    assert photos["clean"]["faces"] == 2 and crops["clean"]["faces"] == crops["camera"]["faces"] == 14
+    assert all(0 <= s[c]["named"] <= 1 for s in (photos, crops) for c in ("clean", "camera"))
+    assert [d["min_quality"] for d in result["demo"]] == [0.0, 0.02] and all(d["visits"] > 0 for d in result["demo"])
+    assert "FER2013 PublicTest" in proc.stdout and "camera-like" in proc.stdout
