@@ -1,7 +1,6 @@
 """Schemathesis against the running service: no server error, and every response matches the schema.
 
-Bounded by examples per operation (``FUZZ_EXAMPLES``, 30 in the suite: every operation gets its share however
-fast the machine), and by time as a backstop (``FUZZ_SECONDS``, 180).
+Bounded time (``FUZZ_SECONDS``, 60 in the suite; the closing numbers in the README come from 300).
 Streaming endpoints are left out (they never end). ``positive_data_acceptance`` is left out on purpose:
 OpenAPI cannot say "an image with exactly one face", so a schema-valid upload may rightly get 415/422.
 """
@@ -22,8 +21,7 @@ TOKEN = "fuzz-token"
 
 
 def test_fuzzing_finds_no_server_error_and_no_schema_mismatch(tmp_path):
-    examples = os.environ.get("FUZZ_EXAMPLES", "30")
-    seconds = os.environ.get("FUZZ_SECONDS", "180")
+    seconds = os.environ.get("FUZZ_SECONDS", "60")
     env = {"EDGE_SERVER__API_TOKEN": TOKEN, "EDGE_SERVER__PROTECT_READS": "true"}
     srv = ServerProcess(tmp_path / "edge.db", env=env).start()
     try:
@@ -43,8 +41,6 @@ def test_fuzzing_finds_no_server_error_and_no_schema_mismatch(tmp_path):
                 "/events/stream",
                 "--header",
                 f"Authorization: Bearer {TOKEN}",
-                "--max-examples",
-                examples,
                 "--max-time",
                 seconds,
                 "--request-timeout",
