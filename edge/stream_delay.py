@@ -33,9 +33,9 @@ class StreamDelay:
     def __init__(self, hold: int, follower: Optional[BoxFollower] = None) -> None:
         self.hold = hold
         self.follower = follower or BoxFollower(history=max(48, 4 * hold))
+        self._frames: Deque[CapturedFrame] = deque()
         # At most one analysis a frame: hold + 1 keep, for the frame going out, the last analysis at or before it
         # and every later one, however often the analysis runs (with detection on its own worker, most frames).
-        self._frames: Deque[CapturedFrame] = deque()
         self._analyses: Deque[Tuple[int, int, List[FaceResult]]] = deque(maxlen=max(KEPT_ANALYSES, hold + 1))
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
 

@@ -24,7 +24,7 @@ from edge.detection_worker import DetectionWorker, PendingDetection
 from edge.identity.embedders import embedding_key
 from edge.identity.quality import face_quality
 from edge.render import PRIVACY
-from edge.scene_cut import SceneCutDetector
+from edge.scene_cut import ShotCounter
 from edge.sqlite import StorageError, utc_iso
 from edge.tracking import FaceTracker, Track, is_lost
 from edge.types import Detections, Emotion, Event, FaceCrop, FaceResult, Identity, visitor_id_of, visitor_label
@@ -93,7 +93,7 @@ class VideoAnalyzer:
         self.frame_count = 0
         # Boxes are carried from one analysed frame to the next by finding the face (beats velocity at walking pace).
         self.follower = BoxFollower() if t.follow_boxes else None
-        self.scene_cuts = SceneCutDetector(t.scene_cut)  # where the caller gives no shots
+        self._shots = ShotCounter(t.scene_cut)  # numbers the shots where the caller gives none (offline)
         self._shot: Optional[int] = None  # the shot of the last frame analysed
         self._last_time: Optional[float] = None
         self._left_crops: Dict[int, List[FaceCrop]] = {}
@@ -114,9 +114,8 @@ class VideoAnalyzer:
         events: List[Event] = []
         frame_size = (frame.shape[1], frame.shape[0])
         if shot is None:
-            cut = self.scene_cuts.is_cut(frame)
-        else:
-            cut, self._shot = self._shot is not None and shot != self._shot, shot
+            shot = self._shots.stamp(self.frame_count + 1, frame).shot
+        cut, self._shot = self._shot is not None and shot != self._shot, shot
         if cut:  # a new shot: whoever is where a face was is someone else (or the same person, re-identified)
             events.extend(self._ended(self.tracker.park(now)))
         self._follow(frame)
