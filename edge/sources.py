@@ -134,18 +134,18 @@ class LatestFrame:
         self._cond = threading.Condition()
         self._shots = ShotCounter(scene_cut)
         self._frame: Optional[CapturedFrame] = None
-        self.index = 0
 
     def put(self, image: np.ndarray, timestamp: float) -> None:
-        frame = self._shots.stamp(self.index + 1, image, timestamp)  # outside the lock: readers do not wait on it
+        index = self._frame.index + 1 if self._frame is not None else 1  # one writer: the capture thread
+        frame = self._shots.stamp(index, image, timestamp)  # outside the lock: readers do not wait on it
         with self._cond:
-            self._frame, self.index = frame, frame.index
+            self._frame = frame
             self._cond.notify_all()
 
     def get_newer(self, seen: int, timeout: float) -> Optional[CapturedFrame]:
         """The newest frame if its index is above ``seen``, waiting up to ``timeout``; else None."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self.index > seen, timeout):
+            if not self._cond.wait_for(lambda: self._frame is not None and self._frame.index > seen, timeout):
                 return None
             return self._frame
 
