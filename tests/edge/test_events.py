@@ -6,7 +6,7 @@ import time
 import pytest
 
 from edge.events import EventStore, OpenTracks
-from edge.sqlite import StorageError
+from edge.sqlite import StorageError, utc_iso
 from edge.types import Emotion, Event, Identity
 
 
@@ -87,9 +87,13 @@ def test_redacting_a_person_removes_their_name_from_stored_events(tmp_path):
 
 def test_redaction_and_retention_in_chunks_change_what_one_transaction_does(tmp_path):
     stores = {rows: EventStore(str(tmp_path / f"{rows}.db")) for rows in (0, 3)}
+    now = utc_iso()
     for store in stores.values():
         store.append([ev(track=t, name="ana" if t % 4 else "bo") for t in range(11)])  # 8 of ana's, 3 of bo's
-        store._conn.execute("UPDATE events SET time = '2000-01-01T00:00:00.000Z' WHERE track_id < 7")
+        # One time for both stores' rows (each store stamps its own append): old for 7 of them, now for the rest.
+        store._conn.execute(
+            "UPDATE events SET time = CASE WHEN track_id < 7 THEN '2000-01-01T00:00:00.000Z' ELSE ? END", (now,)
+        )
         store._conn.commit()
     assert [s.redact_identity("ana", rows=rows) for rows, s in stores.items()] == [8, 8]
     assert stores[0].query() == stores[3].query()
