@@ -115,7 +115,8 @@ class VideoAnalyzer:
         frame_size = (frame.shape[1], frame.shape[0])
         if shot is None:
             shot = self._shots.stamp(self.frame_count + 1, frame).shot
-        cut, self._shot = self._shot is not None and shot != self._shot, shot
+        first = self._shot is None  # the first frame opens a shot too: nothing known yet, so detect at once
+        cut, self._shot = not first and shot != self._shot, shot
         if cut:  # a new shot: whoever is where a face was is someone else (or the same person, re-identified)
             events.extend(self._ended(self.tracker.park(now)))
         self._follow(frame)
@@ -124,7 +125,7 @@ class VideoAnalyzer:
         self._seen_on = None
         arrived = self._arrived(cut, index, times)  # always None at a cut: those were of the shot before
         # A new shot is detected at once, with the worker or without; without it, every Nth analysed frame.
-        detect_now = cut or (self.detection is None and index % self.every_n == 0)
+        detect_now = first or cut or (self.detection is None and index % self.every_n == 0)
         # Only faces seen at the last detection: a region search cannot continue a track a whole-frame detection
         # missed, and searching around faces gone or hidden for seconds makes tracks and searches pile up and
         # the analysis rate fall (docs/tracking.md, `python -m bench tracking --realtime`).
