@@ -271,7 +271,9 @@ def replay(
     shots = ShotCounter(settings.tracker.scene_cut)  # as the service's frame slot numbers the shots
     held: Dict[int, List[Tuple[int, Box]]] = {}  # the held-back stream: what the blur modes blur on each frame
     held_drawn: Dict[int, List[Tuple[int, Box]]] = {}  # and what it draws
-    in_flight: List[Tuple[int, int, int, list]] = []  # (visible from, analysed frame, its shot, faces)
+    # (visible from, analysed frame, its shot, faces, the frame of the worker's detection they took)
+    in_flight: List[Tuple[int, int, int, list, Optional[int]]] = []
+    step_frames: Dict[int, int] = {}  # the analyser's step number -> the frame it analysed
     latest: list = []
     invalid, follow_s, analysis_s, analysed_frames = 0, 0.0, 0.0, 0
     free_at = 0.0  # realtime: when (seconds of video) the analyzer is free for the newest frame
@@ -291,12 +293,15 @@ def replay(
                 took = 1.0 / fps  # the warm-up is not what a running service pays
             free_at = arrives + took
             shown_from = index + max(1, math.ceil(took * fps)) if realtime else index + analyse_every
-            in_flight.append((shown_from, index, captured.shot, faces))
+            step_frames[video_analyzer.frame_count - 1] = index
+            detected_on = video_analyzer.detected_on
+            detected_on = None if detected_on is None else step_frames[detected_on]
+            in_flight.append((shown_from, index, captured.shot, faces, detected_on))
             invalid += sum(not _valid(e.box, width, height) for e in events)
         while in_flight and in_flight[0][0] <= index:
-            _, analysed, shot, latest = in_flight.pop(0)
+            _, analysed, shot, latest, detected_on = in_flight.pop(0)
             follower.update({int(f.track_id): np.array(f.box) for f in latest}, analysed, shot)
-            delay.add_analysis(analysed, shot, latest)
+            delay.add_analysis(analysed, shot, latest, detected_on)
         out = delay.push(captured)
         if out is not None:
             held_frame, held_faces = out

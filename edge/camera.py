@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +44,18 @@ from edge.video import VideoAnalyzer
 log = logging.getLogger(__name__)
 
 OPEN_TRACKS_EVERY_S = 2.0  # how often the record of tracks on screen is rewritten (crash recovery)
+STEPS_REMEMBERED = 64  # analysis steps whose captured frame is kept: a detection's frame is a few steps back
+
+
+@dataclass(frozen=True)
+class LatestAnalysis:
+    """What the analysis thread hands the render thread: the faces found on captured frame ``frame`` (of shot
+    ``shot``), and the captured frame of the worker's detection they took, if any (``StreamDelay.add_analysis``)."""
+
+    faces: List[FaceResult]
+    frame: int
+    shot: int
+    detected_on: Optional[int] = None
 
 
 def redact_uri(uri: str) -> str:
@@ -97,9 +109,9 @@ class CameraPipeline:
             s.decoder,
             s.codec,
         )
-        self._faces: List[FaceResult] = []
-        self._faces_frame, self._faces_shot = 0, 0  # the captured frame the faces were found on, and its shot
+        self._analysis = LatestAnalysis([], 0, 0)
         self._faces_lock = threading.Lock()
+        self._step_frames: Dict[int, int] = {}  # the analyser's step number -> the captured frame it analysed
         self._open_tracks_saved = 0.0
         self.analysis_error: Optional[str] = None
         self._stop = threading.Event()
@@ -139,7 +151,7 @@ class CameraPipeline:
     def faces(self) -> List[FaceResult]:
         """The faces on screen: the latest analysis, with the boxes the stream draws on its latest frame."""
         with self._faces_lock:
-            faces = [f for f in self._faces if f.found]
+            faces = [f for f in self._analysis.faces if f.found]
         shown = self._last_shown
         if shown is None:
             return faces
@@ -263,7 +275,7 @@ class CameraPipeline:
         if left:
             self._hand_over(left)
         with self._faces_lock:
-            self._faces = []
+            self._analysis = replace(self._analysis, faces=[], detected_on=None)
 
     # threads -----------------------------------------------------------------------
     def _analysis_loop(self) -> None:
@@ -293,8 +305,14 @@ class CameraPipeline:
             for stage, seconds in times.values.items():
                 self.metrics.observe(stage, seconds)
             self.metrics.observe("analysis", time.perf_counter() - t0)
+            self._step_frames[self.video.frame_count - 1] = index
+            if len(self._step_frames) > STEPS_REMEMBERED:
+                self._step_frames.pop(next(iter(self._step_frames)))
+            detected_on = self.video.detected_on
             with self._faces_lock:
-                self._faces, self._faces_frame, self._faces_shot = faces, index, got.shot
+                self._analysis = LatestAnalysis(
+                    faces, index, got.shot, None if detected_on is None else self._step_frames.get(detected_on)
+                )
             self._hand_over(events)
             self._save_open_tracks()  # the face.left each track would get changes as it is seen
             self.sink.retention_due()
@@ -308,28 +326,28 @@ class CameraPipeline:
             if rest > 0:
                 self._stop.wait(rest)
 
-    def _latest_analysis(self) -> Tuple[List[FaceResult], int, int]:
-        """The faces of the latest analysis, the captured frame they were found on and its shot."""
+    def _latest_analysis(self) -> LatestAnalysis:
         with self._faces_lock:
-            return list(self._faces), self._faces_frame, self._faces_shot
+            return self._analysis
 
     def _shown_faces(self, shown: Optional[ShownBoxes], frame: CapturedFrame) -> List[FaceResult]:
         """The latest analysis, its boxes carried onto ``frame`` (analysis lags a few frames behind)."""
-        faces, analysed, shot = self._latest_analysis()
+        latest = self._latest_analysis()
         if shown is None:
-            return faces
-        if analysed != shown.analysed:
-            shown.update({f.track_id: np.array(f.box) for f in faces if f.track_id is not None}, analysed, shot)
+            return list(latest.faces)
+        if latest.frame != shown.analysed:
+            boxes = {f.track_id: np.array(f.box) for f in latest.faces if f.track_id is not None}
+            shown.update(boxes, latest.frame, latest.shot)
         boxes = shown.on_frame(frame)
-        return [replace(f, box=boxes[f.track_id].tolist()) for f in faces if f.track_id in boxes]
+        return [replace(f, box=boxes[f.track_id].tolist()) for f in latest.faces if f.track_id in boxes]
 
     def _delayed_faces(
         self, delay: StreamDelay, frame: CapturedFrame
     ) -> Optional[Tuple[CapturedFrame, List[FaceResult]]]:
         """The frame ``delay.hold`` frames back with the faces of the analyses since carried onto it."""
-        faces, analysed, shot = self._latest_analysis()
-        if analysed != delay.analysed:
-            delay.add_analysis(analysed, shot, faces)
+        latest = self._latest_analysis()
+        if latest.frame != delay.analysed:
+            delay.add_analysis(latest.frame, latest.shot, latest.faces, latest.detected_on)
         # Only the blur modes blur the earlier analyses' faces too; following those costs the render thread
         # about a tenth of a core. (A blur snapshot of a camera set to boxes then blurs the drawn faces.)
         blurring = PRIVACY[self.overlay] > 0 or any(

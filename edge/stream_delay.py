@@ -39,10 +39,31 @@ class StreamDelay:
         self._analyses: Deque[Tuple[int, int, List[FaceResult]]] = deque(maxlen=max(KEPT_ANALYSES, hold + 1))
         self.analysed: Optional[int] = None  # the frame of the latest analysis taken
 
-    def add_analysis(self, index: int, shot: int, faces: Sequence[FaceResult]) -> None:
-        """The faces an analysis found on frame ``index``, of shot ``shot`` (``CapturedFrame.shot``)."""
+    def add_analysis(
+        self, index: int, shot: int, faces: Sequence[FaceResult], detected_on: Optional[int] = None
+    ) -> None:
+        """The faces an analysis found on frame ``index``, of shot ``shot`` (``CapturedFrame.shot``).
+
+        ``detected_on``: the frame of the whole-frame detection this analysis took, when it was detected on an
+        earlier frame (on the detection worker). A face first found by it was there from that frame on: the
+        analyses between, made before the detection came, are given it, followed back onto their frames, so
+        that the held frames they draw show it too."""
+        if detected_on is not None and detected_on < index:
+            self._backfill(index, shot, [f for f in faces if f.found and f.track_id is not None], detected_on)
         self._analyses.append((index, shot, list(faces)))
         self.analysed = index
+
+    def _backfill(self, index: int, shot: int, faces: List[FaceResult], detected_on: int) -> None:
+        """Each of ``faces`` (on frame ``index``) given to the analyses of frames ``detected_on`` to ``index``
+        that lack it: it was found on ``detected_on``, so it was there (a track none of them has is new)."""
+        for analysed, analysis_shot, found in self._analyses:
+            if analysis_shot != shot or not detected_on <= analysed < index:
+                continue
+            known = {f.track_id for f in found}
+            missing = [f for f in faces if f.track_id not in known]
+            if missing:
+                boxes, _ = self.follower.follow(np.array([f.box for f in missing]), index, analysed)
+                found += [replace(f, box=box.tolist()) for f, box in zip(missing, boxes)]
 
     def push(self, frame: CapturedFrame, blur: bool = True) -> Optional[Tuple[CapturedFrame, List[FaceResult]]]:
         """Take ``frame``; give back the frame ``hold`` frames older with its faces, or None at first.

@@ -162,6 +162,12 @@ class VideoAnalyzer:
         return self._pending
 
     @property
+    def detected_on(self) -> Optional[int]:
+        """The analysed frame (0-based, in the order :meth:`step` saw them) whose whole-frame detection the latest
+        step took when it was detected on an earlier frame (by the worker); None when it took none, or its own."""
+        return self._seen_on[0] if self._seen_on is not None else None
+
+    @property
     def every_n(self) -> int:
         return self.settings.detector.every_n_frames
 

@@ -59,6 +59,7 @@ def test_detections_are_carried_onto_the_frame_the_analysis_reached(settings_fac
     found_then = asked.result.result(timeout=60)[0]
     faces, _, times = video.step(walking[6], now=0.24)  # the walkers moved on meanwhile (a detection's time)
     assert times.values["detect"] > 0 and video.detection_in_flight is None
+    assert video.detected_on == 3  # the step whose frame was detected (the held-back stream draws them from it)
     big = [f for f in faces if f.box[2] - f.box[0] >= 40]
     assert len(big) >= 3
     # Every face frame 6's own detection finds has a box on it, closer than where it was on frame 3.

@@ -119,3 +119,24 @@ def test_with_an_analysis_of_every_frame_each_frame_is_drawn_with_its_own():
         (drawn,) = [f for f in faces if f.found]
         assert drawn.track_id == index  # its own analysis, not a later one
     assert len(delay._analyses) <= 11  # what the held frames may still need, no more
+
+
+def test_a_face_a_later_detection_found_is_drawn_from_the_frame_it_was_detected_on():
+    # Analysis on every frame; the worker's detection of frame 3 comes with the analysis of frame 6: the face
+    # it found (moving 5 px a frame) is drawn on frames 3-5 as well, whose own analyses did not have it yet.
+    delay = StreamDelay(hold=6)
+    out = {}
+    for index in range(1, 13):
+        got = delay.push(one_shot(index, textured_scene((100 + 5 * index, 100))))
+        if got is not None:
+            out[got[0].index] = got[1]
+        if index < 6:
+            delay.add_analysis(index, 1, [FaceResult([400, 50, 440, 90], 1.0, track_id=1)])
+        elif index == 6:
+            face = FaceResult([130, 100, 190, 160], 1.0, track_id=7)
+            delay.add_analysis(6, 1, [FaceResult([400, 50, 440, 90], 1.0, track_id=1), face], detected_on=3)
+    drawn = {index: sorted(f.track_id for f in faces if f.found) for index, faces in out.items()}
+    assert drawn == {1: [1], 2: [1], 3: [1, 7], 4: [1, 7], 5: [1, 7], 6: [1, 7]}
+    for index in (3, 4, 5):  # followed back onto the face where it was on each frame
+        (face,) = [f for f in out[index] if f.track_id == 7 and f.found]
+        assert np.abs(np.array(face.box) - [100 + 5 * index, 100, 160 + 5 * index, 160]).max() <= 1.0
