@@ -273,7 +273,6 @@ def replay(
     held_drawn: Dict[int, List[Tuple[int, Box]]] = {}  # and what it draws
     # (visible from, analysed frame, its shot, faces, the frame of the worker's detection they took)
     in_flight: List[Tuple[int, int, int, list, Optional[int]]] = []
-    step_frames: Dict[int, int] = {}  # the analyser's step number -> the frame it analysed
     latest: list = []
     invalid, follow_s, analysis_s, analysed_frames = 0, 0.0, 0.0, 0
     free_at = 0.0  # realtime: when (seconds of video) the analyzer is free for the newest frame
@@ -284,7 +283,7 @@ def replay(
             if worker is not None:
                 worker.now, worker.spent = arrives, 0.0
             t0 = time.perf_counter()
-            faces, events, _ = video_analyzer.step(frame, index / fps, captured.shot)
+            faces, events, _ = video_analyzer.step(frame, index / fps, captured.shot, index)
             took = (time.perf_counter() - t0 - (worker.spent if worker is not None else 0.0)) * cameras
             if index > 1:  # the first step pays for warm-up
                 analysis_s += took
@@ -293,10 +292,7 @@ def replay(
                 took = 1.0 / fps  # the warm-up is not what a running service pays
             free_at = arrives + took
             shown_from = index + max(1, math.ceil(took * fps)) if realtime else index + analyse_every
-            step_frames[video_analyzer.frame_count - 1] = index
-            detected_on = video_analyzer.detected_on
-            detected_on = None if detected_on is None else step_frames[detected_on]
-            in_flight.append((shown_from, index, captured.shot, faces, detected_on))
+            in_flight.append((shown_from, index, captured.shot, faces, video_analyzer.detected_on))
             invalid += sum(not _valid(e.box, width, height) for e in events)
         while in_flight and in_flight[0][0] <= index:
             _, analysed, shot, latest, detected_on = in_flight.pop(0)

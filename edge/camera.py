@@ -44,7 +44,6 @@ from edge.video import VideoAnalyzer
 log = logging.getLogger(__name__)
 
 OPEN_TRACKS_EVERY_S = 2.0  # how often the record of tracks on screen is rewritten (crash recovery)
-STEPS_REMEMBERED = 64  # analysis steps whose captured frame is kept: a detection's frame is a few steps back
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,6 @@ class CameraPipeline:
         )
         self._analysis = LatestAnalysis([], 0, 0)
         self._faces_lock = threading.Lock()
-        self._step_frames: Dict[int, int] = {}  # the analyser's step number -> the captured frame it analysed
         self._open_tracks_saved = 0.0
         self.analysis_error: Optional[str] = None
         self._stop = threading.Event()
@@ -296,7 +294,7 @@ class CameraPipeline:
             t0 = time.perf_counter()
             try:
                 with self.analysis_lock:
-                    faces, events, times = self.video.step(got.image, got.time, got.shot)
+                    faces, events, times = self.video.step(got.image, got.time, got.shot, got.index)
                 self.analysis_error = None
             except Exception as exc:  # a model failure must not kill the service
                 log.exception("%s: analysis failed on frame %d", self.name, index)
@@ -305,14 +303,8 @@ class CameraPipeline:
             for stage, seconds in times.values.items():
                 self.metrics.observe(stage, seconds)
             self.metrics.observe("analysis", time.perf_counter() - t0)
-            self._step_frames[self.video.frame_count - 1] = index
-            if len(self._step_frames) > STEPS_REMEMBERED:
-                self._step_frames.pop(next(iter(self._step_frames)))
-            detected_on = self.video.detected_on
             with self._faces_lock:
-                self._analysis = LatestAnalysis(
-                    faces, index, got.shot, None if detected_on is None else self._step_frames.get(detected_on)
-                )
+                self._analysis = LatestAnalysis(faces, index, got.shot, self.video.detected_on)
             self._hand_over(events)
             self._save_open_tracks()  # the face.left each track would get changes as it is seen
             self.sink.retention_due()
@@ -327,6 +319,7 @@ class CameraPipeline:
                 self._stop.wait(rest)
 
     def _latest_analysis(self) -> LatestAnalysis:
+        """The faces of the latest analysis, the captured frame they were found on, its shot and detection."""
         with self._faces_lock:
             return self._analysis
 

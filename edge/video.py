@@ -61,6 +61,8 @@ class VideoAnalyzer:
         self.settings = settings
         self.detection = detection
         self._pending: Optional[PendingDetection] = None
+        self._pending_number: Optional[int] = None  # the caller's number of the frame the worker detects on
+        self._detected_on: Optional[int] = None  # the caller's number of the frame the latest step's detections were of
         self._asked_at: Optional[int] = None  # the analysed frame the latest whole-frame detection was asked for
         self._boxes_when_asked: Dict[int, np.ndarray] = {}  # each track's box on that frame
         # Detections taken this step that were carried from an earlier frame: (that frame, their boxes now, shift)
@@ -99,12 +101,14 @@ class VideoAnalyzer:
         self._left_crops: Dict[int, List[FaceCrop]] = {}
 
     def step(
-        self, frame: np.ndarray, now: Optional[float] = None, shot: Optional[int] = None
+        self, frame: np.ndarray, now: Optional[float] = None, shot: Optional[int] = None, number: Optional[int] = None
     ) -> Tuple[List[FaceResult], List[Event], StageTimes]:
         """Analyse one frame; returns the faces to draw, the new events and stage timings.
 
         ``shot``: the frame's shot as the camera numbered it (``CapturedFrame.shot``), so that the analysis and
-        the stream see the same cuts; without it, cuts are told here between the frames analysed."""
+        the stream see the same cuts; without it, cuts are told here between the frames analysed. ``number``: the
+        frame's number as the caller counts them (``CapturedFrame.index``; default: the steps, from 0), which
+        :attr:`detected_on` answers in."""
         now = time.time() if now is None else now
         times = StageTimes()
         dt = 0.0 if self._last_time is None else max(now - self._last_time, 0.0)
@@ -122,7 +126,7 @@ class VideoAnalyzer:
         self._follow(frame)
         index = self.frame_count
         self.frame_count += 1
-        self._seen_on = None
+        self._seen_on, self._detected_on = None, None
         arrived = self._arrived(cut, index, times)  # always None at a cut: those were of the shot before
         # A new shot is detected at once, with the worker or without; without it, every Nth analysed frame.
         detect_now = first or cut or (self.detection is None and index % self.every_n == 0)
@@ -151,6 +155,7 @@ class VideoAnalyzer:
         due = self._asked_at is None or index - self._asked_at >= self.every_n
         if self.detection is not None and self._pending is None and due:
             self._pending = self.detection.submit(self._detect, frame, index)
+            self._pending_number = index if number is None else number
             self._asked_at = index
             self._boxes_when_asked = {t.track_id: t.box.copy() for t in self.tracker.tracks}
         faces = [self._face(t) for t in self.tracker.visible(max_missed=2, tentative=True, lost=True)]
@@ -163,9 +168,9 @@ class VideoAnalyzer:
 
     @property
     def detected_on(self) -> Optional[int]:
-        """The analysed frame (0-based, in the order :meth:`step` saw them) whose whole-frame detection the latest
-        step took when it was detected on an earlier frame (by the worker); None when it took none, or its own."""
-        return self._seen_on[0] if self._seen_on is not None else None
+        """The number (``step``'s ``number``) of the frame whose whole-frame detection the latest step took from
+        the worker, detected on that earlier frame; None when it took none, or detected its own frame."""
+        return self._detected_on
 
     @property
     def every_n(self) -> int:
@@ -188,6 +193,7 @@ class VideoAnalyzer:
             return None
         dets, seconds = pending.result.result()  # a detector failure is this step's
         times.add("detect", seconds)
+        self._detected_on = self._pending_number
         return self._carried(dets, pending.frame_index, index)
 
     def _carried(self, dets: Detections, then: int, now: int) -> Detections:

@@ -88,10 +88,10 @@ def test_the_realtime_replay_analyses_only_as_often_as_the_analysis_allows(monke
     analysed = []
     clock = [0.0]
 
-    def slow_step(self, frame, now=None, shot=None):
+    def slow_step(self, frame, now=None, shot=None, number=None):
         analysed.append(now)
         clock[0] += 0.2
-        return step(self, frame, now, shot)
+        return step(self, frame, now, shot, number)
 
     monkeypatch.setattr(VideoAnalyzer, "step", slow_step)
     monkeypatch.setattr(tracking, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
